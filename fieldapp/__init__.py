@@ -1,0 +1,57 @@
+"""The Flask application: configuration, extensions, blueprints, CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fieldapp import config
+from fieldapp.background import celery_init_app
+from fieldapp.db import db
+from fieldapp.i18n import init_babel
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory (Flask tutorial style). `test_config` overrides the environment."""
+    instance_path = os.environ.get("FIELDAPP_INSTANCE") or None
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(config.from_environment(Path(app.instance_path)))
+    if test_config:
+        app.config.update(test_config)
+    _resolve_service_urls(app)
+
+    db.init_app(app)
+    init_babel(app)
+
+    from fieldapp.blueprints import api, pages
+    from fieldapp.errors import register_error_handlers
+
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    celery_init_app(app)
+    return app
+
+
+def _resolve_service_urls(app: Flask) -> None:
+    """With no DATABASE_URL / CELERY_BROKER_URL, use the private services under instance/.
+    PostgreSQL is started on demand (nearly every command needs it); the broker only by the
+    commands that run workers, so a quick `fieldapp geo stats` does not spawn redis."""
+    from fieldapp import localservices
+
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        if app.config["AUTO_START_SERVICES"]:
+            app.config["DATABASE_URL"] = localservices.ensure_postgres(
+                instance, progress=lambda _msg: None
+            )
+        else:
+            app.config["DATABASE_URL"] = localservices.private_database_url(instance)
+    if not app.config["CELERY_BROKER_URL"]:
+        app.config["CELERY_BROKER_URL"] = localservices.private_broker_url(instance)
+        app.config["PRIVATE_BROKER"] = True

@@ -1,0 +1,33 @@
+"""Celery wired as in Flask's own example (examples/celery): tasks run inside the app context,
+and are declared with `@shared_task` in `workers/` so they never import the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        # No result backend by default: tasks record their outcome in PostgreSQL themselves.
+        result_backend=app.config.get("CELERY_RESULT_BACKEND"),
+        task_ignore_result=app.config.get("CELERY_RESULT_BACKEND") is None,
+        timezone="Asia/Shanghai",
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_always_eager=app.config.get("CELERY_TASK_ALWAYS_EAGER", False),
+        imports=("workers.tasks",),
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,37 @@
+"""Server-rendered pages. The first page: the city, its counties and townships on a map served
+entirely by the app (no CDN, no base tiles unless configured)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from fieldapp.db import db
+from fieldapp.services import geography
+from grid import queries
+from maps.builders import city_overview, render_parts
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    session = db.session
+    counts = queries.level_counts(session)
+    counties = geography.area_layer(session, "county")
+    townships = geography.area_layer(session, "township")
+    m = city_overview(
+        counties,
+        townships,
+        static_url=url_for("static", filename="vendor").rstrip("/"),
+        labels={
+            "counties": _("Counties"),
+            "townships": _("Townships"),
+            "name": _("Name"),
+            "code": _("Code"),
+        },
+        tiles_url=current_app.config["TILE_URL"],
+        tiles_attribution=current_app.config["TILE_ATTRIBUTION"],
+    )
+    return render_template("index.html", counts=counts, map=render_parts(m))

@@ -1,0 +1,295 @@
+"""The `fieldapp` console script: a Flask CLI group with every operational command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+
+from fieldapp import create_app, localservices
+from fieldapp.db import db
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+class Progress:
+    """Step lines with elapsed time, so long commands show they are alive."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        click.echo(f"[{time.perf_counter() - self.started:6.1f}s] {message}", err=True)
+
+
+# --- db ------------------------------------------------------------------------------------
+
+db_cli = AppGroup("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Apply every migration (creates the PostGIS extension and all tables)."""
+    from fieldapp import migrate
+
+    migrate.upgrade(db.engine)
+    click.echo(f"database at revision {migrate.current_revision(db.engine)}")
+
+
+@db_cli.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Print the applied migration revision."""
+    from fieldapp import migrate
+
+    click.echo(migrate.current_revision(db.engine) or "empty (run: fieldapp db upgrade)")
+
+
+# --- geo -----------------------------------------------------------------------------------
+
+geo_cli = AppGroup("geo", help="Geography: boundaries, the demo city, locating points.")
+
+
+def _read_or_exit(path: str, progress: Progress) -> list[Any]:
+    from grid.boundary_io import BoundaryFileError, read_boundaries
+
+    progress(f"reading {path}")
+    try:
+        features, problems = read_boundaries(Path(path))
+    except BoundaryFileError as err:
+        raise click.ClickException(str(err)) from None
+    except OSError as err:
+        raise click.ClickException(f"cannot read {path}: {err.strerror}") from None
+    if problems:
+        _print_problems(problems)
+        raise click.exceptions.Exit(1)
+    return features
+
+
+def _print_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(
+        f"{len(problems)} problem(s); nothing was written. Fix the file (or try --repair for "
+        "invalid geometry and slivers) and run the command again.",
+        err=True,
+    )
+
+
+@geo_cli.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def geo_validate(path: str) -> None:
+    """Check a boundary file (GeoJSON or Shapefile) without writing anything."""
+    from grid import queries
+    from grid.validation import validate
+
+    progress = Progress()
+    features = _read_or_exit(path, progress)
+    progress(f"validating {len(features):,} features")
+    known = frozenset(queries.area_ids_by_code(db.session))
+    problems = validate(features, known_codes=known)
+    if problems:
+        _print_problems(problems)
+        raise click.exceptions.Exit(1)
+    click.echo(f"ok: {len(features):,} features, no problems")
+
+
+@geo_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--repair", is_flag=True, help="Make invalid geometry valid and snap slivers.")
+@with_appcontext
+def geo_import(path: str, repair: bool) -> None:
+    """Validate and import a boundary file in one transaction (all or nothing)."""
+    from grid.importer import BoundaryProblems, import_boundaries
+    from grid.validation import repair as repair_features
+
+    progress = Progress()
+    features = _read_or_exit(path, progress)
+    if repair:
+        features, changes = repair_features(features)
+        for change in changes:
+            click.echo(f"repaired: {change}", err=True)
+    try:
+        with db.transaction() as session:
+            summary = import_boundaries(session, features, source=path, progress=progress)
+    except BoundaryProblems as err:
+        _print_problems(err.problems)
+        raise click.exceptions.Exit(1) from None
+    _echo_json(summary.as_dict())
+
+
+@geo_cli.command("demo")
+@click.option("--seed", default=1, show_default=True, help="Seed of the synthetic geometry.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when cells are already loaded.")
+@with_appcontext
+def geo_demo(seed: int, if_empty: bool) -> None:
+    """Build the demo Rizhao (real names and codes, synthetic villages and cells) and load it."""
+    from fieldapp.services.demo import load_demo_city
+    from grid import queries
+
+    if if_empty and queries.level_counts(db.session)["cells"]:
+        click.echo("demo city: boundaries already loaded, nothing to do")
+        return
+    progress = Progress()
+    with db.transaction() as session:
+        result = load_demo_city(session, seed=seed, progress=progress)
+    progress("done")
+    _echo_json(result)
+
+
+@geo_cli.command("locate")
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
+@with_appcontext
+def geo_locate(lon: float, lat: float) -> None:
+    """Print the cell and chain of a WGS-84 point, as GET /api/v1/locate answers."""
+    from fieldapp.services.locating import locate_point
+
+    _echo_json(locate_point(db.session, lon, lat))
+
+
+@geo_cli.command("stats")
+@with_appcontext
+def geo_stats() -> None:
+    """Counts per level as JSON."""
+    from grid import queries
+
+    _echo_json(queries.level_counts(db.session))
+
+
+# --- services and running ------------------------------------------------------------------
+
+services_cli = AppGroup("services", help="The private PostgreSQL and redis under instance/.")
+
+
+@services_cli.command("up")
+@with_appcontext
+def services_up() -> None:
+    """Start the private services that no URL overrides (idempotent)."""
+    click.echo(f"database: {current_app.config['DATABASE_URL']}")
+    click.echo(f"broker:   {_ensure_broker()}")
+
+
+@services_cli.command("down")
+def services_down() -> None:
+    """Stop the private PostgreSQL and redis cleanly."""
+    instance = _instance_path()
+    localservices.stop_redis(instance)
+    localservices.stop_postgres(instance)
+    click.echo("private services stopped")
+
+
+def _instance_path() -> Path:
+    return Path(
+        os.environ.get("FIELDAPP_INSTANCE") or Path(__file__).resolve().parent.parent / "instance"
+    )
+
+
+def _ensure_broker() -> str:
+    url: str = current_app.config["CELERY_BROKER_URL"]
+    if current_app.config.get("PRIVATE_BROKER"):
+        url = localservices.ensure_redis(Path(current_app.instance_path), progress=click.echo)
+    return url
+
+
+@click.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--seed", default=1, show_default=True, help="Seed of the demo city.")
+@with_appcontext
+def up(host: str, port: int, seed: int) -> None:
+    """Everything `make run` does: services, migrations, the demo city when the database is
+    empty, a Celery worker with beat, and gunicorn. Ctrl-C stops it all."""
+    from fieldapp import migrate
+    from fieldapp.services.demo import load_demo_city
+    from grid import queries
+
+    progress = Progress()
+    progress(f"database {current_app.config['DATABASE_URL']}")
+    broker = _ensure_broker()
+    progress(f"broker {broker}")
+    migrate.upgrade(db.engine)
+    progress("migrations applied")
+    if not queries.level_counts(db.session)["cells"]:
+        progress("empty database: loading the demo city (takes about a minute, once)")
+        with db.transaction() as session:
+            load_demo_city(session, seed=seed, progress=progress)
+    db.session.close()
+    env = {
+        **os.environ,
+        "DATABASE_URL": current_app.config["DATABASE_URL"],
+        "CELERY_BROKER_URL": broker,
+        "FIELDAPP_INSTANCE": current_app.instance_path,
+    }
+    python = sys.executable
+    children = [
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-B",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--schedule",
+                str(Path(current_app.instance_path) / "celerybeat-schedule"),
+            ],
+            env=env,
+        ),
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--workers=3",
+                "--threads=4",
+                f"--bind={host}:{port}",
+                "--access-logfile=-",
+                "fieldapp:create_app()",
+            ],
+            env=env,
+        ),
+    ]
+    progress(f"serving on http://{host}:{port}  (Ctrl-C stops the web server and the worker)")
+
+    def stop(*_args: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            child.wait(timeout=30)
+    failed = [str(c.args) for c in children if c.returncode not in (0, -15, None)]
+    if failed:
+        raise click.ClickException(f"stopped because a process exited: {failed}")
+
+
+main = FlaskGroup(create_app=create_app, add_default_commands=True, help=__doc__)
+main.add_command(db_cli)
+main.add_command(geo_cli)
+main.add_command(services_cli)
+main.add_command(up)

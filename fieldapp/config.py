@@ -1,0 +1,46 @@
+"""Configuration from environment variables, with safe defaults (the README lists them):
+
+- DATABASE_URL: SQLAlchemy URL; default the private PostGIS cluster under instance/.
+- CELERY_BROKER_URL: redis://… or amqp://…; default the private redis-server under instance/.
+- SECRET_KEY: signs sessions; default a random key generated once into instance/secret_key.
+- TILE_URL, TILE_ATTRIBUTION: an XYZ base map; default none, so pages work with no internet.
+- FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _secret_key(instance_path: Path) -> str:
+    """A random key kept in instance/ so sessions survive restarts without anyone having to
+    invent one; a deployment sets SECRET_KEY explicitly."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def from_environment(instance_path: Path) -> dict[str, Any]:
+    env = os.environ
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path),
+        "DATABASE_URL": env.get("DATABASE_URL") or None,
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
+        "TILE_URL": env.get("TILE_URL") or None,
+        "TILE_ATTRIBUTION": env.get("TILE_ATTRIBUTION", ""),
+        "BABEL_DEFAULT_LOCALE": env.get("FIELDAPP_LANGUAGE", "zh"),
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ("zh", "en"),
+        # Start the private PostgreSQL / redis on demand when no URL is configured.
+        "AUTO_START_SERVICES": env.get("FIELDAPP_AUTO_START_SERVICES", "1") != "0",
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+    }

@@ -1,0 +1,33 @@
+"""Languages: Simplified Chinese by default, English available (Flask-Babel)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+from flask_babel import Babel, get_locale
+
+babel = Babel()
+
+LANGUAGE_COOKIE = "lang"
+
+
+def select_locale() -> str:
+    """An explicit choice (?lang=en, remembered in a cookie) wins; otherwise the configured
+    default (Chinese). We deliberately do not follow Accept-Language: the platform is
+    Chinese-first and most phones in the field report an English browser locale."""
+    supported = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in supported:
+        return str(chosen)
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def init_babel(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.after_request
+    def remember_language(response: Response) -> Response:
+        chosen = request.args.get("lang")
+        if chosen is not None and chosen in app.config["LANGUAGES"]:
+            response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax")
+        return response

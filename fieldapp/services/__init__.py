@@ -1,0 +1,2 @@
+"""Use cases: plain functions taking a session, raising domain exceptions. Views translate
+them to HTTP."""

@@ -1,0 +1,97 @@
+"""Loading the demo city: real county/township names and codes, synthetic villages and cells
+(labelled 示例), departments, and one account per officer and coordinator plus city staff and
+an admin. Accounts get credentials from the field-reporting work; here they are the roster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from grid import queries
+from grid.demo import build_demo_city
+from grid.importer import import_boundaries
+from grid.models import Cell, OfficerCell, User
+
+
+def load_demo_city(
+    session: Session, *, seed: int = 1, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Build and import the demo city in the caller's transaction; returns a summary."""
+    say = progress or (lambda _m: None)
+    say(f"building the demo city (seed {seed})")
+    city = build_demo_city(seed=seed, progress=say)
+    summary = import_boundaries(session, city.features, source=f"demo seed={seed}", progress=say)
+
+    area_ids = queries.area_ids_by_code(session)
+    say(f"adding {len(city.departments)} departments")
+    queries.upsert_departments(
+        session,
+        (
+            {"code": d.code, "name": d.name, "level": d.level, "area_id": area_ids[d.area_code]}
+            for d in city.departments
+        ),
+    )
+
+    existing_users = set(session.execute(select(User.username)).scalars())
+    city_code = next(f.code for f in city.features if f.level == "city")
+    rows: list[dict[str, Any]] = []
+    for o in city.officers:
+        rows.append(
+            {
+                "username": o.username,
+                "display_name": o.display_name,
+                "role": "officer",
+                "phone": o.phone,
+                "area_id": None,
+            }
+        )
+    for c in city.coordinators:
+        rows.append(
+            {
+                "username": c.username,
+                "display_name": c.display_name,
+                "role": "coordinator",
+                "area_id": area_ids[c.township_code],
+            }
+        )
+    rows.append(
+        {
+            "username": "city",
+            "display_name": "市级工作人员（示例）",
+            "role": "city",
+            "area_id": area_ids[city_code],
+        }
+    )
+    rows.append(
+        {
+            "username": "admin",
+            "display_name": "系统管理员",
+            "role": "admin",
+            "area_id": area_ids[city_code],
+        }
+    )
+    new_rows = [r for r in rows if r["username"] not in existing_users]
+    say(f"adding {len(new_rows):,} accounts")
+    if new_rows:
+        session.execute(insert(User), [{"phone": None, **r} for r in new_rows])
+
+    user_ids = dict(session.execute(select(User.username, User.id)).all())
+    cell_ids = dict(session.execute(select(Cell.code, Cell.id)).all())
+    assigned = set(session.execute(select(OfficerCell.user_id, OfficerCell.cell_id)))
+    links = [
+        {"user_id": user_ids[o.username], "cell_id": cell_ids[code]}
+        for o in city.officers
+        for code in o.cell_codes
+        if (user_ids[o.username], cell_ids[code]) not in assigned
+    ]
+    if links:
+        session.execute(insert(OfficerCell), links)
+    return {
+        "boundaries": summary.as_dict(),
+        "counts": queries.level_counts(session),
+        "departments": len(city.departments),
+        "accounts": len(rows),
+    }

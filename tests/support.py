@@ -1,0 +1,82 @@
+"""A small synthetic city for integration tests: a jittered lattice of quadrilateral cells, so
+neighbouring cells share exact vertices and slanted edges (as real boundaries do)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from grid.features import BoundaryFeature
+
+ORIGIN = (119.40, 35.30)
+STEP = 0.01  # degrees, ~1 km
+COLUMNS, ROWS = 8, 6  # 48 cells
+CITY, COUNTY = "991100", "991101"
+
+
+def lattice(seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    xs = ORIGIN[0] + np.arange(COLUMNS + 1) * STEP
+    ys = ORIGIN[1] + np.arange(ROWS + 1) * STEP
+    grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)
+    jitter = rng.uniform(-0.3, 0.3, grid.shape) * STEP
+    jitter[0, :, 0] = jitter[-1, :, 0] = 0  # keep the outline straight on the sides
+    jitter[:, 0, 1] = jitter[:, -1, 1] = 0
+    return np.round(grid + jitter, 7)
+
+
+def small_city(seed: int = 7) -> list[BoundaryFeature]:
+    """1 city, 1 county, 2 townships (west/east), 12 villages (2×2 cells), 48 cells."""
+    p = lattice(seed)
+    cells: list[BoundaryFeature] = []
+    by_village: dict[str, list[Polygon]] = {}
+    village_parent: dict[str, str] = {}
+    for i in range(COLUMNS):
+        for j in range(ROWS):
+            ring = [p[i, j], p[i + 1, j], p[i + 1, j + 1], p[i, j + 1], p[i, j]]
+            poly = Polygon([tuple(v) for v in ring])
+            township = f"{COUNTY}{1 + (i >= COLUMNS // 2):03d}"
+            village = f"{township}{1 + (i % (COLUMNS // 2)) // 2 + 2 * (j // 2):03d}"
+            code = f"{village}{1 + (i % 2) + 2 * (j % 2):03d}"
+            cells.append(
+                BoundaryFeature(
+                    code,
+                    f"测试网格{code[-6:]}",
+                    "cell",
+                    village,
+                    MultiPolygon([poly]),
+                    population=100 + i + j,
+                )
+            )
+            by_village.setdefault(village, []).append(poly)
+            village_parent[village] = township
+    features = [
+        BoundaryFeature(CITY, "测试市", "city", None, _union(sum(by_village.values(), []))),
+        BoundaryFeature(COUNTY, "测试区", "county", CITY, _union(sum(by_village.values(), []))),
+    ]
+    for township in sorted(set(village_parent.values())):
+        polys = [q for v, t in village_parent.items() if t == township for q in by_village[v]]
+        features.append(
+            BoundaryFeature(township, f"测试街道{township[-3:]}", "township", COUNTY, _union(polys))
+        )
+    for village in sorted(by_village):
+        features.append(
+            BoundaryFeature(
+                village,
+                f"测试社区{village[-3:]}",
+                "village",
+                village_parent[village],
+                _union(by_village[village]),
+            )
+        )
+    for f in features + cells:
+        f.valid_from = date(2024, 1, 1)
+    return features + cells
+
+
+def _union(polys: list[Polygon]) -> MultiPolygon:
+    merged = shapely.coverage_union_all(polys)
+    return merged if isinstance(merged, MultiPolygon) else MultiPolygon([merged])

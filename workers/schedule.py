@@ -1,0 +1,8 @@
+"""The beat schedule. Later work adds the deadline sweep and the hotspot recomputation."""
+
+from typing import Any
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Keeps the worker's cached STRtree and layers warm after an import elsewhere.
+    "warm-geography-caches": {"task": "workers.tasks.warm_geography_caches", "schedule": 300.0},
+}
