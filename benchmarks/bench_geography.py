@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import shapely
@@ -92,7 +93,7 @@ def main() -> None:
         )
 
 
-def _timed(fn, sample: np.ndarray) -> list[float]:  # type: ignore[no-untyped-def]
+def _timed(fn: Callable[[np.ndarray], object], sample: np.ndarray) -> list[float]:
     for p in sample[:100]:  # warm the cache and the connection
         fn(p)
     out = []

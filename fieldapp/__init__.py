@@ -27,11 +27,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     init_babel(app)
 
-    from fieldapp.blueprints import api, pages
+    from fieldapp.auth import csrf
+    from fieldapp.blueprints import api, auth, docs, pages
     from fieldapp.errors import register_error_handlers
 
+    csrf.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(pages.bp)
 
     celery_init_app(app)

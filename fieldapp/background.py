@@ -24,6 +24,9 @@ def celery_init_app(app: Flask) -> Celery:
         timezone="Asia/Shanghai",
         enable_utc=True,
         broker_connection_retry_on_startup=True,
+        # Publishing from a request must fail fast when the broker is down: the outbox keeps
+        # the message and the relay sends it later.
+        broker_connection_timeout=2,
         worker_hijack_root_logger=False,
         task_always_eager=app.config.get("CELERY_TASK_ALWAYS_EAGER", False),
         imports=("workers.tasks",),

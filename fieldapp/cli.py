@@ -293,3 +293,129 @@ main.add_command(db_cli)
 main.add_command(geo_cli)
 main.add_command(services_cli)
 main.add_command(up)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+users_cli = AppGroup("users", help="Accounts: create, set passwords, list, revoke tokens.")
+
+
+def _user_or_exit(username: str) -> Any:
+    from sqlalchemy import select
+
+    from fieldapp.models import User
+
+    user = db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise click.ClickException(f"no user {username!r} (see: fieldapp users list)")
+    return user
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["officer", "coordinator", "county", "city", "department", "admin"]),
+)
+@click.option("--name", "display_name", required=True, help="The name shown in the UI.")
+@click.option("--area", "area_code", help="Area code (township for coordinators …).")
+@click.option("--cell", "cell_codes", multiple=True, help="A cell code (officers; repeatable).")
+@click.password_option(help="Asked for when not given.")
+@with_appcontext
+def users_create(
+    username: str,
+    role: str,
+    display_name: str,
+    area_code: str | None,
+    cell_codes: tuple[str, ...],
+    password: str,
+) -> None:
+    """Create an account."""
+    from fieldapp.services import accounts
+    from fieldapp.services.errors import InvalidInput
+
+    try:
+        with db.transaction() as session:
+            user = accounts.create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                display_name=display_name,
+                area_code=area_code,
+                cell_codes=cell_codes,
+            )
+    except InvalidInput as err:
+        details = "; ".join(f"{k}: {v}" for k, v in err.fields.items())
+        raise click.ClickException(f"{err.message} {details}") from None
+    click.echo(f"created {user.role} {user.username} (id {user.id})")
+
+
+@users_cli.command("passwd")
+@click.argument("username")
+@click.password_option(help="Asked for when not given.")
+@with_appcontext
+def users_passwd(username: str, password: str) -> None:
+    """Set a password (revokes the user's device tokens)."""
+    from fieldapp.services import accounts
+    from fieldapp.services.errors import InvalidInput
+
+    try:
+        with db.transaction() as session:
+            accounts.set_password(session, _user_or_exit(username), password, actor_id=None)
+    except InvalidInput as err:
+        raise click.ClickException(err.message) from None
+    click.echo(f"password set for {username}; their devices must sign in again")
+
+
+@users_cli.command("list")
+@click.option("--role", help="Only this role.")
+@click.option("--limit", default=50, show_default=True)
+@with_appcontext
+def users_list(role: str | None, limit: int) -> None:
+    """List accounts (username, role, name, area)."""
+    from sqlalchemy import select
+
+    from fieldapp.models import Area, User
+
+    stmt = select(User.username, User.role, User.display_name, Area.code, User.active).outerjoin(
+        Area, Area.id == User.area_id
+    )
+    if role:
+        stmt = stmt.where(User.role == role)
+    for row in db.session.execute(stmt.order_by(User.username).limit(limit)):
+        state = "" if row[4] else "  (inactive)"
+        click.echo(f"{row[0]:<20} {row[1]:<12} {row[2]}  {row[3] or ''}{state}")
+
+
+@users_cli.command("revoke-tokens")
+@click.argument("username")
+@with_appcontext
+def users_revoke_tokens(username: str) -> None:
+    """Sign a user out of every device (a lost phone)."""
+    from fieldapp.services import accounts
+
+    with db.transaction() as session:
+        count = accounts.revoke_all_tokens(session, _user_or_exit(username), actor_id=None)
+    click.echo(f"revoked {count} token(s) of {username}")
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def users_deactivate(username: str) -> None:
+    """Disable an account and its tokens (someone who left)."""
+    from fieldapp.services import accounts, audit
+
+    with db.transaction() as session:
+        user = _user_or_exit(username)
+        user.active = False
+        accounts.revoke_all_tokens(session, user, actor_id=None)
+        audit.record(
+            session, actor_id=None, action="user.deactivate", object_type="user", object_id=user.id
+        )
+    click.echo(f"{username} deactivated")
+
+
+main.add_command(users_cli)

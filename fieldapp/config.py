@@ -42,5 +42,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # Start the private PostgreSQL / redis on demand when no URL is configured.
         "AUTO_START_SERVICES": env.get("FIELDAPP_AUTO_START_SERVICES", "1") != "0",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "MAX_PHOTO_BYTES": int(env.get("FIELDAPP_MAX_PHOTO_BYTES", 10 * 1024 * 1024)),
+        "GROUP_INCIDENT_THRESHOLD": int(env.get("FIELDAPP_GROUP_INCIDENT_THRESHOLD", 5)),
         "JSON_SORT_KEYS": False,
     }

@@ -10,6 +10,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from fieldapp.services.errors import DomainError, RateLimited
+
 
 class ApiError(Exception):
     """A client error with a message a person can act on."""
@@ -44,6 +46,16 @@ def register_error_handlers(app: Flask) -> None:
     def api_error(err: ApiError) -> ResponseReturnValue:
         return jsonify(error_body(err.code, err.message, err.fields)), err.status
 
+    @app.errorhandler(DomainError)
+    def domain_error(err: DomainError) -> ResponseReturnValue:
+        from fieldapp.db import db
+
+        db.session.rollback()  # nothing half-written
+        response = jsonify(error_body(err.code, err.message, err.fields))
+        if isinstance(err, RateLimited):
+            response.headers["Retry-After"] = str(err.retry_after_s)
+        return response, err.status
+
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> ResponseReturnValue:
         if not _wants_json():
@@ -59,6 +71,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> ResponseReturnValue:
+        from fieldapp.db import db
+
+        db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         message = _("Something went wrong on the server; the request changed nothing. Try again.")
         if _wants_json():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, has_request_context, request
 from flask_babel import Babel, get_locale
 
 babel = Babel()
@@ -15,6 +15,8 @@ def select_locale() -> str:
     default (Chinese). We deliberately do not follow Accept-Language: the platform is
     Chinese-first and most phones in the field report an English browser locale."""
     supported = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI commands and workers speak the default language
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     if chosen in supported:
         return str(chosen)

@@ -401,3 +401,21 @@ def _with_geom(values: dict[str, Any]) -> dict[str, Any]:
     if "geometry" in out:
         out["geom"] = from_shape(as_multipolygon(out.pop("geometry")), srid=4326)
     return out
+
+
+def distance_to_cells(session: Session, lon: float, lat: float, cell_ids: Sequence[int]) -> float:
+    """Metres from a point to the nearest of the given cells (0 inside one), on the spheroid."""
+    if not cell_ids:
+        return float("inf")
+    point = _point(lon, lat)
+    value = session.execute(
+        select(func.min(func.ST_Distance(func.Geography(Cell.geom), func.Geography(point)))).where(
+            Cell.id.in_(cell_ids)
+        )
+    ).scalar()
+    return float(value) if value is not None else float("inf")
+
+
+def point_wkt(lon: float, lat: float) -> str:
+    """EWKT of a WGS-84 point, for inserting point columns."""
+    return f"SRID=4326;POINT({lon!r} {lat!r})"

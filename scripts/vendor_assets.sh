@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-fetch the JavaScript, CSS, fonts and images that Folium map pages load, and put them in
 # fieldapp/static/vendor/ so that every map works with no internet (government networks are
-# closed; see docs DESIGN.md "Coordinates").
+# closed; see docs DESIGN.md "Coordinates"). Swagger UI for the API documentation page
+# (/api/v1/docs) is fetched the same way.
 #
 # Sources are the package registries only, never a CDN:
 #   * the npm registry, via `npm pack <name>@<version>` (npm checks each tarball against the
@@ -213,6 +214,16 @@ record folium "$FOLIUM_VERSION" "MIT (folium); BSD-2-Clause (leaflet.heat)" PyPI
     "folium/$FOLIUM_VERSION" \
     "leaflet_heat.min.js from the wheel; rotate CSS generated; LICENSE.leaflet-heat from npm leaflet.heat@0.2.0 ($(cat "$heat/../integrity"))"
 
+# Swagger UI for the API documentation page (/api/v1/docs, fieldapp/templates/apidocs.html).
+# The page uses the bundle's BaseLayout, so the standalone preset (the top bar with its URL box)
+# is left out. NOTICE (Apache-2.0 §4d) and the bundle's licence file (the licences of the
+# libraries compiled into it) travel with the code.
+echo "Fetching Swagger UI from the npm registry ..." >&2
+vendor swagger-ui-dist 5.35.0 swagger-ui Apache-2.0 \
+    "API docs page; BaseLayout only (no standalone preset); bundle's third-party licences kept" \
+    swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png \
+    LICENSE NOTICE
+
 # MANIFEST.md and SHA256SUMS describe exactly what ended up on disk.
 "$PYTHON" - "$STAGE" "$SOURCES" <<'PY'
 import hashlib
@@ -229,7 +240,8 @@ lines = [
     "",
     "Leaflet, Folium's default JS/CSS and the plugins our maps use, served by the app itself so",
     "that map pages work on closed networks with no internet. `maps/offline.py` points every",
-    "Folium CDN link at these files (`CDN_TO_VENDOR`).",
+    "Folium CDN link at these files (`CDN_TO_VENDOR`). Swagger UI, for the API documentation",
+    "page (`/api/v1/docs`), is vendored the same way.",
     "",
     "**Do not edit by hand.** Regenerate with `scripts/vendor_assets.sh` (npm registry + PyPI,",
     "never a CDN); the script rewrites this file and `SHA256SUMS` (`sha256sum -c SHA256SUMS`).",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fieldapp import create_app, localservices
 from fieldapp.db import db
+from tests import support
 
 REPO = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("FIELDAPP_INSTANCE") or REPO / "instance")
@@ -100,3 +101,34 @@ def db_session(app: Flask, engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def client(app: Flask, db_session: Session) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def people(engine: Engine, small_city_loaded: None, app: Flask) -> dict[str, dict[str, object]]:
+    """Accounts in the small city, committed once: two officers in different townships,
+    their coordinators, county and city staff. Each entry: user id and a bearer token."""
+    from datetime import UTC, datetime
+
+    from fieldapp.services import accounts
+
+    specs = {
+        "officer_a": {"role": "officer", "cell_codes": ["991101001001001", "991101001001002"]},
+        "officer_b": {"role": "officer", "cell_codes": ["991101002001001"]},
+        "coord_1": {"role": "coordinator", "area_code": "991101001"},
+        "coord_2": {"role": "coordinator", "area_code": "991101002"},
+        "county": {"role": "county", "area_code": "991101"},
+        "city": {"role": "city", "area_code": "991100"},
+    }
+    out: dict[str, dict[str, object]] = {}
+    with app.app_context(), Session(engine) as session, session.begin():
+        for username, spec in specs.items():
+            user = accounts.create_user(
+                session,
+                username=f"t_{username}",
+                password=support.PASSWORD,
+                display_name=f"测试{username}",
+                **spec,  # type: ignore[arg-type]
+            )
+            token = accounts.issue_token(session, user, "pytest", datetime.now(UTC))
+            out[username] = {"id": user.id, "username": user.username, "token": token.token}
+    return out

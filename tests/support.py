@@ -80,3 +80,18 @@ def small_city(seed: int = 7) -> list[BoundaryFeature]:
 def _union(polys: list[Polygon]) -> MultiPolygon:
     merged = shapely.coverage_union_all(polys)
     return merged if isinstance(merged, MultiPolygon) else MultiPolygon([merged])
+
+
+PASSWORD = "correct-horse-1"
+
+
+def auth(people: dict[str, dict[str, object]], who: str) -> dict[str, str]:
+    """The Authorization header of one of the `people` fixture's accounts."""
+    return {"Authorization": f"Bearer {people[who]['token']}"}
+
+
+def cell_centre(i: int = 0, j: int = 0) -> tuple[float, float]:
+    """A point inside the lattice cell (i, j) (column, row)."""
+    corners = lattice()[i : i + 2, j : j + 2].reshape(-1, 2)
+    lon, lat = corners.mean(axis=0)
+    return float(lon), float(lat)

@@ -1,11 +1,15 @@
-"""Thin, idempotent tasks: they take ids or plain values and call services."""
+"""Thin, idempotent tasks: they take ids or plain values and call services. Tasks fed by the
+outbox get `outbox_id` and claim it first, so a message delivered twice does its work once."""
 
 from __future__ import annotations
 
+import uuid
+
+from celery import current_app as current_celery
 from celery import shared_task
 
 from fieldapp.db import db
-from fieldapp.services import geography
+from fieldapp.services import geography, notifications, outbox, photos
 from grid import queries
 
 
@@ -19,3 +23,39 @@ def boundary_stats() -> dict[str, int]:
 def warm_geography_caches() -> int:
     """Rebuild this worker's cell index if the boundaries changed; returns the version."""
     return geography.cell_index(db.session).version or 0
+
+
+@shared_task(name="workers.tasks.relay_outbox")
+def relay_outbox() -> int:
+    """Send outbox rows that the requests could not (broker down, crash after commit)."""
+
+    def send(task: str, kwargs: dict[str, object]) -> None:
+        current_celery.send_task(task, kwargs=kwargs, retry=False)
+
+    return outbox.relay(db.session, send)
+
+
+@shared_task(name="workers.tasks.process_report", acks_late=True)
+def process_report(outbox_id: int, report_id: str) -> bool:
+    """Work that follows a new report: tell the township's coordinators. Safe to run twice
+    (hence acks_late): the outbox claim and the notifications' unique key see to it."""
+    session = db.session
+    if not outbox.claim(session, outbox_id):
+        session.rollback()
+        return False
+    notifications.new_report(session, uuid.UUID(report_id))
+    outbox.mark_done(session, outbox_id)
+    session.commit()
+    return True
+
+
+@shared_task(name="workers.tasks.make_thumbnail", acks_late=True)
+def make_thumbnail(outbox_id: int, photo_id: str) -> bool:
+    session = db.session
+    if not outbox.claim(session, outbox_id):
+        session.rollback()
+        return False
+    photos.make_thumbnail(session, uuid.UUID(photo_id))
+    outbox.mark_done(session, outbox_id)
+    session.commit()
+    return True

@@ -1,19 +1,160 @@
-"""The JSON API, /api/v1. Thin: parse, call a service, answer."""
+"""The JSON API, /api/v1. Thin: parse, call a service, commit, answer."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
-from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
+import uuid
+from typing import Any
 
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints import params
 from fieldapp.db import db
 from fieldapp.errors import ApiError
-from fieldapp.services import geography
+from fieldapp.models import Area, Cell, OfficerCell
+from fieldapp.services import accounts, checkins, geography, outbox, photos, reports
+from fieldapp.services.errors import Unauthorized
 from fieldapp.services.locating import locate_point
 from grid.crs import to_wgs84
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Bearer tokens, never cookies: a cross-site page cannot make the browser send a token, so
+# CSRF tokens would protect nothing here.
+csrf.exempt(bp)
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(
+            400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
+        )
+    return body
+
+
+def _dispatch(outbox_ids: list[int]) -> None:
+    """Hand the just-committed outbox rows to the broker now; if it is down, the relay will
+    send them later, so a failure here must not fail the request."""
+    if not outbox_ids:
+        return
+    celery_app = current_app.extensions["celery"]
+
+    def send(task: str, kwargs: dict[str, Any]) -> None:
+        celery_app.send_task(task, kwargs=kwargs, retry=False)
+
+    try:
+        outbox.dispatch(db.session, outbox_ids, send)
+    except Exception:  # the relay will pick them up
+        current_app.logger.warning("outbox fast path failed; relay will retry", exc_info=True)
+        db.session.rollback()
+
+
+def _language() -> str:
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+@bp.post("/auth/token")
+def issue_token() -> ResponseReturnValue:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
+    fields = {
+        name: _("Required.")
+        for name in ("username", "password")
+        if not isinstance(body.get(name), str) or not body.get(name)
+    }
+    if fields:
+        raise ApiError(400, "invalid_parameters", _("Username and password are required."), fields)
+    device = body.get("device") if isinstance(body.get("device"), str) else "unknown"
+    session = db.session
+    try:
+        user = accounts.authenticate(
+            session, body["username"], body["password"], remote_addr(), now()
+        )
+    except Unauthorized:
+        session.commit()  # keep the failed attempt: it feeds the rate limit
+        raise
+    issued = accounts.issue_token(session, user, device or "unknown", now())
+    session.commit()
+    return jsonify(
+        {
+            "token": issued.token,
+            "expires_at": issued.expires_at.isoformat(),
+            "user": {
+                "id": user.id,
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+            },
+        }
+    ), 201
+
+
+@bp.delete("/auth/token")
+def revoke_token() -> ResponseReturnValue:
+    user = api_user()
+    accounts.revoke_token(db.session, api_token(), actor_id=user.id)
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/me")
+def me() -> ResponseReturnValue:
+    user = api_user()
+    session = db.session
+    area = session.get(Area, user.area_id) if user.area_id else None
+    township, village = Area.__table__.alias("t"), Area.__table__.alias("v")
+    rows = session.execute(
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            village.c.code,
+            village.c.name,
+            township.c.code,
+            township.c.name,
+        )
+        .join(OfficerCell, OfficerCell.cell_id == Cell.id)
+        .join(village, village.c.id == Cell.village_id)
+        .join(township, township.c.id == Cell.township_id)
+        .where(OfficerCell.user_id == user.id)
+        .order_by(Cell.code)
+    ).all()
+    return jsonify(
+        {
+            "id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+            "area": {"code": area.code, "name": area.name, "level": area.level} if area else None,
+            "cells": [
+                {
+                    "id": r[0],
+                    "code": r[1],
+                    "name": r[2],
+                    "village": {"code": r[3], "name": r[4]},
+                    "township": {"code": r[5], "name": r[6]},
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+# --- reference data --------------------------------------------------------------------------
+
+
+@bp.get("/categories")
+def categories() -> ResponseReturnValue:
+    return jsonify({"categories": reports.list_categories(db.session, _language())})
 
 
 @bp.get("/locate")
@@ -59,3 +200,98 @@ def area_layer() -> ResponseReturnValue:
             {"level": _("One of: city, county, township, village, cell.")},
         ) from None
     return jsonify(layer)
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+@bp.post("/reports")
+def create_report() -> ResponseReturnValue:
+    user = api_user()
+    intake = reports.file_report(
+        db.session,
+        user,
+        _json_body(),
+        now=now(),
+        remote_addr=remote_addr(),
+        group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],
+    )
+    db.session.commit()
+    _dispatch(intake.outbox_ids)
+    return jsonify(intake.report), 201 if intake.created else 200
+
+
+@bp.get("/reports")
+def list_reports() -> ResponseReturnValue:
+    user = api_user()
+    filters = reports.parse_filters(request.args.to_dict())
+    return jsonify(reports.list_reports(db.session, user, filters))
+
+
+def _uuid(value: str, name: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", _("No such report.")) from None
+
+
+@bp.get("/reports/<report_id>")
+def get_report(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    report = reports.get_report(db.session, user, _uuid(report_id))
+    return jsonify(reports.report_json(db.session, report, user))
+
+
+@bp.post("/reports/<report_id>/photos")
+def add_photo(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    upload = request.files.get("photo")
+    if upload is None:
+        raise ApiError(
+            400,
+            "invalid_photo",
+            _("Send the photo as multipart field “photo”."),
+            {"photo": _("Required.")},
+        )
+    max_bytes = current_app.config["MAX_PHOTO_BYTES"]
+    data = upload.stream.read(max_bytes + 1)
+    result = photos.add_photo(
+        db.session, user, _uuid(report_id), data, max_bytes=max_bytes, remote_addr=remote_addr()
+    )
+    db.session.commit()
+    _dispatch(result.outbox_ids)
+    return jsonify(result.photo), 201 if result.created else 200
+
+
+@bp.get("/reports/<report_id>/photos/<photo_id>")
+def photo(report_id: str, photo_id: str) -> ResponseReturnValue:
+    user = api_user()
+    found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
+    return _image(found.data, found.content_type)
+
+
+@bp.get("/reports/<report_id>/photos/<photo_id>/thumbnail")
+def photo_thumbnail(report_id: str, photo_id: str) -> ResponseReturnValue:
+    user = api_user()
+    found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
+    if found.thumbnail is None:
+        raise ApiError(404, "not_ready", _("The thumbnail is being made; try again shortly."))
+    return _image(found.thumbnail, "image/jpeg")
+
+
+def _image(data: bytes, content_type: str) -> Response:
+    response = Response(data, mimetype=content_type)
+    # Personal photos: the browser may keep them, shared caches may not.
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/checkins")
+def checkin() -> ResponseReturnValue:
+    user = api_user()
+    result, created = checkins.check_in(
+        db.session, user, _json_body(), now=now(), remote_addr=remote_addr()
+    )
+    db.session.commit()
+    return jsonify(result), 201 if created else 200

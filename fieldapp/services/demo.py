@@ -10,10 +10,15 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from fieldapp.services.accounts import hash_password
 from grid import queries
 from grid.demo import build_demo_city
 from grid.importer import import_boundaries
 from grid.models import Cell, OfficerCell, User
+
+# The documented password of every demo account (README). Hashed once and shared: hashing
+# 4,644 Argon2 passwords one by one would take minutes, and these accounts guard demo data.
+DEMO_PASSWORD = "rizhao-demo"
 
 
 def load_demo_city(
@@ -65,6 +70,15 @@ def load_demo_city(
             "area_id": area_ids[city_code],
         }
     )
+    for county in (f for f in city.features if f.level == "county"):
+        rows.append(
+            {
+                "username": f"county_{county.code}",
+                "display_name": f"{county.name}工作人员（示例）",
+                "role": "county",
+                "area_id": area_ids[county.code],
+            }
+        )
     rows.append(
         {
             "username": "admin",
@@ -74,9 +88,13 @@ def load_demo_city(
         }
     )
     new_rows = [r for r in rows if r["username"] not in existing_users]
-    say(f"adding {len(new_rows):,} accounts")
+    say(f"adding {len(new_rows):,} accounts (demo password: {DEMO_PASSWORD})")
     if new_rows:
-        session.execute(insert(User), [{"phone": None, **r} for r in new_rows])
+        demo_hash = hash_password(DEMO_PASSWORD)
+        session.execute(
+            insert(User),
+            [{"phone": None, "password_hash": demo_hash, "active": True, **r} for r in new_rows],
+        )
 
     user_ids = dict(session.execute(select(User.username, User.id)).all())
     cell_ids = dict(session.execute(select(Cell.code, Cell.id)).all())

@@ -1,0 +1,2028 @@
+"""The OpenAPI 3.1 description of the JSON API, served at `/api/v1/openapi.json`.
+
+Written by hand rather than generated: the views parse their bodies themselves (no schema
+library), so there is nothing to generate from, and a hand-written contract says what the
+phones may rely on. Two tests keep it honest: `tests/unit/test_openapi.py` validates the
+document (OpenAPI 3.1 schema, every `$ref`, every example against its schema) and
+`tests/integration/test_openapi_routes.py` checks that its paths and the Flask rules under
+`/api/v1/` are the same set.
+
+Descriptions are in English with the Chinese term the users know, e.g. "零报告".
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+JSON = "application/json"
+
+Schema = dict[str, Any]
+
+
+# --- small builders (they only remove repetition; the content below is written by hand) ----
+
+
+def _ref(name: str, **siblings: Any) -> Schema:
+    """A reference to a component schema; OpenAPI 3.1 allows siblings such as description."""
+    return {"$ref": f"#/components/schemas/{name}", **siblings}
+
+
+def _nullable_ref(name: str, description: str) -> Schema:
+    # JSON Schema 2020-12 has no `nullable`; a reference that may be null is a oneOf.
+    return {"oneOf": [_ref(name), {"type": "null"}], "description": description}
+
+
+def _json_body(schema: Schema, examples: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON media type; `examples` maps a name to (summary, value)."""
+    media: dict[str, Any] = {"schema": schema}
+    if examples:
+        media["examples"] = {
+            name: {"summary": summary, "value": value}
+            for name, (summary, value) in examples.items()
+        }
+    return {JSON: media}
+
+
+def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """An example body in the API's one error shape (fieldapp/errors.py)."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def _error_response(description: str, examples: dict[str, Any]) -> dict[str, Any]:
+    """A response with an Error body; `examples` maps a name to (summary, body)."""
+    return {"description": description, "content": _json_body(_ref("Error"), examples)}
+
+
+def _responses_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _param_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+# --- examples shared by several operations -------------------------------------------------
+
+REPORT_ID = "9b2f0c1e-5d3a-4c7e-8f41-2a6b9d0e1f23"
+PHOTO_ID = "5f0d7a0e-2b8c-4e47-9a53-0c6e1b2d3f4a"
+# Shaped like a real token (43 URL-safe characters) but plainly not one.
+TOKEN = "EXAMPLE-ONLY-not-a-real-token-0123456789abc"
+
+PHOTO_EXAMPLE: dict[str, Any] = {
+    "id": PHOTO_ID,
+    "url": f"/api/v1/reports/{REPORT_ID}/photos/{PHOTO_ID}",
+    "thumbnail_url": f"/api/v1/reports/{REPORT_ID}/photos/{PHOTO_ID}/thumbnail",
+    "content_type": "image/jpeg",
+    "width": 4032,
+    "height": 3024,
+    "exif_lon": 119.52668,
+    "exif_lat": 35.41689,
+    "exif_taken_at": "2026-11-25T01:35:12+00:00",
+}
+
+# What the officer's phone sends: a position from AMap (GCJ-02), converted by the server.
+REPORT_INPUT_EXAMPLE: dict[str, Any] = {
+    "id": REPORT_ID,
+    "lon": 119.532139,
+    "lat": 35.416633,
+    "crs": "gcj02",
+    "accuracy_m": 8.5,
+    "occurred_at": "2026-11-25T09:30:00+08:00",
+    "category": "neighbours",
+    "severity": "orange",
+    "people_involved": 3,
+    "title": "邻里因排水沟堵塞争执",
+    "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
+    "address": "海曲社区3号楼东侧",
+    "parties": [
+        {
+            "name": "张三",
+            "id_number": "371102199001011234",
+            "phone": "13812345678",
+            "role": "当事人",
+        },
+        {"name": "李四"},
+    ],
+}
+
+REPORT_EXAMPLE: dict[str, Any] = {
+    "id": REPORT_ID,
+    "status": "reported",
+    "title": "邻里因排水沟堵塞争执",
+    "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
+    "address": "海曲社区3号楼东侧",
+    "category": "neighbours",
+    "category_name": "邻里纠纷",
+    "severity": "orange",
+    "people_involved": 3,
+    "potential_group_incident": False,
+    "occurred_at": "2026-11-25T01:30:00+00:00",
+    "reported_at": "2026-11-25T01:42:17.503211+00:00",
+    "lon": 119.52671,
+    "lat": 35.41692,
+    "input": {"lon": 119.532139, "lat": 35.416633, "crs": "gcj02"},
+    "accuracy_m": 8.5,
+    "cell": {"id": 10412, "code": "371102001003002", "name": "海曲社区第2网格（示例）"},
+    "village": {"id": 1203, "code": "371102001003", "name": "海曲社区（示例）"},
+    "township": {"id": 58, "code": "371102001", "name": "日照街道"},
+    "county": {"id": 2, "code": "371102", "name": "东港区"},
+    "officer": {"id": 311, "display_name": "网格员0311（示例）"},
+    "outside_own_cells": False,
+    "distance_to_own_cells_m": 0.0,
+    "version": 1,
+    "parties": [
+        {
+            "name": "张三",
+            "id_number": "371102199001011234",
+            "phone": "13812345678",
+            "role": "当事人",
+        },
+        {"name": "李四", "id_number": None, "phone": None, "role": None},
+    ],
+    "photos": [PHOTO_EXAMPLE],
+}
+
+# The same report as city staff see it: parties' personal data masked.
+REPORT_MASKED_EXAMPLE: dict[str, Any] = {
+    **REPORT_EXAMPLE,
+    "parties": [
+        {
+            "name": "张*",
+            "id_number": "371102********1234",
+            "phone": "138****5678",
+            "role": "当事人",
+        },
+        {"name": "李*", "id_number": None, "phone": None, "role": None},
+    ],
+}
+
+CHAIN_EXAMPLE: dict[str, Any] = {
+    "cell": {
+        "id": 10412,
+        "code": "371102001003002",
+        "name": "海曲社区第2网格（示例）",
+        "level": "cell",
+    },
+    "village": {"id": 1203, "code": "371102001003", "name": "海曲社区（示例）", "level": "village"},
+    "township": {"id": 58, "code": "371102001", "name": "日照街道", "level": "township"},
+    "county": {"id": 2, "code": "371102", "name": "东港区", "level": "county"},
+    "city": {"id": 1, "code": "371100", "name": "日照市", "level": "city"},
+}
+
+UNAUTHORIZED_EXAMPLES: dict[str, Any] = {
+    "no_token": (
+        "No Authorization header",
+        _error(
+            "unauthorized",
+            "Sign in first: POST /api/v1/auth/token, then send “Authorization: Bearer <token>”.",
+        ),
+    ),
+    "bad_token": (
+        "Unknown, expired or revoked token",
+        _error("unauthorized", "The token is unknown, expired or revoked. Sign in again."),
+    ),
+}
+
+INVALID_JSON_EXAMPLE = (
+    "The body is not JSON",
+    _error("invalid_json", "The body must be JSON (Content-Type: application/json)."),
+)
+
+REPORT_NOT_FOUND_EXAMPLE = (
+    "No such report, or not visible to the caller",
+    _error("not_found", "No such report."),
+)
+
+DESCRIPTION = """\
+The JSON API of the Rizhao grid platform (日照市网格化矛盾纠纷早报告平台): grid officers
+(网格员) file early dispute reports (矛盾纠纷早报告) from their phones, check in daily
+(零报告), and staff read the reports of their area.
+
+**Signing in.** `POST /auth/token` with a username and password gives a bearer token for one
+device (valid 30 days). Send it as `Authorization: Bearer <token>` on every other call;
+`DELETE /auth/token` signs the device out. Five failed sign-ins within 15 minutes lock the
+username for the rest of that window (429 with `Retry-After`). The reference data
+(`/categories`, `/locate`, `/layers/areas`) needs no token.
+
+**Errors.** Every error has one shape:
+`{"error": {"code": "…", "message": "…", "fields": {"field": "message"}}}`. `code` is stable
+and meant for programs; `message` is for a person, in the request's language; `fields`
+(only when input was wrong) names every field that needs correcting, all at once.
+
+**Language (语言).** Chinese by default; `?lang=en` switches to English (and is remembered in a
+`lang` cookie). `Accept-Language` is deliberately not followed.
+
+**Coordinates (坐标).** Longitude before latitude, in degrees. Positions are stored in WGS-84;
+a phone that took its position from AMap or Tencent (GCJ-02, 火星坐标) or Baidu (BD-09)
+says so with `crs`, and the server converts and keeps the original.
+
+**Idempotent intake (幂等).** The phone makes each report's `id` (a UUID) and may resend it
+after a lost answer: the same id and body answer 200 with the stored report; the same id
+with a different body is a 409. Photos are idempotent on their bytes, check-ins on the day.
+
+**Scope (数据范围).** Reads are narrowed by role and area: officers see their own reports,
+coordinators (信访专干) their township's, county staff their county's, city staff
+everything. A report outside the caller's scope answers 404, as if it did not exist.
+Parties' personal data (ID numbers, phones) is masked for roles that do not handle the case.
+"""
+
+
+def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API as a plain dict, ready for `json.dumps`.
+
+    `server_url` is where the API lives as the client sees it (e.g. with a URL prefix when
+    the app is mounted below the site root). A fresh dict each call: callers may change it.
+    """
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rizhao grid platform API (日照网格化矛盾纠纷早报告接口)",
+            "version": "1.0.0",
+            "summary": "Early dispute reports from grid officers, zero reporting and the grid.",
+            "description": DESCRIPTION,
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": server_url, "description": "This server (本服务器)"}],
+        # Bearer token on every operation unless the operation says `security: []`.
+        "security": [{"bearerAuth": []}],
+        "tags": TAGS,
+        "paths": _paths(),
+        "components": _components(),
+    }
+    # The module-level examples are shared between operations; hand out an independent copy.
+    return copy.deepcopy(document)
+
+
+TAGS: list[dict[str, str]] = [
+    {"name": "auth", "description": "Sign-in tokens for devices (登录令牌)."},
+    {"name": "account", "description": "The signed-in user (当前用户) and their grid cells."},
+    {
+        "name": "reference",
+        "description": "Reference data: dispute categories (纠纷类别), locating a point in "
+        "the grid (网格定位) and area boundaries (区划边界). No token needed.",
+    },
+    {"name": "reports", "description": "Early dispute reports (矛盾纠纷早报告)."},
+    {"name": "photos", "description": "Photos attached to a report (现场照片)."},
+    {"name": "checkins", "description": "Zero reporting check-in (零报告)."},
+    {"name": "docs", "description": "This description and its browsable page (接口文档)."},
+]
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/auth/token": {"post": _issue_token(), "delete": _revoke_token()},
+        "/me": {"get": _me()},
+        "/categories": {"get": _categories()},
+        "/locate": {"get": _locate()},
+        "/layers/areas": {"get": _area_layer()},
+        "/reports": {"post": _create_report(), "get": _list_reports()},
+        "/reports/{id}": {
+            "parameters": [_param_ref("ReportId")],
+            "get": _get_report(),
+        },
+        "/reports/{id}/photos": {
+            "parameters": [_param_ref("ReportId")],
+            "post": _add_photo(),
+        },
+        "/reports/{id}/photos/{photo_id}": {
+            "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
+            "get": _get_photo(),
+        },
+        "/reports/{id}/photos/{photo_id}/thumbnail": {
+            "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
+            "get": _get_thumbnail(),
+        },
+        "/checkins": {"post": _check_in()},
+        "/openapi.json": {"get": _openapi_document()},
+        "/docs": {"get": _docs_page()},
+    }
+
+
+def _issue_token() -> dict[str, Any]:
+    return {
+        "tags": ["auth"],
+        "operationId": "issueToken",
+        "summary": "Sign in and get a bearer token (登录)",
+        "description": "Checks the username and password and issues a token for one device, "
+        "valid for 30 days. Failed attempts are counted per username: after five within 15 "
+        "minutes, sign-in is refused (even with the right password) until the window ends.",
+        "security": [],
+        "requestBody": {
+            "required": True,
+            "content": _json_body(
+                _ref("TokenRequest"),
+                {
+                    "officer_phone": (
+                        "An officer signs in on a phone",
+                        {
+                            "username": "wgy0311",
+                            "password": "correct horse battery",
+                            "device": "华为 Mate 60 / field app",
+                        },
+                    ),
+                },
+            ),
+        },
+        "responses": {
+            "201": {
+                "description": "Signed in; the token is shown only this once.",
+                "content": _json_body(
+                    _ref("TokenResponse"),
+                    {
+                        "signed_in": (
+                            "A new token",
+                            {
+                                "token": TOKEN,
+                                "expires_at": "2026-12-25T01:40:03.118204+00:00",
+                                "user": {
+                                    "id": 311,
+                                    "username": "wgy0311",
+                                    "display_name": "网格员0311（示例）",
+                                    "role": "officer",
+                                },
+                            },
+                        )
+                    },
+                ),
+            },
+            "400": _error_response(
+                "The body is not JSON, or the username or password is missing.",
+                {
+                    "invalid_json": INVALID_JSON_EXAMPLE,
+                    "missing": (
+                        "No password",
+                        _error(
+                            "invalid_parameters",
+                            "Username and password are required.",
+                            {"password": "Required."},
+                        ),
+                    ),
+                },
+            ),
+            "401": _error_response(
+                "Wrong username or password, or the account is disabled.",
+                {
+                    "wrong": (
+                        "Wrong credentials",
+                        _error("unauthorized", "Wrong username or password."),
+                    )
+                },
+            ),
+            "429": {
+                "description": "Too many failed sign-ins for this username (登录失败次数过多). "
+                "`Retry-After` says how many seconds to wait.",
+                "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                "content": _json_body(
+                    _ref("Error"),
+                    {
+                        "locked": (
+                            "Locked for the rest of the window",
+                            _error(
+                                "rate_limited", "Too many failed sign-ins. Try again in 14 minutes."
+                            ),
+                        )
+                    },
+                ),
+            },
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _revoke_token() -> dict[str, Any]:
+    return {
+        "tags": ["auth"],
+        "operationId": "revokeToken",
+        "summary": "Sign this device out (退出登录)",
+        "description": "Revokes the token sent in the Authorization header; other devices of "
+        "the same user stay signed in.",
+        "responses": {
+            "204": {"description": "Revoked; the token no longer works."},
+            "401": _responses_ref("Unauthorized"),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _me() -> dict[str, Any]:
+    return {
+        "tags": ["account"],
+        "operationId": "getMe",
+        "summary": "The signed-in user, their area and grid cells (当前用户)",
+        "description": "An officer (网格员) gets the cells they are responsible for, with "
+        "village and township; staff get the area they are responsible for (`area`).",
+        "responses": {
+            "200": {
+                "description": "The user.",
+                "content": _json_body(
+                    _ref("Me"),
+                    {
+                        "officer": (
+                            "A grid officer with two cells",
+                            {
+                                "id": 311,
+                                "username": "wgy0311",
+                                "display_name": "网格员0311（示例）",
+                                "role": "officer",
+                                "area": None,
+                                "cells": [
+                                    {
+                                        "id": 10411,
+                                        "code": "371102001003001",
+                                        "name": "海曲社区第1网格（示例）",
+                                        "village": {
+                                            "code": "371102001003",
+                                            "name": "海曲社区（示例）",
+                                        },
+                                        "township": {"code": "371102001", "name": "日照街道"},
+                                    },
+                                    {
+                                        "id": 10412,
+                                        "code": "371102001003002",
+                                        "name": "海曲社区第2网格（示例）",
+                                        "village": {
+                                            "code": "371102001003",
+                                            "name": "海曲社区（示例）",
+                                        },
+                                        "township": {"code": "371102001", "name": "日照街道"},
+                                    },
+                                ],
+                            },
+                        ),
+                        "coordinator": (
+                            "A township coordinator (信访专干)",
+                            {
+                                "id": 42,
+                                "username": "xfzg_rizhao",
+                                "display_name": "日照街道信访专干",
+                                "role": "coordinator",
+                                "area": {
+                                    "code": "371102001",
+                                    "name": "日照街道",
+                                    "level": "township",
+                                },
+                                "cells": [],
+                            },
+                        ),
+                    },
+                ),
+            },
+            "401": _responses_ref("Unauthorized"),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _categories() -> dict[str, Any]:
+    return {
+        "tags": ["reference"],
+        "operationId": "listCategories",
+        "summary": "Dispute categories (纠纷类别)",
+        "description": "The active categories in display order. `code` is stable and is what "
+        "a report's `category` takes; `name` is in the request's language.",
+        "security": [],
+        "parameters": [_param_ref("Lang")],
+        "responses": {
+            "200": {
+                "description": "The categories.",
+                "content": _json_body(
+                    _ref("CategoryList"),
+                    {
+                        "zh": (
+                            "In Chinese (the default)",
+                            {
+                                "categories": [
+                                    {"code": "marriage_family", "name": "婚姻家庭"},
+                                    {"code": "neighbours", "name": "邻里纠纷"},
+                                    {"code": "housing_land", "name": "房屋宅基地"},
+                                    {"code": "other", "name": "其他"},
+                                ]
+                            },
+                        ),
+                        "en": (
+                            "In English (?lang=en)",
+                            {
+                                "categories": [
+                                    {"code": "marriage_family", "name": "Marriage and family"},
+                                    {"code": "neighbours", "name": "Neighbours"},
+                                    {"code": "housing_land", "name": "Housing and homestead land"},
+                                    {"code": "other", "name": "Other"},
+                                ]
+                            },
+                        ),
+                    },
+                ),
+            },
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _locate() -> dict[str, Any]:
+    return {
+        "tags": ["reference"],
+        "operationId": "locatePoint",
+        "summary": "Which grid cell is this point in? (网格定位)",
+        "description": "Answers the grid cell (网格) containing the point and its chain: "
+        "village or community (村/社区), township (乡镇/街道), county-level unit (区/县) and "
+        "city. A point outside the city's grid is not an error: the answer has "
+        "`found: false`, a message for the user and, when there is one, the nearest cell with "
+        "its distance. `lon`/`lat` in the answer are WGS-84; with `crs` other than wgs84 the "
+        "point as sent is repeated in `input`.",
+        "security": [],
+        "parameters": [
+            {
+                "name": "lon",
+                "in": "query",
+                "required": True,
+                "description": "Longitude in degrees (经度).",
+                "schema": {"type": "number", "minimum": -180, "maximum": 180},
+                "example": 119.52671,
+            },
+            {
+                "name": "lat",
+                "in": "query",
+                "required": True,
+                "description": "Latitude in degrees (纬度).",
+                "schema": {"type": "number", "minimum": -90, "maximum": 90},
+                "example": 35.41692,
+            },
+            {
+                "name": "crs",
+                "in": "query",
+                "required": False,
+                "description": "The coordinate system of lon/lat (坐标系).",
+                "schema": _ref("Crs", default="wgs84"),
+            },
+            _param_ref("Lang"),
+        ],
+        "responses": {
+            "200": {
+                "description": "The cell and its chain, or `found: false`.",
+                "content": _json_body(
+                    _ref("LocateAnswer"),
+                    {
+                        "found": (
+                            "Inside the grid (WGS-84 input)",
+                            {"found": True, "lon": 119.52671, "lat": 35.41692, **CHAIN_EXAMPLE},
+                        ),
+                        "found_gcj02": (
+                            "Inside the grid, position from AMap (GCJ-02)",
+                            {
+                                "found": True,
+                                "lon": 119.52671,
+                                "lat": 35.41692,
+                                **CHAIN_EXAMPLE,
+                                "input": {"lon": 119.532139, "lat": 35.416633, "crs": "gcj02"},
+                            },
+                        ),
+                        "outside": (
+                            "Outside the city, with the nearest cell",
+                            {
+                                "found": False,
+                                "lon": 119.3,
+                                "lat": 35.31,
+                                "message": "This point is outside the city's grid. Check the "
+                                "position (is it WGS-84, and longitude before "
+                                "latitude?).",
+                                "nearest": {**CHAIN_EXAMPLE, "distance_m": 4213.7},
+                            },
+                        ),
+                    },
+                ),
+            },
+            "400": _error_response(
+                "A coordinate is missing, not a number or out of range, or `crs` is unknown.",
+                {
+                    "bad_coordinates": (
+                        "Latitude missing, longitude out of range",
+                        _error(
+                            "invalid_parameters",
+                            "Check the coordinates.",
+                            {
+                                "lon": "Out of range: must lie between -180 and 180.",
+                                "lat": "Required: a decimal number of degrees, e.g. 35.41.",
+                            },
+                        ),
+                    ),
+                    "bad_crs": (
+                        "Unknown coordinate system",
+                        _error(
+                            "invalid_parameters",
+                            "Unknown coordinate system.",
+                            {"crs": "One of: wgs84, gcj02, bd09."},
+                        ),
+                    ),
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _area_layer() -> dict[str, Any]:
+    return {
+        "tags": ["reference"],
+        "operationId": "getAreaLayer",
+        "summary": "Area boundaries of one level as GeoJSON (区划边界图层)",
+        "description": "A GeoJSON FeatureCollection (WGS-84) of every area of `level`, "
+        "simplified for drawing on a map; with `bbox`, only the areas whose bounding box "
+        "meets it. Neighbouring areas share their simplified edges, so the layer has no "
+        "gaps or slivers.",
+        "security": [],
+        "parameters": [
+            {
+                "name": "level",
+                "in": "query",
+                "required": False,
+                "description": "Which level of area (层级).",
+                "schema": _ref("AreaLevel", default="township"),
+            },
+            {
+                "name": "bbox",
+                "in": "query",
+                "required": False,
+                "description": "Bounding box `minlon,minlat,maxlon,maxlat` in WGS-84 degrees.",
+                "schema": {
+                    "type": "string",
+                    "pattern": r"^[^,]+,[^,]+,[^,]+,[^,]+$",
+                },
+                "example": "119.45,35.35,119.60,35.45",
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The areas.",
+                "content": _json_body(
+                    _ref("AreaFeatureCollection"),
+                    {
+                        "townships": (
+                            "One township (coordinates shortened)",
+                            {
+                                "type": "FeatureCollection",
+                                "features": [
+                                    {
+                                        "type": "Feature",
+                                        "id": "371102001",
+                                        "bbox": [119.498, 35.392, 119.561, 35.441],
+                                        "properties": {
+                                            "code": "371102001",
+                                            "name": "日照街道",
+                                            "level": "township",
+                                            "parent_code": "371102",
+                                            "population": 86000,
+                                        },
+                                        "geometry": {
+                                            "type": "Polygon",
+                                            "coordinates": [
+                                                [
+                                                    [119.498, 35.392],
+                                                    [119.561, 35.392],
+                                                    [119.561, 35.441],
+                                                    [119.498, 35.441],
+                                                    [119.498, 35.392],
+                                                ]
+                                            ],
+                                        },
+                                    }
+                                ],
+                            },
+                        )
+                    },
+                ),
+            },
+            "400": _error_response(
+                "Unknown level or malformed bbox.",
+                {
+                    "bad_level": (
+                        "Unknown level",
+                        _error(
+                            "invalid_parameters",
+                            "Unknown level.",
+                            {"level": "One of: city, county, township, village, cell."},
+                        ),
+                    ),
+                    "bad_bbox": (
+                        "Three numbers instead of four",
+                        _error(
+                            "invalid_parameters",
+                            "Check the bounding box.",
+                            {"bbox": "Four numbers: min lon, min lat, max lon, max lat."},
+                        ),
+                    ),
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _create_report() -> dict[str, Any]:
+    return {
+        "tags": ["reports"],
+        "operationId": "createReport",
+        "summary": "File an early dispute report (上报矛盾纠纷)",
+        "description": "For grid officers (网格员) only. The server locates the point in the "
+        "grid (the report belongs to the cell it falls in, even outside the officer's own "
+        "cells — then `outside_own_cells` is true with the distance), converts GCJ-02/BD-09 "
+        "to WGS-84 keeping the original, and marks a potential group incident (群体性) from "
+        "the number of people involved (default threshold 5).\n\n"
+        "Idempotent on `id`, a UUID the phone makes: sending the same id and the same body "
+        "again answers **200** with the stored report (e.g. after a lost answer); the same id "
+        "with a different body is a **409**. Unknown fields are refused.",
+        "parameters": [_param_ref("Lang")],
+        "requestBody": {
+            "required": True,
+            "content": _json_body(
+                _ref("ReportInput"),
+                {
+                    "gcj02": (
+                        "Position from AMap (GCJ-02), with two parties",
+                        REPORT_INPUT_EXAMPLE,
+                    ),
+                    "minimal": (
+                        "Only the required fields (GPS position, WGS-84)",
+                        {
+                            "id": "0e7c3f52-8a14-4d9b-b6a1-7f3e2c9d5b80",
+                            "lon": 119.52671,
+                            "lat": 35.41692,
+                            "occurred_at": "2026-11-25T08:10:00+08:00",
+                            "category": "wages_labour",
+                            "severity": "red",
+                            "people_involved": 12,
+                            "title": "工地二十余名工人聚集讨薪",
+                            "description": "某建筑工地约二十名工人聚集讨要拖欠工资，情绪激动。",
+                        },
+                    ),
+                },
+            ),
+        },
+        "responses": {
+            "201": {
+                "description": "Filed.",
+                "content": _json_body(
+                    _ref("Report"), {"filed": ("The new report", REPORT_EXAMPLE)}
+                ),
+            },
+            "200": {
+                "description": "A repeat of a report already filed with this id and the same "
+                "body; nothing new was written.",
+                "content": _json_body(
+                    _ref("Report"), {"repeat": ("The stored report", REPORT_EXAMPLE)}
+                ),
+            },
+            "400": _error_response(
+                "The body is not JSON, or fields need correcting: `fields` names each one.",
+                {
+                    "invalid_json": INVALID_JSON_EXAMPLE,
+                    "invalid_report": (
+                        "Several bad fields at once",
+                        _error(
+                            "invalid_report",
+                            "Some fields need correcting.",
+                            {
+                                "severity": "One of: red, orange, yellow.",
+                                "title": "Too long: 123 characters; at most 100.",
+                                "occurred_at": "This time is in the future. Check the "
+                                "phone's clock.",
+                                "parties[0].id_number": "An 18-digit resident ID number "
+                                "(the last may be X).",
+                            },
+                        ),
+                    ),
+                },
+            ),
+            "401": _responses_ref("Unauthorized"),
+            "403": _error_response(
+                "The caller is not a grid officer.",
+                {
+                    "not_officer": (
+                        "Staff cannot file reports",
+                        _error("forbidden", "Only grid officers file reports."),
+                    )
+                },
+            ),
+            "409": _error_response(
+                "A different report (another body, or another officer's) was already filed "
+                "with this id. Make a new id.",
+                {
+                    "conflict": (
+                        "Same id, different body",
+                        _error(
+                            "conflict",
+                            "A different report was already sent with this id. "
+                            "Send it with a new id.",
+                        ),
+                    )
+                },
+            ),
+            "422": _error_response(
+                "The position is outside the city's grid (不在本市网格范围内); nothing was "
+                "written. Usually a wrong coordinate system or swapped longitude and latitude.",
+                {
+                    "outside_city": (
+                        "Outside the city",
+                        _error(
+                            "outside_city",
+                            "This position is outside the city (12.4 km from the nearest grid "
+                            "cell). Check the location and that the coordinate system is "
+                            "right.",
+                            {"lon": "Outside the city.", "lat": "Outside the city."},
+                        ),
+                    )
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _list_reports() -> dict[str, Any]:
+    return {
+        "tags": ["reports"],
+        "operationId": "listReports",
+        "summary": "Reports the caller may see, newest first (上报列表)",
+        "description": "Scoped by role and area: an officer sees their own reports, a "
+        "coordinator (信访专干) their township's, county staff their county's, city staff all. "
+        "Newest `reported_at` first. `from` and `to` are days in China Standard Time, both "
+        "inclusive, on `reported_at`. Parties are masked for roles that do not handle the case.",
+        "parameters": [
+            _param_ref("Page"),
+            _param_ref("PerPage"),
+            {
+                "name": "status",
+                "in": "query",
+                "required": False,
+                "description": "Only reports in this workflow state (状态), e.g. `reported`.",
+                "schema": {"type": "string"},
+                "example": "reported",
+            },
+            {
+                "name": "category",
+                "in": "query",
+                "required": False,
+                "description": "Only this category code (see /categories).",
+                "schema": {"type": "string"},
+                "example": "neighbours",
+            },
+            {
+                "name": "severity",
+                "in": "query",
+                "required": False,
+                "description": "Only this severity (预警等级).",
+                "schema": _ref("Severity"),
+            },
+            {
+                "name": "from",
+                "in": "query",
+                "required": False,
+                "description": "Reported on or after this day (China Standard Time).",
+                "schema": {"type": "string", "format": "date"},
+                "example": "2026-11-01",
+            },
+            {
+                "name": "to",
+                "in": "query",
+                "required": False,
+                "description": "Reported on or before this day (China Standard Time).",
+                "schema": {"type": "string", "format": "date"},
+                "example": "2026-11-30",
+            },
+            _param_ref("Lang"),
+        ],
+        "responses": {
+            "200": {
+                "description": "One page of reports.",
+                "content": _json_body(
+                    _ref("ReportList"),
+                    {
+                        "page": (
+                            "First page, as city staff see it (parties masked)",
+                            {
+                                "items": [REPORT_MASKED_EXAMPLE],
+                                "page": 1,
+                                "per_page": 20,
+                                "total": 1,
+                            },
+                        )
+                    },
+                ),
+            },
+            "400": _error_response(
+                "A filter or the pagination is malformed.",
+                {
+                    "bad_filters": (
+                        "per_page too large, unreadable date",
+                        _error(
+                            "invalid_parameters",
+                            "Check the filters.",
+                            {"per_page": "Between 1 and 100.", "from": "A date like 2026-11-25."},
+                        ),
+                    )
+                },
+            ),
+            "401": _responses_ref("Unauthorized"),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _get_report() -> dict[str, Any]:
+    return {
+        "tags": ["reports"],
+        "operationId": "getReport",
+        "summary": "One report (上报详情)",
+        "description": "404 when the report does not exist or is outside the caller's scope: "
+        "the API does not reveal which.",
+        "parameters": [_param_ref("Lang")],
+        "responses": {
+            "200": {
+                "description": "The report.",
+                "content": _json_body(
+                    _ref("Report"),
+                    {
+                        "officer": ("As the filing officer sees it", REPORT_EXAMPLE),
+                        "city": ("As city staff see it (parties masked)", REPORT_MASKED_EXAMPLE),
+                    },
+                ),
+            },
+            "401": _responses_ref("Unauthorized"),
+            "404": _responses_ref("ReportNotFound"),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _add_photo() -> dict[str, Any]:
+    return {
+        "tags": ["photos"],
+        "operationId": "addReportPhoto",
+        "summary": "Attach a photo to a report (上传现场照片)",
+        "description": "Only the officer who filed the report. The file is checked from its "
+        "bytes (JPEG, PNG or WebP; the file name and declared type are ignored); position "
+        "and time are read from its EXIF data when present. The same bytes sent again attach "
+        "once (200). At most 12 photos per report; the thumbnail is made shortly after by a "
+        "worker, so `thumbnail_url` is null at first.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["photo"],
+                        "properties": {
+                            "photo": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "The photo (照片): JPEG, PNG or WebP, at most "
+                                "10 MiB by default (configurable).",
+                            }
+                        },
+                    },
+                    "encoding": {"photo": {"contentType": "image/jpeg, image/png, image/webp"}},
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                "description": "Attached.",
+                "content": _json_body(
+                    _ref("Photo"),
+                    {
+                        "new": (
+                            "Just attached: no thumbnail yet",
+                            {**PHOTO_EXAMPLE, "thumbnail_url": None},
+                        )
+                    },
+                ),
+            },
+            "200": {
+                "description": "These bytes were already attached to this report.",
+                "content": _json_body(
+                    _ref("Photo"), {"again": ("The stored photo", PHOTO_EXAMPLE)}
+                ),
+            },
+            "400": _error_response(
+                "No `photo` field, or the file is not an acceptable photo. `code` says why: "
+                "`invalid_photo` (no field), `empty`, `not_an_image`, `unsupported_type` "
+                "(e.g. HEIC), `corrupt`, `too_large`, `too_many_pixels`, `too_many_photos`.",
+                {
+                    "missing": (
+                        "No photo field",
+                        _error(
+                            "invalid_photo",
+                            "Send the photo as multipart field “photo”.",
+                            {"photo": "Required."},
+                        ),
+                    ),
+                    "not_an_image": (
+                        "A PDF sent as a photo",
+                        _error(
+                            "not_an_image",
+                            "This file is not a photo (JPEG, PNG or WebP).",
+                            {"photo": "This file is not a photo (JPEG, PNG or WebP)."},
+                        ),
+                    ),
+                    "too_large": (
+                        "Larger than the photo limit",
+                        _error(
+                            "too_large",
+                            "The photo is too large. Send a smaller photo.",
+                            {"photo": "The photo is too large. Send a smaller photo."},
+                        ),
+                    ),
+                    "too_many_photos": (
+                        "The report already has 12 photos",
+                        _error(
+                            "too_many_photos",
+                            "At most 12 photos per report.",
+                            {"photo": "At most 12 photos per report."},
+                        ),
+                    ),
+                },
+            ),
+            "401": _responses_ref("Unauthorized"),
+            "403": _error_response(
+                "The caller may see the report but did not file it.",
+                {
+                    "not_filer": (
+                        "Another user's report",
+                        _error(
+                            "forbidden", "Only the officer who filed the report adds photos to it."
+                        ),
+                    )
+                },
+            ),
+            "404": _responses_ref("ReportNotFound"),
+            "413": _error_response(
+                "The whole request is larger than the server accepts (16 MiB by default).",
+                {
+                    "too_large": (
+                        "Request too large",
+                        _error("request_entity_too_large", "The request is too large."),
+                    )
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+_IMAGE_HEADERS = {
+    "Cache-Control": {
+        "description": "`private, max-age=86400`: photos are personal data, so shared caches "
+        "must not keep them.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _get_photo() -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "tags": ["photos"],
+        "operationId": "getReportPhoto",
+        "summary": "The photo's bytes as uploaded (照片原图)",
+        "description": "For whoever may see the report.",
+        "responses": {
+            "200": {
+                "description": "The image, in the type it was uploaded in.",
+                "headers": _IMAGE_HEADERS,
+                "content": {"image/jpeg": binary, "image/png": binary, "image/webp": binary},
+            },
+            "401": _responses_ref("Unauthorized"),
+            "404": _error_response(
+                "No such report or photo, or the report is not visible to the caller.",
+                {
+                    "no_report": REPORT_NOT_FOUND_EXAMPLE,
+                    "no_photo": (
+                        "No such photo on this report",
+                        _error("not_found", "No such photo."),
+                    ),
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _get_thumbnail() -> dict[str, Any]:
+    return {
+        "tags": ["photos"],
+        "operationId": "getReportPhotoThumbnail",
+        "summary": "A small JPEG of the photo (缩略图)",
+        "description": "At most 320 pixels on the long side. Made by a background worker "
+        "shortly after the upload; until then the answer is 404 with code `not_ready`: try "
+        "again later, or use the photo's `thumbnail_url`, which is set once it exists.",
+        "responses": {
+            "200": {
+                "description": "The thumbnail.",
+                "headers": _IMAGE_HEADERS,
+                "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "401": _responses_ref("Unauthorized"),
+            "404": _error_response(
+                "No such report or photo, or the thumbnail is not made yet (`not_ready`).",
+                {
+                    "not_ready": (
+                        "The worker has not made it yet",
+                        _error("not_ready", "The thumbnail is being made; try again shortly."),
+                    ),
+                    "no_photo": (
+                        "No such photo on this report",
+                        _error("not_found", "No such photo."),
+                    ),
+                    "no_report": REPORT_NOT_FOUND_EXAMPLE,
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _check_in() -> dict[str, Any]:
+    return {
+        "tags": ["checkins"],
+        "operationId": "checkIn",
+        "summary": "Zero reporting check-in for a day (零报告)",
+        "description": "Every grid officer checks in each day, also when there is nothing to "
+        "report, so that silence can be told from calm; missed check-ins count against the "
+        "area's 零报告 compliance. One check-in per officer and day: sending again updates "
+        'it (e.g. first "nothing", later a finding). A phone that was offline may check in '
+        "for up to 7 days back. For grid officers only.",
+        "requestBody": {
+            "required": True,
+            "content": _json_body(
+                _ref("CheckinInput"),
+                {
+                    "nothing": (
+                        "Nothing to report today",
+                        {"date": "2026-11-25", "nothing_to_report": True},
+                    ),
+                    "found": (
+                        "Two matters found and reported",
+                        {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
+                    ),
+                },
+            ),
+        },
+        "responses": {
+            "201": {
+                "description": "The day's first check-in.",
+                "content": _json_body(
+                    _ref("Checkin"),
+                    {
+                        "nothing": (
+                            "Recorded",
+                            {"date": "2026-11-25", "nothing_to_report": True, "count": 0},
+                        )
+                    },
+                ),
+            },
+            "200": {
+                "description": "The day's check-in was updated.",
+                "content": _json_body(
+                    _ref("Checkin"),
+                    {
+                        "found": (
+                            "Updated",
+                            {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
+                        )
+                    },
+                ),
+            },
+            "400": _error_response(
+                "The body is not JSON, or fields need correcting.",
+                {
+                    "invalid_json": INVALID_JSON_EXAMPLE,
+                    "invalid_checkin": (
+                        "Future date, not a boolean, negative count",
+                        _error(
+                            "invalid_checkin",
+                            "Some fields need correcting.",
+                            {
+                                "date": "This date is in the future. Check the phone's clock.",
+                                "nothing_to_report": "true or false.",
+                                "count": "A whole number, 0 or more.",
+                            },
+                        ),
+                    ),
+                },
+            ),
+            "401": _responses_ref("Unauthorized"),
+            "403": _error_response(
+                "The caller is not a grid officer.",
+                {
+                    "not_officer": (
+                        "Staff do not check in",
+                        _error("forbidden", "Only grid officers check in."),
+                    )
+                },
+            ),
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _openapi_document() -> dict[str, Any]:
+    return {
+        "tags": ["docs"],
+        "operationId": "getOpenApiDocument",
+        "summary": "This OpenAPI 3.1 document (接口描述)",
+        "description": "For client generators and the browsable page at /docs.",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "The OpenAPI document.",
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["openapi", "info", "paths"],
+                            "properties": {"openapi": {"type": "string", "const": "3.1.0"}},
+                        }
+                    }
+                },
+            },
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+def _docs_page() -> dict[str, Any]:
+    return {
+        "tags": ["docs"],
+        "operationId": "getApiDocsPage",
+        "summary": "Browsable API documentation (接口文档)",
+        "description": "Swagger UI, served by the app itself (no internet needed), reading "
+        "/openapi.json.",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "An HTML page.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+            "500": _responses_ref("InternalError"),
+        },
+    }
+
+
+# --- components ------------------------------------------------------------------------------
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "opaque",
+                "description": "A token from `POST /auth/token` (登录令牌), sent as "
+                "`Authorization: Bearer <token>`. Valid 30 days; revoked by "
+                "`DELETE /auth/token`.",
+            }
+        },
+        "parameters": _parameters(),
+        "headers": {
+            "RetryAfter": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 1},
+                "example": 840,
+            }
+        },
+        "responses": _shared_responses(),
+        "schemas": _schemas(),
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "ReportId": {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "description": "The report's id, the UUID its phone made.",
+            "schema": {"type": "string", "format": "uuid"},
+            "example": REPORT_ID,
+        },
+        "PhotoId": {
+            "name": "photo_id",
+            "in": "path",
+            "required": True,
+            "description": "The photo's id.",
+            "schema": {"type": "string", "format": "uuid"},
+            "example": PHOTO_ID,
+        },
+        "Page": {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "description": "Page number, from 1 (页码).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
+        },
+        "PerPage": {
+            "name": "per_page",
+            "in": "query",
+            "required": False,
+            "description": "Items per page (每页条数).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        },
+        "Lang": {
+            "name": "lang",
+            "in": "query",
+            "required": False,
+            "description": "Language of names and messages (语言): `zh` (default) or `en`. "
+            "Remembered in a cookie.",
+            "schema": {"type": "string", "enum": ["zh", "en"]},
+        },
+    }
+
+
+def _shared_responses() -> dict[str, Any]:
+    return {
+        "Unauthorized": _error_response(
+            "No bearer token, or it is unknown, expired or revoked (未登录或登录已失效).",
+            UNAUTHORIZED_EXAMPLES,
+        ),
+        "ReportNotFound": _error_response(
+            "No such report, or it is outside the caller's scope (the API does not reveal which).",
+            {"not_found": REPORT_NOT_FOUND_EXAMPLE},
+        ),
+        "InternalError": _error_response(
+            "Something went wrong on the server; the request changed nothing and may be retried.",
+            {
+                "internal": (
+                    "Unexpected error",
+                    _error(
+                        "internal_error",
+                        "Something went wrong on the server; the "
+                        "request changed nothing. Try again.",
+                    ),
+                )
+            },
+        ),
+    }
+
+
+def _schemas() -> dict[str, Schema]:
+    return {
+        "Error": {
+            "type": "object",
+            "description": "The one error shape of the whole API (错误).",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "description": "Stable, for programs: e.g. `invalid_report`, "
+                            "`unauthorized`, `not_found`, `conflict`, `outside_city`, "
+                            "`rate_limited`.",
+                            "examples": ["invalid_report"],
+                        },
+                        "message": {
+                            "type": "string",
+                            "description": "For a person, in the request's language.",
+                        },
+                        "fields": {
+                            "type": "object",
+                            "description": "Only when input was wrong: a message for every "
+                            "field that needs correcting. Nested fields are named like "
+                            "`parties[0].id_number`.",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                }
+            },
+            "examples": [
+                _error(
+                    "invalid_report",
+                    "Some fields need correcting.",
+                    {"severity": "One of: red, orange, yellow."},
+                )
+            ],
+        },
+        "Role": {
+            "type": "string",
+            "description": "`officer` grid officer (网格员); `coordinator` township "
+            "coordinator (乡镇信访专干); `county` county-level staff (区县); `city` city staff "
+            "(市级); `department` handler in a responsible department (责任部门); `admin` "
+            "administrator (管理员).",
+            "enum": ["officer", "coordinator", "county", "city", "department", "admin"],
+        },
+        "TokenRequest": {
+            "type": "object",
+            "required": ["username", "password"],
+            "properties": {
+                "username": {"type": "string", "minLength": 1, "description": "用户名"},
+                "password": {
+                    "type": "string",
+                    "minLength": 1,
+                    "format": "password",
+                    "description": "密码",
+                },
+                "device": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "description": "What the token is for, shown in the user's list of "
+                    "signed-in devices (设备). Default `unknown`.",
+                },
+            },
+        },
+        "UserSummary": {
+            "type": "object",
+            "required": ["id", "username", "display_name", "role"],
+            "properties": {
+                "id": {"type": "integer"},
+                "username": {"type": "string"},
+                "display_name": {"type": "string", "description": "Name shown to others (姓名)."},
+                "role": _ref("Role"),
+            },
+        },
+        "TokenResponse": {
+            "type": "object",
+            "required": ["token", "expires_at", "user"],
+            "properties": {
+                "token": {
+                    "type": "string",
+                    "description": "The bearer token. Only its hash is stored: keep it, it "
+                    "cannot be shown again.",
+                },
+                "expires_at": {"type": "string", "format": "date-time"},
+                "user": _ref("UserSummary"),
+            },
+        },
+        "AreaLevel": {
+            "type": "string",
+            "description": "`city` 市; `county` county-level unit 区/县/功能区; `township` "
+            "乡镇/街道; `village` village or community 村/社区; `cell` grid cell 网格.",
+            "enum": ["city", "county", "township", "village", "cell"],
+        },
+        "CodeName": {
+            "type": "object",
+            "description": "An area by code and name.",
+            "required": ["code", "name"],
+            "properties": {
+                "code": {"type": "string", "description": "Area code (区划代码)."},
+                "name": {"type": "string"},
+            },
+        },
+        "AreaSummary": {
+            "type": "object",
+            "description": "An area by code, name and level.",
+            "required": ["code", "name", "level"],
+            "properties": {
+                "code": {"type": "string"},
+                "name": {"type": "string"},
+                "level": _ref("AreaLevel"),
+            },
+        },
+        "AreaRef": {
+            "type": "object",
+            "description": "A reference to an area or grid cell (区划引用): internal id, code "
+            "and name.",
+            "required": ["id", "code", "name"],
+            "properties": {
+                "id": {"type": "integer"},
+                "code": {"type": "string", "examples": ["371102001"]},
+                "name": {"type": "string", "examples": ["日照街道"]},
+            },
+        },
+        "LevelledAreaRef": {
+            "description": "An area reference with its level.",
+            "allOf": [
+                _ref("AreaRef"),
+                {
+                    "type": "object",
+                    "required": ["level"],
+                    "properties": {"level": _ref("AreaLevel")},
+                },
+            ],
+        },
+        "OfficerCell": {
+            "type": "object",
+            "description": "A grid cell an officer is responsible for (责任网格).",
+            "required": ["id", "code", "name", "village", "township"],
+            "properties": {
+                "id": {"type": "integer"},
+                "code": {"type": "string"},
+                "name": {"type": "string"},
+                "village": _ref("CodeName", description="Village or community (村/社区)."),
+                "township": _ref("CodeName", description="Township (乡镇/街道)."),
+            },
+        },
+        "Me": {
+            "type": "object",
+            "required": ["id", "username", "display_name", "role", "area", "cells"],
+            "properties": {
+                "id": {"type": "integer"},
+                "username": {"type": "string"},
+                "display_name": {"type": "string"},
+                "role": _ref("Role"),
+                "area": _nullable_ref(
+                    "AreaSummary",
+                    "The area a staff member is responsible for; null for officers.",
+                ),
+                "cells": {
+                    "type": "array",
+                    "description": "An officer's cells, by code; empty for staff.",
+                    "items": _ref("OfficerCell"),
+                },
+            },
+        },
+        "Category": {
+            "type": "object",
+            "description": "A dispute category (纠纷类别).",
+            "required": ["code", "name"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "Stable code.",
+                    "examples": ["neighbours"],
+                },
+                "name": {
+                    "type": "string",
+                    "description": "Label in the request's language.",
+                    "examples": ["邻里纠纷"],
+                },
+            },
+        },
+        "CategoryList": {
+            "type": "object",
+            "required": ["categories"],
+            "properties": {"categories": {"type": "array", "items": _ref("Category")}},
+        },
+        "Crs": {
+            "type": "string",
+            "description": "Coordinate system (坐标系): `wgs84` GPS and Tianditu (天地图, "
+            "CGCS2000); `gcj02` AMap and Tencent (高德/腾讯, 火星坐标); `bd09` Baidu (百度).",
+            "enum": ["wgs84", "gcj02", "bd09"],
+        },
+        "InputPosition": {
+            "type": "object",
+            "description": "A position as the client sent it, before conversion to WGS-84.",
+            "required": ["lon", "lat", "crs"],
+            "properties": {
+                "lon": {"type": "number"},
+                "lat": {"type": "number"},
+                "crs": _ref("Crs"),
+            },
+        },
+        "LocationChain": {
+            "type": "object",
+            "description": "A grid cell and its chain of areas up to the city.",
+            "required": ["cell", "village", "township", "county", "city"],
+            "properties": {
+                "cell": _ref("LevelledAreaRef", description="Grid cell (网格)."),
+                "village": _ref("LevelledAreaRef", description="Village or community (村/社区)."),
+                "township": _ref("LevelledAreaRef", description="Township (乡镇/街道)."),
+                "county": _ref("LevelledAreaRef", description="County-level unit (区/县)."),
+                "city": _ref("LevelledAreaRef", description="City (市)."),
+            },
+        },
+        "LocateFound": {
+            "description": "The point lies in a grid cell.",
+            "allOf": [
+                _ref("LocationChain"),
+                {
+                    "type": "object",
+                    "required": ["found", "lon", "lat"],
+                    "properties": {
+                        "found": {"const": True},
+                        "lon": {"type": "number", "description": "WGS-84 longitude."},
+                        "lat": {"type": "number", "description": "WGS-84 latitude."},
+                        "input": _ref(
+                            "InputPosition",
+                            description="The point as sent; only when `crs` was not wgs84.",
+                        ),
+                    },
+                },
+            ],
+        },
+        "NearestCell": {
+            "description": "The grid cell nearest to a point outside the grid.",
+            "allOf": [
+                _ref("LocationChain"),
+                {
+                    "type": "object",
+                    "required": ["distance_m"],
+                    "properties": {
+                        "distance_m": {
+                            "type": "number",
+                            "minimum": 0,
+                            "description": "Distance to the cell in metres.",
+                        }
+                    },
+                },
+            ],
+        },
+        "LocateNotFound": {
+            "type": "object",
+            "description": "The point lies outside the city's grid.",
+            "required": ["found", "lon", "lat", "message"],
+            "properties": {
+                "found": {"const": False},
+                "lon": {"type": "number", "description": "WGS-84 longitude."},
+                "lat": {"type": "number", "description": "WGS-84 latitude."},
+                "message": {
+                    "type": "string",
+                    "description": "What to check, for the user, in the request's language.",
+                },
+                "nearest": _ref("NearestCell"),
+                "input": _ref(
+                    "InputPosition",
+                    description="The point as sent; only when `crs` was not wgs84.",
+                ),
+            },
+        },
+        "LocateAnswer": {
+            "description": "The answer of /locate (定位结果): tell the two cases by `found`.",
+            "oneOf": [_ref("LocateFound"), _ref("LocateNotFound")],
+        },
+        "AreaFeature": {
+            "type": "object",
+            "description": "One area as a GeoJSON Feature (WGS-84).",
+            "required": ["type", "id", "properties", "geometry"],
+            "properties": {
+                "type": {"const": "Feature"},
+                "id": {"type": "string", "description": "The area code."},
+                "bbox": {
+                    "type": "array",
+                    "description": "[min lon, min lat, max lon, max lat] of the unsimplified area.",
+                    "items": {"type": "number"},
+                    "minItems": 4,
+                    "maxItems": 4,
+                },
+                "properties": {
+                    "type": "object",
+                    "required": ["code", "name", "level", "parent_code"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "level": _ref("AreaLevel"),
+                        "parent_code": {
+                            "type": ["string", "null"],
+                            "description": "Code of the area above; empty for the city.",
+                        },
+                        "population": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                },
+                "geometry": {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {
+                        "type": {"enum": ["Polygon", "MultiPolygon"]},
+                        "coordinates": {"type": "array"},
+                    },
+                },
+            },
+        },
+        "AreaFeatureCollection": {
+            "type": "object",
+            "description": "A GeoJSON FeatureCollection of areas.",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"const": "FeatureCollection"},
+                "features": {"type": "array", "items": _ref("AreaFeature")},
+            },
+        },
+        "Severity": {
+            "type": "string",
+            "description": "Warning colour (预警等级): `red` 红色 — report immediately, "
+            "escalates; `orange` 橙色 — handled the same day; `yellow` 黄色 — resolved on site "
+            "by the officer or village.",
+            "enum": ["red", "orange", "yellow"],
+        },
+        "PartyInput": {
+            "type": "object",
+            "description": "A party to the dispute (当事人). Personal data: give only what is "
+            "needed.",
+            "required": ["name"],
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 50,
+                    "description": "Name (姓名).",
+                },
+                "id_number": {
+                    "type": ["string", "null"],
+                    "pattern": r"^(\d{17}[\dXx]|\d{15})$",
+                    "description": "Resident ID number (身份证号), 18 characters (the last "
+                    "may be X) or the old 15 digits.",
+                },
+                "phone": {
+                    "type": ["string", "null"],
+                    "pattern": r"^\+?[\d\- ]{5,20}$",
+                    "description": "Phone number (联系电话).",
+                },
+                "role": {
+                    "type": ["string", "null"],
+                    "maxLength": 30,
+                    "description": "Role in the dispute, e.g. 当事人, 申请人, 被申请人.",
+                },
+            },
+        },
+        "Party": {
+            "type": "object",
+            "description": "A party as stored. For roles that do not handle the case (county "
+            "and city staff) the name, ID number and phone are masked: 张*, "
+            "371102********1234, 138****5678.",
+            "required": ["name", "id_number", "phone", "role"],
+            "properties": {
+                "name": {"type": "string"},
+                "id_number": {"type": ["string", "null"]},
+                "phone": {"type": ["string", "null"]},
+                "role": {"type": ["string", "null"]},
+            },
+        },
+        "ReportInput": {
+            "type": "object",
+            "description": "A report as the officer's phone sends it (上报内容). Every wrong "
+            "field is named in one 400 answer; unknown fields are refused.",
+            "required": [
+                "id",
+                "lon",
+                "lat",
+                "occurred_at",
+                "category",
+                "severity",
+                "people_involved",
+                "title",
+                "description",
+            ],
+            "additionalProperties": False,
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "Made by the phone when the report is drafted; the "
+                    "idempotency key (resend with the same id after a lost answer).",
+                },
+                "lon": {
+                    "type": "number",
+                    "minimum": -180,
+                    "maximum": 180,
+                    "description": "Longitude (经度) in `crs`.",
+                },
+                "lat": {
+                    "type": "number",
+                    "minimum": -90,
+                    "maximum": 90,
+                    "description": "Latitude (纬度) in `crs`.",
+                },
+                "crs": _ref("Crs", default="wgs84"),
+                "accuracy_m": {
+                    "type": ["number", "null"],
+                    "minimum": 0,
+                    "maximum": 100000,
+                    "description": "The position's accuracy in metres (定位精度), "
+                    "as the phone reports it.",
+                },
+                "occurred_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When it happened (发生时间): not in the future (5 minutes "
+                    "of clock skew allowed), not more than a year ago. A time without offset "
+                    "is read as China Standard Time.",
+                },
+                "category": {
+                    "type": "string",
+                    "description": "A category code from /categories (纠纷类别).",
+                    "examples": ["neighbours"],
+                },
+                "severity": _ref("Severity"),
+                "people_involved": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 100000,
+                    "description": "Number of people involved (涉及人数); from the configured "
+                    "threshold (default 5) the report is a potential group incident (群体性).",
+                },
+                "title": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100,
+                    "description": "Short title (标题); surrounding spaces are trimmed.",
+                },
+                "description": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 2000,
+                    "description": "What happened (简要情况).",
+                },
+                "address": {
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "Address as people say it (地址).",
+                },
+                "parties": {
+                    "type": "array",
+                    "maxItems": 20,
+                    "items": _ref("PartyInput"),
+                    "description": "Parties to the dispute (当事人), at most 20.",
+                },
+            },
+        },
+        "Officer": {
+            "type": "object",
+            "description": "The officer who filed the report (上报网格员).",
+            "required": ["id", "display_name"],
+            "properties": {"id": {"type": "integer"}, "display_name": {"type": "string"}},
+        },
+        "Report": {
+            "type": "object",
+            "description": "An early dispute report as stored (矛盾纠纷早报告), located in the "
+            "grid.",
+            "required": [
+                "id",
+                "status",
+                "title",
+                "description",
+                "address",
+                "category",
+                "category_name",
+                "severity",
+                "people_involved",
+                "potential_group_incident",
+                "occurred_at",
+                "reported_at",
+                "lon",
+                "lat",
+                "input",
+                "accuracy_m",
+                "cell",
+                "village",
+                "township",
+                "county",
+                "officer",
+                "outside_own_cells",
+                "distance_to_own_cells_m",
+                "version",
+                "parties",
+                "photos",
+            ],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "status": {
+                    "type": "string",
+                    "description": "Workflow state (办理状态): `reported` on intake; the case "
+                    "workflow adds accepted, rejected, merged, assigned, in progress, closed "
+                    "and others (发现 → 受理 → 交办 → 办理 → 审查 → 办结 → 回访).",
+                    "examples": ["reported"],
+                },
+                "title": {"type": "string"},
+                "description": {"type": "string"},
+                "address": {"type": ["string", "null"]},
+                "category": {"type": "string", "description": "Category code."},
+                "category_name": {
+                    "type": "string",
+                    "description": "Category label in the request's language.",
+                },
+                "severity": _ref("Severity"),
+                "people_involved": {"type": "integer", "minimum": 0},
+                "potential_group_incident": {
+                    "type": "boolean",
+                    "description": "Potential group incident (群体性): people_involved reached "
+                    "the configured threshold (default 5).",
+                },
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "reported_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the server received it (上报时间).",
+                },
+                "lon": {"type": "number", "description": "WGS-84 longitude."},
+                "lat": {"type": "number", "description": "WGS-84 latitude."},
+                "input": _ref("InputPosition"),
+                "accuracy_m": {"type": ["number", "null"]},
+                "cell": _ref("AreaRef", description="Grid cell (网格) the point lies in."),
+                "village": _ref("AreaRef", description="Village or community (村/社区)."),
+                "township": _ref("AreaRef", description="Township (乡镇/街道)."),
+                "county": _ref("AreaRef", description="County-level unit (区/县)."),
+                "officer": _ref("Officer"),
+                "outside_own_cells": {
+                    "type": "boolean",
+                    "description": "The point is outside the cells the officer is "
+                    "responsible for (跨网格上报); accepted, and flagged for the coordinator.",
+                },
+                "distance_to_own_cells_m": {
+                    "type": ["number", "null"],
+                    "minimum": 0,
+                    "description": "Metres from the officer's own cells; 0 inside them, null "
+                    "when the officer has no cells.",
+                },
+                "version": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Increases with every change (乐观锁版本号).",
+                },
+                "parties": {"type": "array", "items": _ref("Party")},
+                "photos": {"type": "array", "items": _ref("Photo")},
+            },
+        },
+        "ReportList": {
+            "type": "object",
+            "description": "One page of reports (分页列表).",
+            "required": ["items", "page", "per_page", "total"],
+            "properties": {
+                "items": {"type": "array", "items": _ref("Report")},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+                "total": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Reports matching the filters, over all pages.",
+                },
+            },
+        },
+        "Photo": {
+            "type": "object",
+            "description": "A photo of a report (现场照片).",
+            "required": [
+                "id",
+                "url",
+                "thumbnail_url",
+                "content_type",
+                "width",
+                "height",
+                "exif_lon",
+                "exif_lat",
+                "exif_taken_at",
+            ],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "url": {
+                    "type": "string",
+                    "format": "uri-reference",
+                    "description": "The image bytes (bearer token needed).",
+                },
+                "thumbnail_url": {
+                    "type": ["string", "null"],
+                    "format": "uri-reference",
+                    "description": "The thumbnail; null until the worker has made it.",
+                },
+                "content_type": {
+                    "type": "string",
+                    "enum": ["image/jpeg", "image/png", "image/webp"],
+                },
+                "width": {"type": "integer", "minimum": 1},
+                "height": {"type": "integer", "minimum": 1},
+                "exif_lon": {
+                    "type": ["number", "null"],
+                    "description": "Position recorded by the camera, if any.",
+                },
+                "exif_lat": {"type": ["number", "null"]},
+                "exif_taken_at": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When the camera took it, if recorded.",
+                },
+            },
+        },
+        "CheckinInput": {
+            "type": "object",
+            "description": "A zero reporting check-in (零报告).",
+            "required": ["nothing_to_report"],
+            "properties": {
+                "date": {
+                    "type": "string",
+                    "format": "date",
+                    "description": "The day (China Standard Time); default today. Not in the "
+                    "future, at most 7 days back.",
+                },
+                "nothing_to_report": {
+                    "type": "boolean",
+                    "description": "Nothing found today (无情况报告).",
+                },
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 10000,
+                    "default": 0,
+                    "description": "How many matters were found that day; 0 with "
+                    "nothing_to_report.",
+                },
+            },
+        },
+        "Checkin": {
+            "type": "object",
+            "description": "The day's check-in as stored.",
+            "required": ["date", "nothing_to_report", "count"],
+            "properties": {
+                "date": {"type": "string", "format": "date"},
+                "nothing_to_report": {"type": "boolean"},
+                "count": {"type": "integer", "minimum": 0},
+            },
+        },
+    }

@@ -1,0 +1,234 @@
+"""Accounts, passwords, device tokens and sign-in rate limiting.
+
+Passwords are hashed with Argon2id (argon2-cffi, the reference implementation's binding).
+Tokens are random 256-bit strings; only their SHA-256 is stored, so a database leak does not
+hand out working tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from fieldapp.models import ApiToken, Area, Cell, LoginAttempt, OfficerCell, User
+from fieldapp.services import audit
+from fieldapp.services.errors import InvalidInput, RateLimited, Unauthorized
+
+ROLES = ("officer", "coordinator", "county", "city", "department", "admin")
+# Which level of area each role is responsible for.
+ROLE_AREA_LEVEL = {"coordinator": "township", "county": "county", "city": "city"}
+
+TOKEN_LIFETIME = timedelta(days=30)
+# Five failures within fifteen minutes lock a username for the rest of the window: slow
+# enough to stop guessing, short enough that an officer who mistyped can retry the same day.
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidInput(
+            _("The password is too short."),
+            {"password": _("At least 8 characters.")},
+        )
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str | None,
+    role: str,
+    display_name: str,
+    area_code: str | None = None,
+    cell_codes: Iterable[str] = (),
+    department_id: int | None = None,
+    actor_id: int | None = None,
+) -> User:
+    """Create an account; officers get their cells, area roles their area."""
+    if role not in ROLES:
+        raise InvalidInput(_("Unknown role."), {"role": ", ".join(ROLES)})
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise InvalidInput(_("This username is taken."), {"username": username})
+    area_id = None
+    if area_code:
+        area = session.execute(select(Area).where(Area.code == area_code)).scalar_one_or_none()
+        if area is None or area.level != ROLE_AREA_LEVEL.get(role, area.level):
+            raise InvalidInput(
+                _("No such area for this role."),
+                {"area": _("A %(level)s code.", level=ROLE_AREA_LEVEL.get(role, "area"))},
+            )
+        area_id = area.id
+    elif role in ROLE_AREA_LEVEL:
+        raise InvalidInput(_("This role needs an area."), {"area": _("Required.")})
+    if password is not None:
+        check_password_strength(password)
+    user = User(
+        username=username,
+        display_name=display_name,
+        role=role,
+        area_id=area_id,
+        department_id=department_id,
+        password_hash=hash_password(password) if password else None,
+        active=True,
+    )
+    session.add(user)
+    session.flush()
+    codes = list(cell_codes)
+    if codes:
+        cells = dict(session.execute(select(Cell.code, Cell.id).where(Cell.code.in_(codes))).all())
+        unknown = sorted(set(codes) - set(cells))
+        if unknown:
+            raise InvalidInput(_("Unknown cell codes."), {"cells": ", ".join(unknown)})
+        session.add_all(OfficerCell(user_id=user.id, cell_id=cells[c]) for c in codes)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        details={"username": username, "role": role},
+    )
+    return user
+
+
+def set_password(session: Session, user: User, password: str, actor_id: int | None) -> None:
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    audit.record(
+        session, actor_id=actor_id, action="user.password", object_type="user", object_id=user.id
+    )
+
+
+def authenticate(
+    session: Session, username: str, password: str, remote_addr: str | None, now: datetime
+) -> User:
+    """The user for valid credentials. Failures are counted per username; too many within
+    the window raise RateLimited (even for the right password, so guessing cannot continue)."""
+    since = now - FAILURE_WINDOW
+    failures = session.execute(
+        select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+            LoginAttempt.username == username, LoginAttempt.attempted_at >= since
+        )
+    ).one()
+    if failures[0] >= MAX_FAILURES:
+        retry = int((failures[1] + FAILURE_WINDOW - now).total_seconds()) + 1
+        raise RateLimited(
+            _(
+                "Too many failed sign-ins. Try again in %(minutes)d minutes.",
+                minutes=max(1, retry // 60),
+            ),
+            retry_after_s=max(1, retry),
+        )
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        session.add(LoginAttempt(username=username[:64], remote_addr=remote_addr, attempted_at=now))
+        raise Unauthorized(_("Wrong username or password."))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, device: str, now: datetime) -> IssuedToken:
+    token = secrets.token_urlsafe(32)
+    expires_at = now + TOKEN_LIFETIME
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            device=device[:100] or "unknown",
+            token_sha256=_digest(token),
+            expires_at=expires_at,
+        )
+    )
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="token.issue",
+        object_type="user",
+        object_id=user.id,
+        details={"device": device[:100]},
+    )
+    return IssuedToken(token, expires_at)
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, ApiToken] | None:
+    row = session.execute(
+        select(User, ApiToken)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_sha256 == _digest(token),
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > now,
+            User.active.is_(True),
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def revoke_token(session: Session, token_row: ApiToken, actor_id: int) -> None:
+    token_row.revoked_at = datetime.now(UTC)
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="token.revoke",
+        object_type="user",
+        object_id=token_row.user_id,
+        details={"device": token_row.device},
+    )
+
+
+def revoke_all_tokens(session: Session, user: User, actor_id: int | None) -> int:
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    audit.record(
+        session, actor_id=actor_id, action="token.revoke_all", object_type="user", object_id=user.id
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def officer_cell_ids(session: Session, user_id: int) -> list[int]:
+    return list(
+        session.execute(select(OfficerCell.cell_id).where(OfficerCell.user_id == user_id))
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,395 @@
+"""Report intake and reading: the officers' side of the platform.
+
+Intake is idempotent on the phone-generated id: the same id with the same body answers the
+stored report; with a different body, a conflict. Everything a report causes later goes
+through the outbox in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
+from fieldapp.privacy import mask_id_number, mask_name, mask_phone
+from fieldapp.services import audit, outbox, scope
+from fieldapp.services.accounts import officer_cell_ids
+from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
+from fieldapp.services.report_input import CHINA_TZ, ReportInput, parse_report
+from grid import queries
+from grid.crs import to_wgs84
+
+# A report with at least this many people is a potential group incident (群体性), DESIGN §1.
+GROUP_INCIDENT_THRESHOLD = 5
+PROCESS_REPORT_TASK = "workers.tasks.process_report"
+
+
+@dataclass(frozen=True)
+class Intake:
+    report: dict[str, Any]
+    created: bool
+    outbox_ids: list[int]
+
+
+def active_categories(session: Session) -> set[str]:
+    return set(session.execute(select(Category.code).where(Category.active.is_(True))).scalars())
+
+
+def list_categories(session: Session, language: str) -> list[dict[str, str]]:
+    rows = session.execute(
+        select(Category).where(Category.active.is_(True)).order_by(Category.sort_order)
+    ).scalars()
+    return [{"code": c.code, "name": c.name_zh if language == "zh" else c.name_en} for c in rows]
+
+
+def file_report(
+    session: Session,
+    officer: User,
+    body: Any,
+    *,
+    now: datetime,
+    remote_addr: str | None = None,
+    group_threshold: int = GROUP_INCIDENT_THRESHOLD,
+) -> Intake:
+    """Validate, locate and store a report in the caller's transaction."""
+    if not scope.may_file_reports(officer):
+        raise Forbidden(_("Only grid officers file reports."))
+    data = parse_report(body, now=now, categories=active_categories(session))
+
+    existing = session.get(Report, data.id)
+    if existing is not None:
+        return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
+
+    lon, lat = to_wgs84(data.lon, data.lat, data.crs)
+    location = queries.locate(session, lon, lat)
+    if location is None:
+        nearest = queries.nearest_cell(session, lon, lat)
+        distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
+        raise OutsideCity(
+            _(
+                "This position is outside the city (%(km)s km from the nearest grid cell). "
+                "Check the location and that the coordinate system is right.",
+                km=distance,
+            ),
+            {"lon": _("Outside the city."), "lat": _("Outside the city.")},
+        )
+
+    own_cells = officer_cell_ids(session, officer.id)
+    outside_own = location.cell.id not in own_cells
+    distance_own = queries.distance_to_cells(session, lon, lat, own_cells) if outside_own else 0.0
+
+    inserted = session.execute(
+        pg_insert(Report)
+        .values(
+            id=data.id,
+            officer_id=officer.id,
+            cell_id=location.cell.id,
+            village_id=location.village.id,
+            township_id=location.township.id,
+            county_id=location.county.id,
+            geom=queries.point_wkt(lon, lat),
+            input_lon=data.lon,
+            input_lat=data.lat,
+            input_crs=data.crs,
+            accuracy_m=data.accuracy_m,
+            outside_own_cells=outside_own,
+            distance_to_own_cells_m=None if distance_own == float("inf") else distance_own,
+            occurred_at=data.occurred_at,
+            reported_at=now,
+            category=data.category,
+            severity=data.severity,
+            people_involved=data.people_involved,
+            potential_group_incident=data.people_involved >= group_threshold,
+            title=data.title,
+            description=data.description,
+            address=data.address,
+            status="reported",
+            version=1,
+            body_hash=data.body_hash,
+        )
+        # Two phones (or one phone retrying) racing with the same id: the loser waits for the
+        # winner's commit, inserts nothing, and answers from the stored row below.
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Report.id)
+    ).first()
+    if inserted is None:
+        stored = session.get(Report, data.id, populate_existing=True)
+        assert stored is not None
+        return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
+
+    session.add_all(
+        ReportParty(
+            report_id=data.id,
+            position=i,
+            name=p.name,
+            id_number=p.id_number,
+            phone=p.phone,
+            role=p.role,
+        )
+        for i, p in enumerate(data.parties)
+    )
+    message = outbox.enqueue(session, PROCESS_REPORT_TASK, {"report_id": str(data.id)})
+    audit.record(
+        session,
+        actor_id=officer.id,
+        action="report.create",
+        object_type="report",
+        object_id=data.id,
+        remote_addr=remote_addr,
+        details={"cell": location.cell.code, "severity": data.severity},
+    )
+    session.flush()
+    report = session.get(Report, data.id)
+    assert report is not None
+    return Intake(report_json(session, report, officer), created=True, outbox_ids=[message.id])
+
+
+def _repeat(session: Session, stored: Report, officer: User, data: ReportInput) -> dict[str, Any]:
+    if stored.officer_id != officer.id or stored.body_hash != data.body_hash:
+        raise Conflict(
+            _("A different report was already sent with this id. Send it with a new id.")
+        )
+    return report_json(session, stored, officer)
+
+
+def get_report(session: Session, viewer: User, report_id: uuid.UUID) -> Report:
+    """A report the viewer may see; NotFound otherwise (we do not reveal what exists)."""
+    report = session.execute(
+        scope.visible_reports(select(Report).where(Report.id == report_id), viewer)
+    ).scalar_one_or_none()
+    if report is None:
+        raise NotFound(_("No such report."))
+    return report
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    status: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+    per_page: int = 20
+
+
+def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict[str, Any]:
+    stmt = scope.visible_reports(select(Report), viewer)
+    if filters.status:
+        stmt = stmt.where(Report.status == filters.status)
+    if filters.category:
+        stmt = stmt.where(Report.category == filters.category)
+    if filters.severity:
+        stmt = stmt.where(Report.severity == filters.severity)
+    if filters.date_from:
+        stmt = stmt.where(Report.reported_at >= _day_start(filters.date_from))
+    if filters.date_to:
+        stmt = stmt.where(Report.reported_at < _day_start(filters.date_to, plus_days=1))
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows: list[Report] = list(
+        session.execute(
+            stmt.order_by(Report.reported_at.desc(), Report.id)
+            .limit(filters.per_page)
+            .offset((filters.page - 1) * filters.per_page)
+        )
+        .scalars()
+        .all()
+    )
+    return {
+        "items": reports_json(session, rows, viewer),
+        "page": filters.page,
+        "per_page": filters.per_page,
+        "total": int(total),
+    }
+
+
+def _day_start(day: date, plus_days: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ) + timedelta(days=plus_days)
+
+
+def parse_filters(args: dict[str, str]) -> ReportFilters:
+    errors: dict[str, str] = {}
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        raw = args.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            errors[name] = _("A whole number.")
+            return default
+        if not low <= value <= high:
+            errors[name] = _("Between %(low)d and %(high)d.", low=low, high=high)
+        return value
+
+    def day(name: str) -> date | None:
+        raw = args.get(name)
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = _("A date like %(example)s.", example="2026-11-25")
+            return None
+
+    filters = ReportFilters(
+        status=args.get("status") or None,
+        category=args.get("category") or None,
+        severity=args.get("severity") or None,
+        date_from=day("from"),
+        date_to=day("to"),
+        page=integer("page", 1, 1, 100_000),
+        per_page=integer("per_page", 20, 1, 100),
+    )
+    if filters.severity and filters.severity not in ("red", "orange", "yellow"):
+        errors["severity"] = _("One of: red, orange, yellow.")
+    if errors:
+        raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")
+    return filters
+
+
+# --- serialisation --------------------------------------------------------------------------
+
+
+def report_json(session: Session, report: Report, viewer: User) -> dict[str, Any]:
+    return reports_json(session, [report], viewer)[0]
+
+
+def reports_json(session: Session, reports: list[Report], viewer: User) -> list[dict[str, Any]]:
+    """JSON for several reports with a fixed number of queries (no N+1)."""
+    if not reports:
+        return []
+    ids = [r.id for r in reports]
+    area_ids = {a for r in reports for a in (r.village_id, r.township_id, r.county_id)}
+    areas = {a.id: a for a in session.execute(select(Area).where(Area.id.in_(area_ids))).scalars()}
+    cells = {
+        c.id: c
+        for c in session.execute(
+            select(Cell).where(Cell.id.in_({r.cell_id for r in reports}))
+        ).scalars()
+    }
+    officers = dict(
+        session.execute(
+            select(User.id, User.display_name).where(User.id.in_({r.officer_id for r in reports}))
+        ).all()
+    )
+    categories = {c.code: c for c in session.execute(select(Category)).scalars()}
+    parties: dict[uuid.UUID, list[ReportParty]] = {}
+    for p in session.execute(
+        select(ReportParty).where(ReportParty.report_id.in_(ids)).order_by(ReportParty.position)
+    ).scalars():
+        parties.setdefault(p.report_id, []).append(p)
+    photos: dict[uuid.UUID, list[Any]] = {}
+    for ph in session.execute(
+        select(
+            Photo.id,
+            Photo.report_id,
+            Photo.content_type,
+            Photo.width,
+            Photo.height,
+            Photo.exif_lon,
+            Photo.exif_lat,
+            Photo.exif_taken_at,
+            Photo.thumbnail.is_not(None).label("has_thumbnail"),
+        )
+        .where(Photo.report_id.in_(ids))
+        .order_by(Photo.uploaded_at)
+    ):
+        photos.setdefault(ph.report_id, []).append(ph)
+    unmasked = scope.sees_parties_unmasked(viewer)
+    language = _language()
+    coords = {
+        row[0]: (row[1], row[2])
+        for row in session.execute(
+            select(Report.id, func.ST_X(Report.geom), func.ST_Y(Report.geom)).where(
+                Report.id.in_(ids)
+            )
+        )
+    }
+    out = []
+    for r in reports:
+        category = categories.get(r.category)
+        lon, lat = coords[r.id]
+        out.append(
+            {
+                "id": str(r.id),
+                "status": r.status,
+                "title": r.title,
+                "description": r.description,
+                "address": r.address,
+                "category": r.category,
+                "category_name": (
+                    (category.name_zh if language == "zh" else category.name_en)
+                    if category
+                    else r.category
+                ),
+                "severity": r.severity,
+                "people_involved": r.people_involved,
+                "potential_group_incident": r.potential_group_incident,
+                "occurred_at": r.occurred_at.isoformat(),
+                "reported_at": r.reported_at.isoformat(),
+                "lon": lon,
+                "lat": lat,
+                "input": {"lon": r.input_lon, "lat": r.input_lat, "crs": r.input_crs},
+                "accuracy_m": r.accuracy_m,
+                "cell": _ref(cells.get(r.cell_id)),
+                "village": _ref(areas.get(r.village_id)),
+                "township": _ref(areas.get(r.township_id)),
+                "county": _ref(areas.get(r.county_id)),
+                "officer": {"id": r.officer_id, "display_name": officers.get(r.officer_id)},
+                "outside_own_cells": r.outside_own_cells,
+                "distance_to_own_cells_m": (
+                    round(r.distance_to_own_cells_m, 1)
+                    if r.distance_to_own_cells_m is not None
+                    else None
+                ),
+                "version": r.version,
+                "parties": [_party(p, unmasked) for p in parties.get(r.id, [])],
+                "photos": [_photo(r.id, ph) for ph in photos.get(r.id, [])],
+            }
+        )
+    return out
+
+
+def _ref(obj: Any) -> dict[str, Any] | None:
+    return None if obj is None else {"id": obj.id, "code": obj.code, "name": obj.name}
+
+
+def _party(p: ReportParty, unmasked: bool) -> dict[str, Any]:
+    if unmasked:
+        return {"name": p.name, "id_number": p.id_number, "phone": p.phone, "role": p.role}
+    return {
+        "name": mask_name(p.name),
+        "id_number": mask_id_number(p.id_number),
+        "phone": mask_phone(p.phone),
+        "role": p.role,
+    }
+
+
+def _photo(report_id: uuid.UUID, ph: Any) -> dict[str, Any]:
+    base = f"/api/v1/reports/{report_id}/photos/{ph.id}"
+    return {
+        "id": str(ph.id),
+        "url": base,
+        "thumbnail_url": f"{base}/thumbnail" if ph.has_thumbnail else None,
+        "content_type": ph.content_type,
+        "width": ph.width,
+        "height": ph.height,
+        "exif_lon": ph.exif_lon,
+        "exif_lat": ph.exif_lat,
+        "exif_taken_at": ph.exif_taken_at.isoformat() if ph.exif_taken_at else None,
+    }
+
+
+def _language() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale.language if locale else "zh"
