@@ -22,7 +22,7 @@ test: BOOTSTRAP_FLAGS = --with-browser
 translations: $(MO)
 
 %.mo: %.po
-	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ -l $(word 3,$(subst /, ,$<)) -D messages
+	$(BIN)/pybabel compile -i $< -o $@ -l $(word 3,$(subst /, ,$<)) -D messages
 
 extract-messages: setup
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o fieldapp/translations/messages.pot .
