@@ -68,12 +68,13 @@ def main() -> None:
                 (accounts.issue_token(session, user, "bench", now).token, points[cell_id])
                 for user, cell_id in officers
             ]
+            first_officer = (officers[0][0].id, officers[0][1])
         port = _free_port()
         server = _start_gunicorn(url, port)
         try:
             _wait_ready(port)
             intake = _closed_loop(port, tokens[:CLIENTS], DURATION_S)
-            bare = _bare_inserts(url, officers[0][0].id, officers[0][1], DURATION_S)
+            bare = _bare_inserts(url, *first_officer, DURATION_S)
             figure(
                 "report_intake_http",
                 clients=CLIENTS,

@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from fieldapp.deadlines import DeadlinePolicy
+
 
 def _secret_key(instance_path: Path) -> str:
     """A random key kept in instance/ so sessions survive restarts without anyone having to
@@ -44,5 +46,10 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "MAX_PHOTO_BYTES": int(env.get("FIELDAPP_MAX_PHOTO_BYTES", 10 * 1024 * 1024)),
         "GROUP_INCIDENT_THRESHOLD": int(env.get("FIELDAPP_GROUP_INCIDENT_THRESHOLD", 5)),
+        # Deadlines per step and severity (DESIGN §1 defaults); a deployment can replace it
+        # with its own DeadlinePolicy(...) through test_config or a wrapper of create_app.
+        "DEADLINE_POLICY": DeadlinePolicy(
+            business_days=env.get("FIELDAPP_BUSINESS_DAYS", "0") == "1"
+        ),
         "JSON_SORT_KEYS": False,
     }

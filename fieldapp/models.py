@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -68,6 +69,8 @@ class Report(Base):
         Index("ix_reports_township_reported", "township_id", "reported_at"),
         Index("ix_reports_county_reported", "county_id", "reported_at"),
         Index("ix_reports_cell_reported", "cell_id", "reported_at"),
+        Index("ix_reports_open_due", "due_at", postgresql_where="due_at IS NOT NULL"),
+        Index("ix_reports_owner_status", "owner_area_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -97,8 +100,70 @@ class Report(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(24), default="reported", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    """Optimistic concurrency: every transition names the version it saw and bumps it."""
+
+    # --- the case (workflow; fieldapp.workflow) ---
+    owner_level: Mapped[str] = mapped_column(
+        String(16), default="township", server_default="township"
+    )
+    owner_area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    step: Mapped[str | None] = mapped_column(String(16))
+    """The deadline clock now running: acceptance, handling, or none (closed)."""
+    step_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notified_light: Mapped[str] = mapped_column(String(8), default="green", server_default="green")
+    """The last light the sweep notified about: only for sending each warning once. The light
+    itself is always computed from the clock."""
+    extension_days_requested: Mapped[int | None] = mapped_column(SmallInteger)
+    extension_days_granted: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    is_key_case: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """重点积案: a key backlog case with a responsible leader and target date."""
+    key_leader: Mapped[str | None] = mapped_column(String(50))
+    key_target_date: Mapped[date | None] = mapped_column(Date)
     body_hash: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the canonical request body: the same id with another body is a conflict."""
+
+
+class CaseEvent(Base):
+    """The case's record: one row per transition, append-only (who, when, from, to, why)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_report_at", "report_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    """None for the system (the deadline sweep)."""
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class SupervisionOrder(Base):
+    """督办: an order from city staff to get a case done by a date."""
+
+    __tablename__ = "supervision_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), index=True
+    )
+    issued_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReportParty(Base):

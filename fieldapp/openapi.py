@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fieldapp import openapi_cases
+
 JSON = "application/json"
 
 Schema = dict[str, Any]
@@ -250,7 +252,7 @@ def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
         # Bearer token on every operation unless the operation says `security: []`.
         "security": [{"bearerAuth": []}],
         "tags": TAGS,
-        "paths": _paths(),
+        "paths": {**_paths(), **openapi_cases.paths()},
         "components": _components(),
     }
     # The module-level examples are shared between operations; hand out an independent copy.
@@ -268,6 +270,7 @@ TAGS: list[dict[str, str]] = [
     {"name": "reports", "description": "Early dispute reports (矛盾纠纷早报告)."},
     {"name": "photos", "description": "Photos attached to a report (现场照片)."},
     {"name": "checkins", "description": "Zero reporting check-in (零报告)."},
+    {"name": "cases", "description": "The case workflow (案件办理): actions, record, queues."},
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -1298,7 +1301,7 @@ def _components() -> dict[str, Any]:
             }
         },
         "responses": _shared_responses(),
-        "schemas": _schemas(),
+        "schemas": {**_schemas(), **openapi_cases.schemas()},
     }
 
 

@@ -45,12 +45,17 @@ class CellIndex:
         """Cell id for every point, `NOT_FOUND` (-1) where no cell contains it."""
         points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
         point_idx, cell_pos = self.tree.query(points, predicate="intersects")
-        best = np.full(len(points), np.iinfo(np.int64).max, dtype=np.int64)
-        # Lowest position wins: positions are in code order, so this is the lowest code.
-        np.minimum.at(best, point_idx, cell_pos)
-        found = best != np.iinfo(np.int64).max
         result = np.full(len(points), NOT_FOUND, dtype=np.int64)
-        result[found] = self.ids[best[found]]
+        # Nearly every point lies in exactly one cell: assign directly, then settle the few
+        # points on shared edges (several hits) by the lowest position, i.e. the lowest code.
+        result[point_idx] = self.ids[cell_pos]
+        hits = np.bincount(point_idx, minlength=len(points))
+        shared = hits[point_idx] > 1
+        if shared.any():
+            best = np.full(len(points), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(best, point_idx[shared], cell_pos[shared])
+            on_edges = np.flatnonzero(best != np.iinfo(np.int64).max)
+            result[on_edges] = self.ids[best[on_edges]]
         return result
 
     def locate(self, lon: float, lat: float) -> int | None:

@@ -84,6 +84,25 @@ def _point(lon: float, lat: float) -> Any:
     return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
 
 
+# Raw SQL, prepared once: locate is the hottest query (every report, every map click), and
+# building the equivalent select() per call costs more than running it.
+_LOCATE_SQL = text(
+    """
+    SELECT c.id, c.code, c.name, v.id, v.code, v.name, t.id, t.code, t.name,
+           co.id, co.code, co.name, ci.id, ci.code, ci.name
+    FROM cells c
+    JOIN areas v ON v.id = c.village_id
+    JOIN areas t ON t.id = c.township_id
+    JOIN areas co ON co.id = c.county_id
+    JOIN areas ci ON ci.id = c.city_id
+    WHERE c.geom && ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+      AND NOT ST_Relate(c.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'FF*FF****')
+    ORDER BY c.code
+    LIMIT 1
+    """
+)
+
+
 def locate(session: Session, lon: float, lat: float) -> Location | None:
     """The cell containing (lon, lat) in WGS-84, with its chain; None outside every cell.
 
@@ -92,15 +111,7 @@ def locate(session: Session, lon: float, lat: float) -> Location | None:
     point-in-polygon with its own non-robust arithmetic, which can disagree with the exact GEOS
     predicate that the STRtree twin (grid.locator) uses, on points within 1e-16 of an edge.
     'FF*FF****' is "disjoint": the point touches neither interior nor boundary."""
-    stmt = _chain_select()
-    point = _point(lon, lat)
-    stmt = (
-        stmt.where(Cell.geom.op("&&")(point))
-        .where(~func.ST_Relate(Cell.geom, point, "FF*FF****"))
-        .order_by(Cell.code)
-        .limit(1)
-    )
-    row = session.execute(stmt).first()
+    row = session.execute(_LOCATE_SQL, {"lon": lon, "lat": lat}).first()
     return _location_from_row(row) if row else None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -111,7 +111,7 @@ def people(engine: Engine, small_city_loaded: None, app: Flask) -> dict[str, dic
 
     from fieldapp.services import accounts
 
-    specs = {
+    specs: dict[str, dict[str, object]] = {
         "officer_a": {"role": "officer", "cell_codes": ["991101001001001", "991101001001002"]},
         "officer_b": {"role": "officer", "cell_codes": ["991101002001001"]},
         "coord_1": {"role": "coordinator", "area_code": "991101001"},
@@ -121,6 +121,19 @@ def people(engine: Engine, small_city_loaded: None, app: Flask) -> dict[str, dic
     }
     out: dict[str, dict[str, object]] = {}
     with app.app_context(), Session(engine) as session, session.begin():
+        from fieldapp.models import Area, Department
+
+        county_id = session.execute(select(Area.id).where(Area.code == "991101")).scalar_one()
+        department = Department(
+            code="991101-D01", name="测试区司法局", level="county", area_id=county_id
+        )
+        other = Department(
+            code="991101-D02", name="测试区人社局", level="county", area_id=county_id
+        )
+        session.add_all([department, other])
+        session.flush()
+        specs["dept"] = {"role": "department", "department_id": department.id}
+        specs["dept_other"] = {"role": "department", "department_id": other.id}
         for username, spec in specs.items():
             user = accounts.create_user(
                 session,

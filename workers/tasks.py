@@ -9,7 +9,7 @@ from celery import current_app as current_celery
 from celery import shared_task
 
 from fieldapp.db import db
-from fieldapp.services import geography, notifications, outbox, photos
+from fieldapp.services import duplicates, geography, notifications, outbox, photos, sweep
 from grid import queries
 
 
@@ -44,6 +44,9 @@ def process_report(outbox_id: int, report_id: str) -> bool:
         session.rollback()
         return False
     notifications.new_report(session, uuid.UUID(report_id))
+    found = duplicates.candidates(session, uuid.UUID(report_id))
+    if found:
+        notifications.possible_duplicate(session, uuid.UUID(report_id), len(found))
     outbox.mark_done(session, outbox_id)
     session.commit()
     return True
@@ -59,3 +62,18 @@ def make_thumbnail(outbox_id: int, photo_id: str) -> bool:
     outbox.mark_done(session, outbox_id)
     session.commit()
     return True
+
+
+@shared_task(name="workers.tasks.deadline_sweep")
+def deadline_sweep() -> dict[str, int]:
+    """Notify once per light change and escalate overdue red cases (idempotent)."""
+    from datetime import UTC, datetime
+
+    from flask import current_app
+
+    session = db.session
+    result = sweep.sweep(
+        session, now=datetime.now(UTC), policy=current_app.config["DEADLINE_POLICY"]
+    )
+    session.commit()
+    return result.as_dict()

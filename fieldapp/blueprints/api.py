@@ -14,9 +14,21 @@ from sqlalchemy import select
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints import params
 from fieldapp.db import db
+from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
 from fieldapp.models import Area, Cell, OfficerCell
-from fieldapp.services import accounts, checkins, geography, outbox, photos, reports
+from fieldapp.services import (
+    accounts,
+    cases,
+    checkins,
+    duplicates,
+    geography,
+    notifications,
+    outbox,
+    photos,
+    queue,
+    reports,
+)
 from fieldapp.services.errors import Unauthorized
 from fieldapp.services.locating import locate_point
 from grid.crs import to_wgs84
@@ -215,6 +227,7 @@ def create_report() -> ResponseReturnValue:
         now=now(),
         remote_addr=remote_addr(),
         group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],
+        policy=current_app.config["DEADLINE_POLICY"],
     )
     db.session.commit()
     _dispatch(intake.outbox_ids)
@@ -295,3 +308,77 @@ def checkin() -> ResponseReturnValue:
     )
     db.session.commit()
     return jsonify(result), 201 if created else 200
+
+
+# --- cases (the workflow) --------------------------------------------------------------------
+
+
+def _policy() -> DeadlinePolicy:
+    policy: DeadlinePolicy = current_app.config["DEADLINE_POLICY"]
+    return policy
+
+
+@bp.post("/cases/<report_id>/actions/<action>")
+def case_action(report_id: str, action: str) -> ResponseReturnValue:
+    user = api_user()
+    result = cases.act(
+        db.session,
+        user,
+        _uuid(report_id),
+        action,
+        _json_body(),
+        now=now(),
+        policy=_policy(),
+        remote_addr=remote_addr(),
+    )
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.get("/cases/<report_id>")
+def get_case(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    report = reports.get_report(db.session, user, _uuid(report_id))
+    return jsonify(cases.case_json(db.session, report, user, now=now(), policy=_policy()))
+
+
+@bp.get("/cases/<report_id>/events")
+def case_events(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    return jsonify({"events": cases.events(db.session, user, _uuid(report_id))})
+
+
+@bp.get("/cases/<report_id>/duplicates")
+def case_duplicates(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    report = reports.get_report(db.session, user, _uuid(report_id))
+    found = duplicates.candidates(db.session, report.id, user)
+    return jsonify({"candidates": [c.as_dict() for c in found]})
+
+
+@bp.get("/queue")
+def triage_queue() -> ResponseReturnValue:
+    user = api_user()
+    filters = queue.parse_filters(request.args.to_dict())
+    return jsonify(queue.queue(db.session, user, filters, now=now(), policy=_policy()))
+
+
+@bp.get("/notifications")
+def inbox() -> ResponseReturnValue:
+    user = api_user()
+    items = notifications.inbox(db.session, user)
+    return jsonify(
+        {
+            "notifications": [
+                {
+                    "id": n.id,
+                    "kind": n.kind,
+                    "text": n.text,
+                    "subject_id": n.subject_id,
+                    "created_at": n.created_at.isoformat(),
+                    "read_at": n.read_at.isoformat() if n.read_at else None,
+                }
+                for n in items
+            ]
+        }
+    )

@@ -14,7 +14,13 @@ from fieldapp.services.errors import RateLimited, Unauthorized
 bp = Blueprint("auth", __name__)
 
 # Where each role lands after signing in.
-HOME_BY_ROLE = {"officer": "/field/"}
+HOME_BY_ROLE = {
+    "officer": "/field/",
+    "coordinator": "/triage/",
+    "county": "/triage/",
+    "city": "/triage/",
+    "department": "/triage/department",
+}
 
 
 @bp.route("/login", methods=["GET", "POST"])

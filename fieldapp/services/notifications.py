@@ -18,7 +18,7 @@ def notify(session: Session, user_ids: list[int], kind: str, subject_id: str, te
     """Store one notification per user, skipping those that already have it."""
     if not user_ids:
         return 0
-    result = session.execute(
+    inserted = session.execute(
         pg_insert(Notification)
         .values(
             [
@@ -27,8 +27,9 @@ def notify(session: Session, user_ids: list[int], kind: str, subject_id: str, te
             ]
         )
         .on_conflict_do_nothing(constraint="uq_notifications_once")
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .returning(Notification.id)
+    ).all()
+    return len(inserted)
 
 
 def new_report(session: Session, report_id: uuid.UUID) -> int:
@@ -58,3 +59,18 @@ def inbox(session: Session, user: User, limit: int = 50) -> list[Notification]:
             .limit(limit)
         ).scalars()
     )
+
+
+def possible_duplicate(session: Session, report_id: uuid.UUID, candidates: int) -> int:
+    report = session.get(Report, report_id)
+    if report is None:
+        return 0
+    coordinators = list(
+        session.execute(
+            select(User.id).where(
+                User.role == "coordinator", User.area_id == report.township_id, User.active
+            )
+        ).scalars()
+    )
+    text = f"疑似重复（{candidates} 条相近报告）：{report.title}"
+    return notify(session, coordinators, "report.duplicate", str(report.id), text)

@@ -6,6 +6,7 @@ through the outbox in the same transaction."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import audit, outbox, scope
@@ -38,7 +40,7 @@ class Intake:
 
 
 def active_categories(session: Session) -> set[str]:
-    return set(session.execute(select(Category.code).where(Category.active.is_(True))).scalars())
+    return set(_categories(session)[1])
 
 
 def list_categories(session: Session, language: str) -> list[dict[str, str]]:
@@ -56,6 +58,7 @@ def file_report(
     now: datetime,
     remote_addr: str | None = None,
     group_threshold: int = GROUP_INCIDENT_THRESHOLD,
+    policy: DeadlinePolicy | None = None,
 ) -> Intake:
     """Validate, locate and store a report in the caller's transaction."""
     if not scope.may_file_reports(officer):
@@ -112,6 +115,12 @@ def file_report(
             status="reported",
             version=1,
             body_hash=data.body_hash,
+            # The case starts owned by its township, with the acceptance clock running.
+            owner_level="township",
+            owner_area_id=location.township.id,
+            step="acceptance",
+            step_started_at=now,
+            due_at=(policy or DeadlinePolicy()).due("acceptance", data.severity, now),
         )
         # Two phones (or one phone retrying) racing with the same id: the loser waits for the
         # winner's commit, inserts nothing, and answers from the stored row below.
@@ -147,7 +156,38 @@ def file_report(
     session.flush()
     report = session.get(Report, data.id)
     assert report is not None
-    return Intake(report_json(session, report, officer), created=True, outbox_ids=[message.id])
+    # The answer is built from what intake already knows (the chain, the parties, the point),
+    # not re-read with the batch queries: this is the hottest path of the platform.
+    lookups = _Lookups(
+        refs={
+            ("cell", location.cell.id): _chain_ref(location.cell),
+            ("area", location.village.id): _chain_ref(location.village),
+            ("area", location.township.id): _chain_ref(location.township),
+            ("area", location.county.id): _chain_ref(location.county),
+        },
+        officers={officer.id: officer.display_name},
+        parties={
+            data.id: [
+                ReportParty(
+                    report_id=data.id,
+                    position=i,
+                    name=p.name,
+                    id_number=p.id_number,
+                    phone=p.phone,
+                    role=p.role,
+                )
+                for i, p in enumerate(data.parties)
+            ]
+        },
+        photos={},
+        coords={data.id: (lon, lat)},
+    )
+    answer = _build(report, lookups, category_names(session), scope.sees_parties_unmasked(officer))
+    return Intake(answer, created=True, outbox_ids=[message.id])
+
+
+def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:
+    return {"id": ref.id, "code": ref.code, "name": ref.name}
 
 
 def _repeat(session: Session, stored: Report, officer: User, data: ReportInput) -> dict[str, Any]:
@@ -262,25 +302,34 @@ def report_json(session: Session, report: Report, viewer: User) -> dict[str, Any
     return reports_json(session, [report], viewer)[0]
 
 
+@dataclass
+class _Lookups:
+    """Everything report JSON needs besides the report row, gathered once per batch."""
+
+    refs: dict[tuple[str, int], dict[str, Any]]
+    officers: dict[int, str]
+    parties: dict[uuid.UUID, list[ReportParty]]
+    photos: dict[uuid.UUID, list[Any]]
+    coords: dict[uuid.UUID, tuple[float, float]]
+
+
 def reports_json(session: Session, reports: list[Report], viewer: User) -> list[dict[str, Any]]:
     """JSON for several reports with a fixed number of queries (no N+1)."""
     if not reports:
         return []
     ids = [r.id for r in reports]
     area_ids = {a for r in reports for a in (r.village_id, r.township_id, r.county_id)}
-    areas = {a.id: a for a in session.execute(select(Area).where(Area.id.in_(area_ids))).scalars()}
-    cells = {
-        c.id: c
-        for c in session.execute(
-            select(Cell).where(Cell.id.in_({r.cell_id for r in reports}))
-        ).scalars()
-    }
+    refs: dict[tuple[str, int], dict[str, Any]] = {}
+    for a in session.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids))):
+        refs[("area", a.id)] = {"id": a.id, "code": a.code, "name": a.name}
+    cell_ids = {r.cell_id for r in reports}
+    for c in session.execute(select(Cell.id, Cell.code, Cell.name).where(Cell.id.in_(cell_ids))):
+        refs[("cell", c.id)] = {"id": c.id, "code": c.code, "name": c.name}
     officers = dict(
         session.execute(
             select(User.id, User.display_name).where(User.id.in_({r.officer_id for r in reports}))
         ).all()
     )
-    categories = {c.code: c for c in session.execute(select(Category)).scalars()}
     parties: dict[uuid.UUID, list[ReportParty]] = {}
     for p in session.execute(
         select(ReportParty).where(ReportParty.report_id.in_(ids)).order_by(ReportParty.position)
@@ -303,8 +352,6 @@ def reports_json(session: Session, reports: list[Report], viewer: User) -> list[
         .order_by(Photo.uploaded_at)
     ):
         photos.setdefault(ph.report_id, []).append(ph)
-    unmasked = scope.sees_parties_unmasked(viewer)
-    language = _language()
     coords = {
         row[0]: (row[1], row[2])
         for row in session.execute(
@@ -313,49 +360,71 @@ def reports_json(session: Session, reports: list[Report], viewer: User) -> list[
             )
         )
     }
-    out = []
-    for r in reports:
-        category = categories.get(r.category)
-        lon, lat = coords[r.id]
-        out.append(
-            {
-                "id": str(r.id),
-                "status": r.status,
-                "title": r.title,
-                "description": r.description,
-                "address": r.address,
-                "category": r.category,
-                "category_name": (
-                    (category.name_zh if language == "zh" else category.name_en)
-                    if category
-                    else r.category
-                ),
-                "severity": r.severity,
-                "people_involved": r.people_involved,
-                "potential_group_incident": r.potential_group_incident,
-                "occurred_at": r.occurred_at.isoformat(),
-                "reported_at": r.reported_at.isoformat(),
-                "lon": lon,
-                "lat": lat,
-                "input": {"lon": r.input_lon, "lat": r.input_lat, "crs": r.input_crs},
-                "accuracy_m": r.accuracy_m,
-                "cell": _ref(cells.get(r.cell_id)),
-                "village": _ref(areas.get(r.village_id)),
-                "township": _ref(areas.get(r.township_id)),
-                "county": _ref(areas.get(r.county_id)),
-                "officer": {"id": r.officer_id, "display_name": officers.get(r.officer_id)},
-                "outside_own_cells": r.outside_own_cells,
-                "distance_to_own_cells_m": (
-                    round(r.distance_to_own_cells_m, 1)
-                    if r.distance_to_own_cells_m is not None
-                    else None
-                ),
-                "version": r.version,
-                "parties": [_party(p, unmasked) for p in parties.get(r.id, [])],
-                "photos": [_photo(r.id, ph) for ph in photos.get(r.id, [])],
-            }
-        )
-    return out
+    lookups = _Lookups(refs, officers, parties, photos, coords)
+    names = category_names(session)
+    unmasked = scope.sees_parties_unmasked(viewer)
+    return [_build(r, lookups, names, unmasked) for r in reports]
+
+
+def _build(
+    r: Report, lookups: _Lookups, names: dict[str, tuple[str, str]], unmasked: bool
+) -> dict[str, Any]:
+    lon, lat = lookups.coords[r.id]
+    zh, en = names.get(r.category, (r.category, r.category))
+    return {
+        "id": str(r.id),
+        "status": r.status,
+        "title": r.title,
+        "description": r.description,
+        "address": r.address,
+        "category": r.category,
+        "category_name": zh if _language() == "zh" else en,
+        "severity": r.severity,
+        "people_involved": r.people_involved,
+        "potential_group_incident": r.potential_group_incident,
+        "occurred_at": r.occurred_at.isoformat(),
+        "reported_at": r.reported_at.isoformat(),
+        "lon": lon,
+        "lat": lat,
+        "input": {"lon": r.input_lon, "lat": r.input_lat, "crs": r.input_crs},
+        "accuracy_m": r.accuracy_m,
+        "cell": lookups.refs.get(("cell", r.cell_id)),
+        "village": lookups.refs.get(("area", r.village_id)),
+        "township": lookups.refs.get(("area", r.township_id)),
+        "county": lookups.refs.get(("area", r.county_id)),
+        "officer": {"id": r.officer_id, "display_name": lookups.officers.get(r.officer_id)},
+        "outside_own_cells": r.outside_own_cells,
+        "distance_to_own_cells_m": (
+            round(r.distance_to_own_cells_m, 1) if r.distance_to_own_cells_m is not None else None
+        ),
+        "version": r.version,
+        "parties": [_party(p, unmasked) for p in lookups.parties.get(r.id, [])],
+        "photos": [_photo(r.id, ph) for ph in lookups.photos.get(r.id, [])],
+    }
+
+
+_category_cache: tuple[float, dict[str, tuple[str, str]], frozenset[str]] | None = None
+CATEGORY_CACHE_SECONDS = 60.0
+
+
+def category_names(session: Session) -> dict[str, tuple[str, str]]:
+    """code → (Chinese, English) label of every category, active or not."""
+    return _categories(session)[0]
+
+
+def _categories(session: Session) -> tuple[dict[str, tuple[str, str]], frozenset[str]]:
+    """Labels and the active codes, cached for a minute per process: the taxonomy changes
+    rarely and is read on every report."""
+    global _category_cache
+    now = time.monotonic()
+    if _category_cache is None or now - _category_cache[0] > CATEGORY_CACHE_SECONDS:
+        rows = session.execute(
+            select(Category.code, Category.name_zh, Category.name_en, Category.active)
+        ).all()
+        names = {code: (zh, en) for code, zh, en, _active in rows}
+        active = frozenset(code for code, _zh, _en, is_active in rows if is_active)
+        _category_cache = (now, names, active)
+    return _category_cache[1], _category_cache[2]
 
 
 def _ref(obj: Any) -> dict[str, Any] | None:

@@ -5,8 +5,7 @@ area. Services build their queries on `visible_reports` and never filter by role
 - coordinator: reports in their township;
 - county staff: reports in their county;
 - city staff and admin: everything;
-- department handler: cases assigned to their department (the workflow adds assignment; until
-  then, nothing)."""
+- department handler: cases assigned to their department now."""
 
 from __future__ import annotations
 
@@ -31,6 +30,8 @@ def report_filter(user: User) -> ColumnElement[bool]:
         return Report.county_id == user.area_id
     if role in ("city", "admin"):
         return true()
+    if role == "department" and user.department_id is not None:
+        return Report.department_id == user.department_id
     return false()
 
 

@@ -108,7 +108,7 @@ def test_broker_down_reports_still_accepted_then_tasks_run_once(
     with Session(engine) as session:
         notified = session.execute(
             select(Notification.subject_id, func.count())
-            .where(Notification.subject_id.in_(ids))
+            .where(Notification.subject_id.in_(ids), Notification.kind == "report.new")
             .group_by(Notification.subject_id)
         ).all()
     # One coordinator in township 1: one notification per report, the duplicate changed nothing.

@@ -1,0 +1,708 @@
+"""Triage and the case workflow as server-rendered pages (DESIGN §1, the closed loop).
+
+The coordinator's queue, the case page with one form per allowed step, a department's
+assigned cases, the overdue list with supervision orders, and the in-app inbox. Every state
+change goes through `fieldapp.services.cases.act` — the same single service the API uses — so
+the pages can never take a step the API would refuse. Domain errors are shown on the page
+(never a 500); a stale version re-renders the case as it is now, with a message saying so."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from fieldapp.auth import login_required, now, remote_addr, web_user
+from fieldapp.db import db
+from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.models import Area, Department, Notification, Report, SupervisionOrder, User
+from fieldapp.services import cases, duplicates, geography, notifications, photos, reports, scope
+from fieldapp.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from fieldapp.services.queue import QueueFilters, parse_filters, queue
+from fieldapp.workflow import OPEN_STATES, Action, State
+
+bp = Blueprint("triage", __name__, url_prefix="/triage")
+
+LEAFLET = "vendor/leaflet/1.9.3"
+# Roles with a triage queue of their own cases (the department's queue is its own page).
+QUEUE_ROLES = frozenset({"coordinator", "county", "city"})
+OVERDUE_ROLES = frozenset({"county", "city"})
+BULK_ACTIONS = (Action.ACCEPT, Action.ASSIGN)
+# At most this many per-case failures are spelled out after a bulk action: flash messages
+# travel in the session cookie, which browsers cap at about 4 KB.
+MAX_BULK_FAILURES_SHOWN = 8
+
+# Labels are lazy so they are translated per request, in the reader's language.
+STATE_LABELS = {
+    State.REPORTED.value: _l("Awaiting acceptance"),
+    State.ACCEPTED.value: _l("Accepted"),
+    State.REJECTED.value: _l("Rejected"),
+    State.MERGED.value: _l("Merged"),
+    State.ASSIGNED.value: _l("Assigned"),
+    State.SIGNED_FOR.value: _l("Signed for"),
+    State.IN_PROGRESS.value: _l("In progress"),
+    State.CLOSING_REQUESTED.value: _l("Awaiting review"),
+    State.CLOSED.value: _l("Closed"),
+}
+ACTION_LABELS = {
+    Action.ACCEPT.value: _l("Accept"),
+    Action.REJECT.value: _l("Do not accept"),
+    Action.MERGE.value: _l("Merge as duplicate"),
+    Action.RESOLVE_ON_SITE.value: _l("Resolve on site"),
+    Action.ASSIGN.value: _l("Assign to a department"),
+    Action.SIGN_FOR.value: _l("Sign for"),
+    Action.RETURN.value: _l("Return (wrong department)"),
+    Action.PROGRESS.value: _l("Record progress"),
+    Action.REQUEST_EXTENSION.value: _l("Request an extension"),
+    Action.APPROVE_EXTENSION.value: _l("Approve the extension"),
+    Action.DENY_EXTENSION.value: _l("Deny the extension"),
+    Action.REQUEST_CLOSING.value: _l("Request closing"),
+    Action.APPROVE_CLOSING.value: _l("Approve closing"),
+    Action.SEND_BACK.value: _l("Send back for more work"),
+    Action.ESCALATE.value: _l("Escalate one level"),
+    Action.SUPERVISE.value: _l("Supervision order"),
+    Action.FOLLOW_UP.value: _l("Follow-up visit"),
+    "merged_in": _l("A duplicate was merged in"),
+}
+SEVERITY_LABELS = {"red": _l("Red"), "orange": _l("Orange"), "yellow": _l("Yellow")}
+LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}
+OUTCOME_LABELS = {
+    "resolved": _l("Resolved"),
+    "stabilised": _l("Stabilised"),
+    "escalated": _l("Escalated"),
+}
+SATISFACTION_LABELS = {
+    "satisfied": _l("Satisfied"),
+    "basically_satisfied": _l("Basically satisfied"),
+    "dissatisfied": _l("Dissatisfied"),
+}
+LEVEL_LABELS = {"township": _l("Township"), "county": _l("County"), "city": _l("City")}
+FIELD_LABELS = {
+    "reason": _l("Reason"),
+    "department": _l("Department"),
+    "into": _l("Merge into"),
+    "outcome": _l("Outcome"),
+    "days": _l("Days"),
+    "due_at": _l("Due by"),
+    "satisfaction": _l("Satisfaction"),
+    "version": _l("Version"),
+}
+
+# What each action's form asks for. "reason" is a textarea; required ones are marked so the
+# browser asks before the round trip (the service checks again either way).
+ACTION_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    Action.ACCEPT.value: (),
+    Action.REJECT.value: (("reason", True),),
+    Action.MERGE.value: (("into", True),),
+    Action.RESOLVE_ON_SITE.value: (("outcome", True), ("reason", False)),
+    Action.ASSIGN.value: (("department", True), ("due_at", False)),
+    Action.SIGN_FOR.value: (),
+    Action.RETURN.value: (("reason", True),),
+    Action.PROGRESS.value: (("reason", True),),
+    Action.REQUEST_EXTENSION.value: (("days", True), ("reason", True)),
+    Action.APPROVE_EXTENSION.value: (("reason", False),),
+    Action.DENY_EXTENSION.value: (("reason", True),),
+    Action.REQUEST_CLOSING.value: (("reason", True),),
+    Action.APPROVE_CLOSING.value: (("outcome", True), ("reason", False)),
+    Action.SEND_BACK.value: (("reason", True),),
+    Action.ESCALATE.value: (("reason", True),),
+    Action.SUPERVISE.value: (("due_at", True), ("reason", True)),
+    Action.FOLLOW_UP.value: (("satisfaction", True), ("reason", False)),
+}
+FORM_TEXT_FIELDS = ("reason", "department", "into", "outcome", "satisfaction", "due_at")
+
+
+def _policy() -> DeadlinePolicy:
+    policy: DeadlinePolicy = current_app.config["DEADLINE_POLICY"]
+    return policy
+
+
+def _user() -> User:
+    """The signed-in user (the views are all behind `login_required`)."""
+    user = web_user()
+    if user is None:  # pragma: no cover - login_required redirects first
+        abort(401)
+    return user
+
+
+# --- formatting helpers (also Jinja filters) -------------------------------------------------
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+@bp.app_template_filter("triage_dt")
+def format_when(value: Any) -> str:
+    """2026年11月25日 14:05 in Chinese (China time); an English date otherwise."""
+    when = _as_datetime(value)
+    if when is None:
+        return ""
+    locale = get_locale()
+    pattern = (
+        "yyyy年M月d日 HH:mm" if locale is None or locale.language == "zh" else "d MMM yyyy HH:mm"
+    )
+    return str(format_datetime(when, pattern))
+
+
+def time_left_text(seconds: int | None) -> str:
+    """“剩余3小时” / “已超期2天”: the largest whole unit, so a glance is enough."""
+    if seconds is None:
+        return ""
+    overdue = seconds < 0
+    span = abs(seconds)
+    if span >= 86400:
+        text = (
+            _("Overdue by %(n)d days", n=span // 86400)
+            if overdue
+            else _("%(n)d days left", n=span // 86400)
+        )
+    elif span >= 3600:
+        text = (
+            _("Overdue by %(n)d hours", n=span // 3600)
+            if overdue
+            else _("%(n)d hours left", n=span // 3600)
+        )
+    else:
+        minutes = max(span // 60, 1)
+        text = (
+            _("Overdue by %(n)d minutes", n=minutes)
+            if overdue
+            else _("%(n)d minutes left", n=minutes)
+        )
+    return text
+
+
+def _label(table: dict[str, Any], key: str | None) -> str:
+    if key is None:
+        return ""
+    return str(table.get(key, key))
+
+
+@bp.app_context_processor
+def triage_globals() -> dict[str, Any]:
+    """The unread count for the inbox badge, and the label tables for the templates. App-wide
+    so any page's header can show the badge; one cheap count query per signed-in page."""
+    unread = 0
+    if has_request_context():
+        try:
+            user = web_user()
+            if user is not None:
+                unread = int(
+                    db.session.execute(
+                        select(func.count()).where(
+                            Notification.user_id == user.id, Notification.read_at.is_(None)
+                        )
+                    ).scalar_one()
+                )
+        except SQLAlchemyError:
+            # An error page rendered after a failed transaction must still render.
+            unread = 0
+    return {"inbox_unread": unread}
+
+
+@bp.context_processor
+def triage_labels() -> dict[str, Any]:
+    """Label tables and helpers, for this blueprint's templates only."""
+    user = web_user()
+    return {
+        "state_label": lambda key: _label(STATE_LABELS, key),
+        "action_label": lambda key: _label(ACTION_LABELS, key),
+        "severity_label": lambda key: _label(SEVERITY_LABELS, key),
+        "light_label": lambda key: _label(LIGHT_LABELS, key),
+        "outcome_label": lambda key: _label(OUTCOME_LABELS, key),
+        "satisfaction_label": lambda key: _label(SATISFACTION_LABELS, key),
+        "level_label": lambda key: _label(LEVEL_LABELS, key),
+        "field_label": lambda key: _label(FIELD_LABELS, key),
+        "time_left": time_left_text,
+        "me": user,
+        "nav_queue": user is not None and user.role in QUEUE_ROLES,
+        "nav_department": user is not None and user.role == "department",
+        "nav_overdue": user is not None and user.role in OVERDUE_ROLES,
+        "leaflet": LEAFLET,
+    }
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+def _city_of(session: Session, county_id: int | None) -> int | None:
+    if county_id is None:
+        return None
+    parent: int | None = session.execute(
+        select(Area.parent_id).where(Area.id == county_id)
+    ).scalar_one_or_none()
+    return parent
+
+
+def departments_for_case(session: Session, report: Report) -> list[Department]:
+    """The departments a case may be assigned to: its county's and the city's (the service
+    refuses any other, this only keeps the select short)."""
+    areas = {report.county_id, _city_of(session, report.county_id)} - {None}
+    return list(
+        session.execute(
+            select(Department)
+            .where(Department.area_id.in_(areas))
+            .order_by(Department.level.desc(), Department.code)
+        ).scalars()
+    )
+
+
+def departments_for_user(session: Session, user: User) -> list[Department]:
+    """Departments for bulk assignment from the queue: those near the user's area."""
+    stmt = select(Department).order_by(Department.level.desc(), Department.code)
+    if user.role == "city":
+        return list(session.execute(stmt).scalars())
+    area = session.get(Area, user.area_id) if user.area_id else None
+    if area is None:
+        return []
+    county_id = area.parent_id if user.role == "coordinator" else area.id
+    areas = {county_id, _city_of(session, county_id)} - {None}
+    return list(session.execute(stmt.where(Department.area_id.in_(areas))).scalars())
+
+
+def _categories(session: Session) -> list[dict[str, str]]:
+    locale = get_locale()
+    return reports.list_categories(session, locale.language if locale else "zh")
+
+
+def _parse_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(_("No such report.")) from None
+
+
+def _error_page(err: DomainError) -> ResponseReturnValue:
+    db.session.rollback()
+    return render_template("triage/error.html", error=err), err.status
+
+
+# --- the queues ------------------------------------------------------------------------------
+
+
+def _queue_page(view: str, template: str, allowed_roles: frozenset[str]) -> ResponseReturnValue:
+    user = _user()
+    session = db.session
+    if user.role not in allowed_roles:
+        return _error_page(Forbidden(_("This page is not for your role.")))
+    args = {k: v for k, v in request.args.to_dict().items() if k != "view"}
+    filter_error: InvalidInput | None = None
+    try:
+        filters = parse_filters({**args, "view": view})
+    except InvalidInput as err:
+        filter_error = err
+        filters = QueueFilters(view=view)
+    try:
+        result = queue(session, user, filters, now=now(), policy=_policy())
+    except DomainError as err:
+        return _error_page(err)
+    pages = max(1, -(-result["total"] // filters.per_page))
+
+    def page_url(page: int) -> str:
+        kept = {k: v for k, v in args.items() if k != "page" and v}
+        return f"{request.path}?{urlencode({**kept, 'page': page})}"
+
+    context: dict[str, Any] = {
+        "result": result,
+        "filters": filters,
+        "filter_error": filter_error,
+        "pages": pages,
+        "page_url": page_url,
+        "open_states": [s.value for s in State if s in OPEN_STATES],
+        "categories": _categories(session),
+    }
+    if view == "overdue":
+        context["orders"] = _supervision_orders(session, user)
+    else:
+        context["departments"] = (
+            departments_for_user(session, user) if user.role in QUEUE_ROLES else []
+        )
+    return render_template(template, **context)
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """The coordinator's (or county's / city's) own open cases, by priority."""
+    user = _user()
+    if user.role == "department":
+        return redirect(url_for("triage.department"))
+    return _queue_page("mine", "triage/queue.html", QUEUE_ROLES)
+
+
+@bp.get("/department")
+@login_required
+def department() -> ResponseReturnValue:
+    """A department handler's assigned cases."""
+    return _queue_page("mine", "triage/department.html", frozenset({"department"}))
+
+
+@bp.get("/overdue")
+@login_required
+def overdue() -> ResponseReturnValue:
+    """County and city staff: overdue cases across their area, and supervision orders."""
+    return _queue_page("overdue", "triage/overdue.html", OVERDUE_ROLES)
+
+
+def _supervision_orders(session: Session, user: User, limit: int = 100) -> list[dict[str, Any]]:
+    stmt = scope.visible_reports(
+        select(SupervisionOrder, Report.id, Report.title, Report.status, User.display_name)
+        .join(Report, Report.id == SupervisionOrder.report_id)
+        .outerjoin(User, User.id == SupervisionOrder.issued_by),
+        user,
+    )
+    rows = session.execute(
+        stmt.order_by(SupervisionOrder.issued_at.desc(), SupervisionOrder.id.desc()).limit(limit)
+    ).all()
+    current = now()
+    out = []
+    for row in rows:
+        order: SupervisionOrder = row[0]
+        out.append(
+            {
+                "report_id": str(row[1]),
+                "title": row[2],
+                "status": row[3],
+                "issued_by": row[4],
+                "issued_at": order.issued_at,
+                "due_at": order.due_at,
+                "note": order.note,
+                "fulfilled_at": order.fulfilled_at,
+                "late": order.fulfilled_at is None and order.due_at <= current,
+            }
+        )
+    return out
+
+
+@bp.post("/bulk")
+@login_required
+def bulk() -> ResponseReturnValue:
+    """Accept or assign several cases at once: each one separately through `cases.act`, with
+    the version its row showed, so one stale or refused case does not stop the others."""
+    user = _user()
+    session = db.session
+    action = request.form.get("action", "")
+    back = url_for("triage.index")
+    if action not in {a.value for a in BULK_ACTIONS}:
+        flash(_("Choose what to do with the selected cases."), "error")
+        return redirect(back)
+    ids = request.form.getlist("case")
+    if not ids:
+        flash(_("Select at least one case."), "error")
+        return redirect(back)
+    department_code = request.form.get("department", "").strip()
+    if action == Action.ASSIGN.value and not department_code:
+        flash(_("Choose a department to assign the selected cases to."), "error")
+        return redirect(back)
+    done = 0
+    failures: list[str] = []
+    for raw in ids:
+        body: dict[str, Any] = {"version": _int_or_raw(request.form.get(f"version-{raw}"))}
+        try:
+            report_id = _parse_uuid(raw)
+            if action == Action.ASSIGN.value:
+                body["department"] = department_code
+            cases.act(
+                session,
+                user,
+                report_id,
+                action,
+                body,
+                now=now(),
+                policy=_policy(),
+                remote_addr=remote_addr(),
+            )
+            session.commit()
+            done += 1
+        except DomainError as err:
+            session.rollback()
+            stale = _is_stale(session, user, raw, body.get("version"))
+            failures.append(f"{_title_of(session, user, raw)}：{_error_text(err, stale=stale)}")
+    if done:
+        flash(
+            _("%(action)s: %(n)d cases done.", action=_label(ACTION_LABELS, action), n=done),
+            "success",
+        )
+    for text in failures[:MAX_BULK_FAILURES_SHOWN]:
+        flash(text[:300], "error")
+    if len(failures) > MAX_BULK_FAILURES_SHOWN:
+        flash(
+            _("… and %(n)d more cases failed.", n=len(failures) - MAX_BULK_FAILURES_SHOWN),
+            "error",
+        )
+    return redirect(back)
+
+
+def _title_of(session: Session, user: User, raw_id: str) -> str:
+    try:
+        return reports.get_report(session, user, uuid.UUID(raw_id)).title
+    except (ValueError, DomainError):
+        return raw_id[:8]
+
+
+def _int_or_raw(value: str | None) -> Any:
+    """Form values are text; the service wants whole numbers and explains anything else."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return value
+
+
+def _is_stale(session: Session, user: User, raw_id: str, version: Any) -> bool:
+    """Whether the version a form showed is no longer the case's: then a conflict means
+    someone else acted first (rather than a step the case's state does not allow)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        return False
+    try:
+        current = reports.get_report(session, user, uuid.UUID(raw_id)).version
+    except (ValueError, DomainError):
+        return False
+    return current != version
+
+
+def _error_text(err: DomainError, *, stale: bool = False) -> str:
+    """The message, plus each field's complaint with the field's name."""
+    if isinstance(err, Conflict) and stale:
+        return _conflict_text(err)
+    parts = [err.message]
+    for field, message in err.fields.items():
+        parts.append(f"{_label(FIELD_LABELS, field)}：{message}")
+    return " ".join(parts)
+
+
+def _conflict_text(err: Conflict) -> str:
+    return _(
+        "Someone changed this case in the meantime; it has been reloaded as it is now. %(detail)s",
+        detail=err.message,
+    )
+
+
+# --- the case page ---------------------------------------------------------------------------
+
+
+@bp.get("/cases/<report_id>")
+@login_required
+def case(report_id: str) -> ResponseReturnValue:
+    try:
+        return _render_case(_parse_uuid(report_id))
+    except DomainError as err:
+        return _error_page(err)
+
+
+def _render_case(
+    report_id: uuid.UUID,
+    *,
+    status: int = 200,
+    error: DomainError | None = None,
+    stale: bool = False,
+    failed_action: str | None = None,
+    form: dict[str, str] | None = None,
+) -> ResponseReturnValue:
+    user = _user()
+    session = db.session
+    report = reports.get_report(session, user, report_id)
+    current = now()
+    data = cases.case_json(session, report, user, now=current, policy=_policy())
+    allowed = list(data["allowed_actions"])
+    is_open = State(report.status) in OPEN_STATES
+    candidates = duplicates.candidates(session, report.id, user) if is_open else []
+    merged_into = None
+    if report.merged_into_id:
+        target = session.execute(
+            scope.visible_reports(
+                select(Report.id, Report.title).where(Report.id == report.merged_into_id), user
+            )
+        ).first()
+        merged_into = {"id": str(target[0]), "title": target[1]} if target else None
+    department = session.get(Department, report.department_id) if report.department_id else None
+    return (
+        render_template(
+            "triage/case.html",
+            case=data,
+            events=cases.events(session, user, report.id),
+            candidates=[c.as_dict() for c in candidates],
+            merged_into=merged_into,
+            department=department,
+            departments=(
+                departments_for_case(session, report) if Action.ASSIGN.value in allowed else []
+            ),
+            action_forms=[(a, ACTION_FIELDS.get(a, ())) for a in allowed if a != "merge"],
+            can_merge=Action.MERGE.value in allowed,
+            map_data=_map_data(session, data),
+            error=error,
+            error_text=_error_text(error, stale=stale) if error else None,
+            failed_action=failed_action,
+            form=form or {},
+            outcomes=list(OUTCOME_LABELS),
+            satisfactions=list(SATISFACTION_LABELS),
+            max_extension_days=_policy().max_extension_days,
+        ),
+        status,
+    )
+
+
+def _map_data(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    """The point and the cells around it, inline: no tiles and no extra request needed."""
+    lon, lat = float(data["lon"]), float(data["lat"])
+    margin = 0.01
+    layer = geography.area_layer(
+        session, "cell", (lon - margin, lat - margin, lon + margin, lat + margin)
+    )
+    cell = data.get("cell") or {}
+    return {"lon": lon, "lat": lat, "cell_code": cell.get("code"), "cells": layer}
+
+
+@bp.post("/cases/<report_id>/actions/<action>")
+@login_required
+def case_action(report_id: str, action: str) -> ResponseReturnValue:
+    """One workflow step from a form: through `cases.act`, committed, then back to the case
+    with a message. Refusals re-render the case as it is now, with the message and the
+    reader's input kept."""
+    user = _user()
+    session = db.session
+    form = {k: request.form.get(k, "") for k in (*FORM_TEXT_FIELDS, "days")}
+    try:
+        target = _parse_uuid(report_id)
+    except DomainError as err:
+        return _error_page(err)
+    body: dict[str, Any] = {"version": _int_or_raw(request.form.get("version"))}
+    for key in FORM_TEXT_FIELDS:
+        value = form[key].strip()
+        if value:
+            body[key] = value
+    if form["days"].strip():
+        body["days"] = _int_or_raw(form["days"])
+    try:
+        cases.act(
+            session,
+            user,
+            target,
+            action,
+            body,
+            now=now(),
+            policy=_policy(),
+            remote_addr=remote_addr(),
+        )
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        if isinstance(err, NotFound) and action not in ACTION_FIELDS:
+            # An unknown action name is the form's fault, not a missing case: show the case.
+            err = InvalidInput(err.message, {})
+        stale = isinstance(err, Conflict) and _is_stale(
+            session, user, str(target), body.get("version")
+        )
+        try:
+            return _render_case(
+                target,
+                status=err.status,
+                error=err,
+                stale=stale,
+                failed_action=action,
+                form=form,
+            )
+        except DomainError as missing:  # the case itself is gone or out of scope
+            return _error_page(missing)
+    flash(_("Done: %(action)s.", action=_label(ACTION_LABELS, action)), "success")
+    return redirect(url_for("triage.case", report_id=str(target)))
+
+
+@bp.get("/cases/<report_id>/photos/<photo_id>")
+@login_required
+def photo(report_id: str, photo_id: str) -> ResponseReturnValue:
+    """A report's photo for the signed-in page (the API's photo route wants a bearer token)."""
+    try:
+        found = photos.get_photo(db.session, _user(), _parse_uuid(report_id), _parse_uuid(photo_id))
+    except DomainError:
+        abort(404)
+    return _image(found.data, found.content_type)
+
+
+@bp.get("/cases/<report_id>/photos/<photo_id>/thumbnail")
+@login_required
+def photo_thumbnail(report_id: str, photo_id: str) -> ResponseReturnValue:
+    try:
+        found = photos.get_photo(db.session, _user(), _parse_uuid(report_id), _parse_uuid(photo_id))
+    except DomainError:
+        abort(404)
+    if found.thumbnail is None:
+        # Not made yet (the worker is behind): the full photo scaled by the browser will do.
+        return _image(found.data, found.content_type)
+    return _image(found.thumbnail, "image/jpeg")
+
+
+def _image(data: bytes, content_type: str) -> Response:
+    response = Response(data, mimetype=content_type)
+    # Personal photos: the browser may keep them, shared caches may not.
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+@bp.get("/inbox")
+@login_required
+def inbox() -> ResponseReturnValue:
+    user = _user()
+    items = []
+    for n in notifications.inbox(db.session, user, limit=100):
+        subject = n.subject_id.split(":", 1)[0]
+        try:
+            case_id: str | None = str(uuid.UUID(subject))
+        except ValueError:
+            case_id = None
+        items.append(
+            {
+                "text": n.text,
+                "kind": n.kind,
+                "created_at": n.created_at,
+                "read": n.read_at is not None,
+                "case_id": case_id,
+            }
+        )
+    return render_template("triage/inbox.html", items=items)
+
+
+@bp.post("/inbox/read")
+@login_required
+def inbox_read() -> ResponseReturnValue:
+    """Mark every notification read (only the reader's own)."""
+    user = _user()
+    db.session.execute(
+        update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=now())
+    )
+    db.session.commit()
+    flash(_("All notifications marked as read."), "success")
+    return redirect(url_for("triage.inbox"))

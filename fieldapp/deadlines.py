@@ -1,0 +1,94 @@
+"""Deadline policy and the warning light, as pure functions (DESIGN §1).
+
+Deadlines are per step and severity and configurable. The warning light is always derived
+from the clock — green, yellow from 2/3 of the allowed time, red when overdue — and never
+stored, so it cannot go stale. An optional business-day calendar counts only working days for
+day-based limits (hour-based ones, like the 2 h for red reports, run on the wall clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Light(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+LIGHT_ORDER = {Light.GREEN: 0, Light.YELLOW: 1, Light.RED: 2}
+
+
+@dataclass(frozen=True)
+class Limit:
+    hours: float = 0
+    days: int = 0  # counted as business days when the policy has a calendar
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """Defaults: acceptance red 2 h, orange 24 h, yellow 3 days; handling 15 days; an
+    extension at most 30 days (信访工作条例 limits for petition-type matters)."""
+
+    acceptance: Mapping[str, Limit] = field(
+        default_factory=lambda: {
+            "red": Limit(hours=2),
+            "orange": Limit(hours=24),
+            "yellow": Limit(days=3),
+        }
+    )
+    handling: Mapping[str, Limit] = field(
+        default_factory=lambda: {s: Limit(days=15) for s in ("red", "orange", "yellow")}
+    )
+    max_extension_days: int = 30
+    warning_fraction: float = 2 / 3
+    business_days: bool = False
+    holidays: frozenset[date] = frozenset()
+    escalate_overdue_red: bool = True
+    """Overdue red cases are escalated one level by the sweep (上交)."""
+
+    def limit(self, step: str, severity: str) -> Limit:
+        table = self.acceptance if step == "acceptance" else self.handling
+        return table[severity]
+
+    def due(self, step: str, severity: str, start: datetime) -> datetime:
+        """When `step` started at `start` is due."""
+        limit = self.limit(step, severity)
+        due = start + timedelta(hours=limit.hours)
+        if limit.days:
+            due = self.add_days(due, limit.days)
+        return due
+
+    def add_days(self, start: datetime, days: int) -> datetime:
+        if not self.business_days:
+            return start + timedelta(days=days)
+        local = start.astimezone(CHINA_TZ)
+        counted = 0
+        while counted < days:
+            local += timedelta(days=1)
+            if local.weekday() < 5 and local.date() not in self.holidays:
+                counted += 1
+        return local.astimezone(start.tzinfo)
+
+
+def light(started: datetime, due: datetime | None, now: datetime, fraction: float = 2 / 3) -> Light:
+    """The warning light of a step that started at `started` and is due at `due`."""
+    if due is None:
+        return Light.GREEN
+    if now >= due:
+        return Light.RED
+    allowed = (due - started).total_seconds()
+    elapsed = (now - started).total_seconds()
+    if allowed <= 0 or elapsed >= fraction * allowed:
+        return Light.YELLOW
+    return Light.GREEN
+
+
+def time_left(due: datetime | None, now: datetime) -> timedelta | None:
+    return None if due is None else due - now
