@@ -44,6 +44,14 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # Start the private PostgreSQL / redis on demand when no URL is configured.
         "AUTO_START_SERVICES": env.get("FIELDAPP_AUTO_START_SERVICES", "1") != "0",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # Outbound notification channels: log (default), smtp, sms — comma-separated.
+        "NOTIFY_CHANNELS": env.get("FIELDAPP_NOTIFY_CHANNELS", "log"),
+        "SMTP_HOST": env.get("SMTP_HOST"),
+        "SMTP_PORT": int(env.get("SMTP_PORT", 25)),
+        "SMTP_USER": env.get("SMTP_USER"),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD"),
+        "SMTP_FROM": env.get("SMTP_FROM", "noreply@localhost"),
+        "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "0") == "1",
         "MAX_PHOTO_BYTES": int(env.get("FIELDAPP_MAX_PHOTO_BYTES", 10 * 1024 * 1024)),
         "GROUP_INCIDENT_THRESHOLD": int(env.get("FIELDAPP_GROUP_INCIDENT_THRESHOLD", 5)),
         # Deadlines per step and severity (DESIGN §1 defaults); a deployment can replace it

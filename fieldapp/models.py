@@ -294,6 +294,8 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the outbound channels (fieldapp.services.channels) delivered it: sent once."""
 
 
 class AuditEvent(Base):

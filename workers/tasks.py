@@ -77,3 +77,29 @@ def deadline_sweep() -> dict[str, int]:
     )
     session.commit()
     return result.as_dict()
+
+
+@shared_task(name="workers.tasks.deliver_notification", acks_late=True)
+def deliver_notification(outbox_id: int, notification_id: int) -> bool:
+    """Email/SMS one notification through the configured channels, once. A channel failure
+    hands the outbox row back to the relay (retried later) rather than dropping it."""
+    from flask import current_app
+
+    from fieldapp.services.channels import configured_channels
+
+    session = db.session
+    if not outbox.claim(session, outbox_id):
+        session.rollback()
+        return False
+    try:
+        sent = notifications.deliver(
+            session, notification_id, configured_channels(current_app.config)
+        )
+    except Exception as exc:
+        session.rollback()
+        outbox.release(session, outbox_id, f"{type(exc).__name__}: {exc}")
+        session.commit()
+        raise
+    outbox.mark_done(session, outbox_id)
+    session.commit()
+    return sent

@@ -4,18 +4,24 @@ twice stores it once."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldapp.models import Area, Notification, Report, User
+from fieldapp.models import Area, Notification, OutboxMessage, Report, User
 
 SEVERITY_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
 
 
+DELIVER_TASK = "workers.tasks.deliver_notification"
+
+
 def notify(session: Session, user_ids: list[int], kind: str, subject_id: str, text: str) -> int:
-    """Store one notification per user, skipping those that already have it."""
+    """Store one notification per user, skipping those that already have it, and queue its
+    outbound delivery (email/SMS) through the outbox in the same transaction."""
     if not user_ids:
         return 0
     inserted = session.execute(
@@ -29,7 +35,40 @@ def notify(session: Session, user_ids: list[int], kind: str, subject_id: str, te
         .on_conflict_do_nothing(constraint="uq_notifications_once")
         .returning(Notification.id)
     ).all()
+    queue_delivery(session, [row[0] for row in inserted])
     return len(inserted)
+
+
+def queue_delivery(session: Session, notification_ids: list[int]) -> None:
+    """One outbox message per new notification: each is its own task, sent once."""
+    if notification_ids:
+        session.execute(
+            insert(OutboxMessage),
+            [{"task": DELIVER_TASK, "payload": {"notification_id": n}} for n in notification_ids],
+        )
+
+
+KIND_SUBJECTS = {
+    "report.new": "新报告",
+    "report.duplicate": "疑似重复",
+    "light.yellow": "即将到期",
+    "light.red": "已超期",
+}
+
+
+def deliver(session: Session, notification_id: int, channels: list[Any]) -> bool:
+    """Send one notification through the outbound channels; False if it was already sent."""
+    notification = session.get(Notification, notification_id, with_for_update=True)
+    if notification is None or notification.delivered_at is not None:
+        return False
+    user = session.get(User, notification.user_id)
+    if user is None:
+        return False
+    subject = KIND_SUBJECTS.get(notification.kind, "案件提醒")
+    for channel in channels:
+        channel.send(user, subject, notification.text)
+    notification.delivered_at = datetime.now(UTC)
+    return True
 
 
 def new_report(session: Session, report_id: uuid.UUID) -> int:

@@ -91,6 +91,16 @@ def mark_done(session: Session, outbox_id: int) -> None:
     )
 
 
+def release(session: Session, outbox_id: int, error: str) -> None:
+    """The task failed (e.g. the mail server is down): hand the row back to the relay, which
+    sends it again later, instead of losing the work."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(dispatched_at=None, last_error=error[:1000])
+    )
+
+
 def pending_count(session: Session) -> int:
     from sqlalchemy import func
 

@@ -87,6 +87,7 @@ def _notify_owners(session: Session, light: str, rows: Sequence[Any]) -> int:
     inserted = session.execute(
         _NOTIFY_OWNERS, {"kind": f"light.{light}", "label": label, "ids": [r.id for r in rows]}
     ).all()
+    notifications.queue_delivery(session, [row[0] for row in inserted])
     return len(inserted)
 
 

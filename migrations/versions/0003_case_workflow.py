@@ -123,6 +123,9 @@ def upgrade() -> None:
         "UPDATE reports SET owner_area_id = township_id, step = 'acceptance', "
         "step_started_at = reported_at WHERE owner_area_id IS NULL"
     )
+    # Outbound delivery of notifications (email / SMS), once.
+    op.add_column("notifications", sa.Column("delivered_at", sa.DateTime(timezone=True)))
+    op.add_column("users", sa.Column("email", sa.String(length=120), nullable=True))
     # The deadline sweep reads only open cases by due time.
     op.create_index(
         "ix_reports_open_due", "reports", ["due_at"], postgresql_where=sa.text("due_at IS NOT NULL")
@@ -132,6 +135,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("users", "email")
+    op.drop_column("notifications", "delivered_at")
     op.drop_index("ix_reports_owner_status", table_name="reports")
     op.drop_index("ix_reports_open_due", table_name="reports")
     op.drop_constraint(op.f("fk_reports_merged_into_id_reports"), "reports", type_="foreignkey")
