@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,10 +23,21 @@ from referencing.jsonschema import DRAFT202012
 import fieldapp
 from fieldapp import openapi
 from fieldapp.blueprints import docs
+from fieldapp.deadlines import DeadlinePolicy, Light
 from fieldapp.openapi import build_openapi
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
+from fieldapp.services import cases
 from fieldapp.services.accounts import ROLES
 from fieldapp.services.report_input import ALLOWED_FIELDS, CHINA_TZ, SEVERITIES, parse_report
+from fieldapp.workflow import (
+    ESCALATION_LEVELS,
+    OPEN_STATES,
+    TRANSITIONS,
+    Action,
+    Outcome,
+    Satisfaction,
+    State,
+)
 from grid import LEVELS
 from grid.crs import CRS_NAMES
 from maps.offline import assert_no_external_urls
@@ -292,6 +304,65 @@ def test_enumerations_match_the_code(doc: dict[str, Any]) -> None:
     assert set(schemas["Crs"]["enum"]) == set(CRS_NAMES)
     assert tuple(schemas["Role"]["enum"]) == ROLES
     assert tuple(schemas["AreaLevel"]["enum"]) == tuple(LEVELS)
+
+
+def test_the_case_enumerations_match_the_workflow(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    assert schemas["CaseState"]["enum"] == [s.value for s in State]
+    assert schemas["CaseActionName"]["enum"] == [a.value for a in Action]
+    assert schemas["Outcome"]["enum"] == [o.value for o in Outcome]
+    assert schemas["Satisfaction"]["enum"] == [s.value for s in Satisfaction]
+    fields = schemas["CaseFields"]["properties"]
+    assert fields["owner_level"]["enum"] == list(ESCALATION_LEVELS)
+    assert fields["light"]["enum"] == [*(light.value for light in Light), None]
+    status = next(
+        p for p in doc["paths"]["/queue"]["get"]["parameters"] if p.get("name") == "status"
+    )
+    assert set(status["schema"]["enum"]) == {s.value for s in OPEN_STATES}
+
+
+def test_the_action_table_is_the_transition_table() -> None:
+    documented = {
+        (state, action): (frozenset(who), target)
+        for action, (_zh, who, moves, _effect) in openapi.CASE_ACTIONS.items()
+        for state, target in moves.items()
+    }
+    actual = {
+        (state.value, action.value): (
+            frozenset(r.value for r in who),
+            target.value if target else None,
+        )
+        for (state, action), (who, target) in TRANSITIONS.items()
+    }
+    assert documented == actual
+    labels = {name: zh for name, (zh, *_rest) in openapi.CASE_ACTIONS.items()}
+    assert labels == {a.value: label for a, label in cases._ACTION_LABELS.items()}
+
+
+def test_the_case_schema_lists_exactly_the_case_fields(doc: dict[str, Any]) -> None:
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=CHINA_TZ)
+    report = SimpleNamespace(
+        status="accepted",
+        owner_level="township",
+        owner_area_id=58,
+        department_id=None,
+        officer_id=311,
+        step="handling",
+        step_started_at=now,
+        reported_at=now,
+        due_at=now,
+        accepted_on_time=True,
+        closed_at=None,
+        closed_on_time=None,
+        outcome=None,
+        satisfaction=None,
+        merged_into_id=None,
+        extension_days_requested=None,
+    )
+    viewer = SimpleNamespace(id=42, role="coordinator", area_id=58, department_id=None)
+    produced = cases.case_fields(report, viewer, now, DeadlinePolicy())  # type: ignore[arg-type]
+    fields = doc["components"]["schemas"]["CaseFields"]
+    assert set(fields["properties"]) == set(produced) == set(fields["required"])
 
 
 def test_the_masked_example_is_what_the_masking_functions_produce() -> None:
