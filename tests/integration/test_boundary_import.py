@@ -130,3 +130,14 @@ def test_a_moved_boundary_is_refused_when_it_opens_a_gap(db_session: Session) ->
         import_boundaries(db_session, features, source="shrunk")
     assert any(p.code in (cell.code, cell.parent_code) for p in refused.value.problems)
     assert _snapshot(db_session) == before
+
+
+def test_repair_fixes_what_it_can_and_reports_each_change(app: Flask, db_session: Session) -> None:
+    runner = app.test_cli_runner()
+    path = str(FIXTURES / "self_intersection.geojson")
+    assert runner.invoke(geo_cli, ["import", path]).exit_code == 1
+    repaired = runner.invoke(geo_cli, ["import", path, "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert "repaired: 371102001001002" in repaired.output
+    summary = json.loads(repaired.output[repaired.output.index("{") :])
+    assert summary["inserted"]["cell"] == 4
