@@ -685,18 +685,18 @@ _STATE_LABELS = {
 
 
 def _action_label(action: Action) -> str:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    if locale is not None and locale.language == "en":
-        return action.value.replace("_", " ")
-    return _ACTION_LABELS[action]
+    return _label(action, _ACTION_LABELS)
 
 
 def _state_label(state: State) -> str:
+    return _label(state, _STATE_LABELS)
+
+
+def _label(value: Action | State, chinese: dict[Any, str]) -> str:
+    """The Chinese term officials use, or the code spelled out in English."""
     from flask_babel import get_locale
 
     locale = get_locale()
     if locale is not None and locale.language == "en":
-        return state.value.replace("_", " ")
-    return _STATE_LABELS[state]
+        return value.value.replace("_", " ")
+    return chinese[value]
