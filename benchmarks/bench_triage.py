@@ -182,7 +182,7 @@ def _timed_sql(engine: Any, township: int) -> list[float]:
 
 def _page_times(app: Any, username: str) -> list[float]:
     """The coordinator's queue page, if the web UI is installed (signed in via the form)."""
-    if "triage.queue" not in app.view_functions:
+    if "triage.index" not in app.view_functions:
         return []
     import re
 
