@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_babel(app)
 
     from fieldapp.auth import csrf
-    from fieldapp.blueprints import api, auth, docs, field, pages, triage
+    from fieldapp.blueprints import api, auth, docs, field, hotspots_api, pages, triage
     from fieldapp.errors import register_error_handlers
 
     csrf.init_app(app)
@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     app.register_blueprint(field.bp)
     app.register_blueprint(triage.bp)
+    app.register_blueprint(hotspots_api.bp)
     app.register_blueprint(pages.bp)
 
     celery_init_app(app)

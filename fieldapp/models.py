@@ -28,7 +28,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grid.models import (  # noqa: F401  (re-exported for Alembic and the app)
@@ -312,3 +312,63 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class HotspotAlert(Base):
+    """A detected hotspot (热点预警) from one of the statistics of `maps.hotspots`: the space-time
+    permutation scan, Getis–Ord Gi* or the emerging hot spot classes. One row per hotspot, not
+    per run: a later run that finds an overlapping hotspot of the same method updates the row
+    (`last_detected_at` moves on), and a row not re-detected for 14 days is expired.
+    See `fieldapp.services.hotspots`."""
+
+    __tablename__ = "hotspot_alerts"
+    __table_args__ = (
+        CheckConstraint("method IN ('gi_star','emerging','scan')", name="method"),
+        CheckConstraint("status IN ('new','acknowledged','supervised','expired')", name="status"),
+        CheckConstraint("period_from <= period_to", name="period"),
+        UniqueConstraint("fingerprint", name="uq_hotspot_alerts_fingerprint"),
+        # "Which alerts touch these cells?" (dedupe, cases behind a supervision): array overlap.
+        Index("ix_hotspot_alerts_cell_ids", "cell_ids", postgresql_using="gin"),
+        # The recomputation and the map read only the alerts still active.
+        Index(
+            "ix_hotspot_alerts_active",
+            "method",
+            "last_detected_at",
+            postgresql_where="status <> 'expired'",
+        ),
+        Index("ix_hotspot_alerts_county_status", "county_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    method: Mapped[str] = mapped_column(String(16))
+    cell_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    """The hotspot's cells (ids; no FK, cells are only ever upserted by code, never renumbered)."""
+    centre_cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id"))
+    # The centre cell's chain at first detection, for scoping (county staff see their county's).
+    township_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    county_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    statistic: Mapped[float] = mapped_column(Float)
+    """Scan: log likelihood ratio; Gi* and emerging: the largest Gi* z of its cells."""
+    p_value: Mapped[float | None] = mapped_column(Float)
+    pattern: Mapped[str | None] = mapped_column(String(40))
+    """Emerging hot spot class, e.g. "new hot spot"; None for the other methods."""
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)
+    """China-time days covered by the detection, both included."""
+    categories: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default="{}"
+    )
+    """Categories analysed; empty means all."""
+    recurrence_interval_days: Mapped[float | None] = mapped_column(Float)
+    observed: Mapped[float | None] = mapped_column(Float)
+    expected: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
+    first_detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervised_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fingerprint: Mapped[str] = mapped_column(Text)
+    """Stable identity from the first detection (method, categories, centre cell, day), unique:
+    a second run can never insert the same hotspot twice."""

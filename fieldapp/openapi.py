@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
+
 JSON = "application/json"
 
 Schema = dict[str, Any]
@@ -479,6 +481,11 @@ TAGS: list[dict[str, str]] = [
         "受理 → 交办 → 办理 → 审查 → 办结 → 回访; its record, duplicates and work queues.",
     },
     {"name": "notifications", "description": "The in-app inbox (站内消息)."},
+    {
+        "name": "hotspots",
+        "description": "Hotspot alerts (热点预警): where disputes cluster or grow beyond "
+        "what is normal; acknowledge and supervise (督办).",
+    },
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -525,6 +532,7 @@ def _paths() -> dict[str, Any]:
         "/notifications": {"get": _notifications()},
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
+        **hotspot_paths(),
     }
 
 
@@ -2673,6 +2681,7 @@ def _schemas() -> dict[str, Schema]:
             },
         },
         **_case_schemas(),
+        **hotspot_schemas(),
     }
 
 

@@ -4,12 +4,21 @@ outbox get `outbox_id` and claim it first, so a message delivered twice does its
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from celery import current_app as current_celery
 from celery import shared_task
 
 from fieldapp.db import db
-from fieldapp.services import duplicates, geography, notifications, outbox, photos, sweep
+from fieldapp.services import (
+    duplicates,
+    geography,
+    hotspots,
+    notifications,
+    outbox,
+    photos,
+    sweep,
+)
 from grid import queries
 
 
@@ -103,3 +112,27 @@ def deliver_notification(outbox_id: int, notification_id: int) -> bool:
     outbox.mark_done(session, outbox_id)
     session.commit()
     return sent
+
+
+@shared_task(name="workers.tasks.recompute_hotspots", acks_late=True)
+def recompute_hotspots(
+    outbox_id: int | None = None, requested_by: int | None = None
+) -> dict[str, Any]:
+    """Recompute the hotspot alerts on the complete days up to yesterday: daily from beat
+    (06:00 China time) or when city staff ask (through the outbox, with `outbox_id`).
+    Idempotent: a second run the same day finds the same data with the same seed and changes
+    nothing, and an outbox message delivered twice is claimed once; hence acks_late."""
+    from flask import current_app
+
+    session = db.session
+    if outbox_id is not None and not outbox.claim(session, outbox_id):
+        session.rollback()
+        return {"skipped": True, "outbox_id": outbox_id}
+    settings = current_app.config.get("HOTSPOT_SETTINGS") or hotspots.HotspotSettings()
+    result = hotspots.recompute(
+        session, today=hotspots.china_today(), settings=settings, actor_id=requested_by
+    )
+    if outbox_id is not None:
+        outbox.mark_done(session, outbox_id)
+    session.commit()
+    return result.as_dict()
