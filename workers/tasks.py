@@ -128,7 +128,9 @@ def recompute_hotspots(
     if outbox_id is not None and not outbox.claim(session, outbox_id):
         session.rollback()
         return {"skipped": True, "outbox_id": outbox_id}
-    settings = current_app.config.get("HOTSPOT_SETTINGS") or hotspots.HotspotSettings()
+    settings = current_app.config.get("HOTSPOT_SETTINGS") or hotspots.HotspotSettings(
+        methods=current_app.config["HOTSPOT_METHODS"]
+    )
     result = hotspots.recompute(
         session, today=hotspots.china_today(), settings=settings, actor_id=requested_by
     )
