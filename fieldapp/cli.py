@@ -419,3 +419,92 @@ def users_deactivate(username: str) -> None:
 
 
 main.add_command(users_cli)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+demo_cli = AppGroup("demo", help="Demo data on top of the city: a history of reports.")
+
+
+@demo_cli.command("history")
+@click.option(
+    "--reports",
+    "n_reports",
+    default=250_000,
+    show_default=True,
+    help="About this many reports (Poisson), besides the clusters' extra ones.",
+)
+@click.option("--days", default=365, show_default=True, help="Days of history.")
+@click.option("--seed", default=1, show_default=True, help="The same seed gives the same rows.")
+@click.option(
+    "--end-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The last day (default: yesterday, China time).",
+)
+@click.option(
+    "--cluster",
+    "--clusters",
+    "clusters",
+    multiple=True,
+    metavar="SPEC",
+    help="CELLCODE:START:DAYS:EXTRA_PER_DAY[:RADIUS_CELLS[:CATEGORY]], repeatable: about "
+    "EXTRA_PER_DAY more reports a day in the cell and its RADIUS_CELLS nearest cells "
+    "(default 6) for DAYS days from START.",
+)
+@click.option(
+    "--cluster-category",
+    default="wages_labour",
+    show_default=True,
+    help="The category of clusters that name none.",
+)
+@click.option("--no-checkins", is_flag=True, help="Skip the daily check-ins (零报告).")
+@click.option("--append", is_flag=True, help="Add to existing reports (new ids).")
+@with_appcontext
+def demo_history(
+    n_reports: int,
+    days: int,
+    seed: int,
+    end_date: Any,
+    clusters: tuple[str, ...],
+    cluster_category: str,
+    no_checkins: bool,
+    append: bool,
+) -> None:
+    """Generate a plausible history of reports, their cases and check-ins, and load it with
+    COPY in one transaction (for demos and benchmarks). Refuses when reports exist, unless
+    --append. The injected clusters are written to instance/history_clusters.json."""
+    from fieldapp.services import history
+
+    try:
+        specs = [history.parse_cluster(spec, cluster_category) for spec in clusters]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--cluster") from None
+    progress = Progress()
+    try:
+        with db.transaction() as session:
+            summary = history.load_history(
+                session,
+                reports=n_reports,
+                days=days,
+                seed=seed,
+                end_date=end_date.date() if end_date else None,
+                clusters=specs,
+                append=append,
+                checkins=not no_checkins,
+                policy=current_app.config["DEADLINE_POLICY"],
+                group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],
+                progress=progress,
+            )
+    except history.HistoryError as err:
+        raise click.ClickException(str(err)) from None
+    progress("committed")
+    path = history.save_clusters(
+        Path(current_app.instance_path) / "history_clusters.json",
+        summary["clusters"],
+        append=append,
+    )
+    progress(f"clusters: {path}")
+    _echo_json(summary)
+
+
+main.add_command(demo_cli)
