@@ -28,7 +28,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_babel(app)
 
     from fieldapp.auth import csrf
-    from fieldapp.blueprints import api, auth, docs, field, hotspots_api, pages, triage
+    from fieldapp.blueprints import (
+        api,
+        auth,
+        city,
+        docs,
+        field,
+        hotspots_api,
+        layers,
+        pages,
+        triage,
+    )
     from fieldapp.errors import register_error_handlers
 
     csrf.init_app(app)
@@ -39,6 +49,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(field.bp)
     app.register_blueprint(triage.bp)
     app.register_blueprint(hotspots_api.bp)
+    app.register_blueprint(layers.bp)
+    app.register_blueprint(city.bp)
     app.register_blueprint(pages.bp)
 
     celery_init_app(app)

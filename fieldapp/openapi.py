@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
+from fieldapp.openapi_layers import layer_paths
 
 JSON = "application/json"
 
@@ -486,6 +487,7 @@ TAGS: list[dict[str, str]] = [
         "description": "Hotspot alerts (热点预警): where disputes cluster or grow beyond "
         "what is normal; acknowledge and supervise (督办).",
     },
+    {"name": "maps", "description": "Map layers (地图图层) for city and county staff."},
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -533,6 +535,7 @@ def _paths() -> dict[str, Any]:
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
         **hotspot_paths(),
+        **layer_paths(),
     }
 
 

@@ -1,0 +1,208 @@
+"""City and county staff's pages, /city/…: the hotspot map.
+
+The map page is a Folium frame (`maps.city_map`) served with every asset local; its layers
+are fetched by the page script from /api/v1/layers/… and /api/v1/hotspots with the session
+cookie, so the HTML stays small whatever the number of reports.
+
+Coordinates on GCJ-02 base tiles (``TILE_CRS=gcj02``, e.g. AMap or Tencent tiles on an
+intranet): the data stays WGS-84 in every API answer, and the page script shifts it for
+display with a port of `grid.crs.wgs84_to_gcj02` (one place for every layer, including the
+hotspot alerts another service answers). Only the cell vector tiles, drawn on the server,
+are shifted there (``display_crs=gcj02``)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import Blueprint, current_app, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from fieldapp.auth import login_required, web_user
+from fieldapp.blueprints.layers import MAP_ROLES
+from fieldapp.db import db
+from fieldapp.models import Area, User
+from fieldapp.services import geography
+from fieldapp.services.reports import list_categories
+from grid.crs import from_wgs84
+from maps.builders import render_parts
+from maps.city_map import city_map
+
+bp = Blueprint("city", __name__, url_prefix="/city")
+
+#: Time windows offered, in days back from today (China time); "custom" opens date fields.
+WINDOWS: Final = (7, 30, 90, 365)
+DEFAULT_WINDOW_DAYS: Final = 30
+DEFAULT_LEVEL: Final = "township"
+HOTSPOTS_PATH: Final = "/api/v1/hotspots"
+DISPLAY_CRS: Final = ("wgs84", "gcj02")
+# url_for needs numbers for the tile route; these are replaced by {z}/{x}/{y} placeholders.
+_TILE_SENTINELS: Final = {"z": 987654, "x": 876543, "y": 765432}
+
+
+def _language() -> str:
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
+def _route_exists(path: str) -> bool:
+    """Whether the app answers GET `path`. The hotspot API is optional (another part of the
+    platform); asking a missing one would put a 404 in the browser console."""
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        adapter.match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
+
+
+def _tile_url_template() -> str:
+    url = url_for(
+        "layers.cell_tile",
+        z=_TILE_SENTINELS["z"],
+        x=_TILE_SENTINELS["x"],
+        y=_TILE_SENTINELS["y"],
+    )
+    for name, value in _TILE_SENTINELS.items():
+        url = url.replace(f"/{value}", f"/{{{name}}}", 1)
+    return url
+
+
+def _bounds(user: User) -> tuple[float, float, float, float] | None:
+    """What to show first: the user's county for county staff, the whole city otherwise."""
+    session = db.session
+    if user.role == "county" and user.area_id is not None:
+        area = session.get(Area, user.area_id)
+        features = [
+            f
+            for f in geography.area_layer(session, "county")["features"]
+            if area is not None and f["id"] == area.code
+        ]
+    else:
+        features = geography.area_layer(session, "county")["features"]
+    if not features:
+        return None
+    boxes = [f["bbox"] for f in features]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _display_crs() -> str:
+    value = str(current_app.config.get("TILE_CRS") or "wgs84").lower()
+    if value not in DISPLAY_CRS:
+        current_app.logger.warning("TILE_CRS=%s is not one of %s; using wgs84", value, DISPLAY_CRS)
+        return "wgs84"
+    return value
+
+
+def _labels() -> dict[str, str]:
+    """Every string the page script shows, in the request's language."""
+    return {
+        "areas": _("Reports by area"),
+        "cells_of": _("Grid cells of %(name)s"),
+        "back": _("Back to all townships"),
+        "reports": _("Report markers"),
+        "heat": _("Heat map"),
+        "hotspots": _("Hotspot alerts"),
+        "cell_tiles": _("Grid cell outlines"),
+        "count": _("Number of reports"),
+        "rate": _("Reports per 10,000 residents"),
+        "none": _("No reports"),
+        "no_data": _("No population data"),
+        "total": _("%(n)s reports in the window"),
+        "level_county": _("County-level units"),
+        "level_township": _("Townships"),
+        "level_village": _("Villages and communities"),
+        "level_cell": _("Grid cells"),
+        "loading": _("Loading…"),
+        "load_failed": _("The map data could not be loaded. Check the connection and try again."),
+        "shown": _("%(n)s reports shown"),
+        "truncated": _("Only the newest %(n)s reports are shown; narrow the time window."),
+        "category": _("Category"),
+        "severity": _("Severity"),
+        "status": _("Status"),
+        "reported_at": _("Reported at"),
+        "method": _("Method"),
+        "statistic": _("Statistic"),
+        "p_value": _("p-value"),
+        "period": _("Period"),
+        "recurrence": _("Recurs about every %(n)s days"),
+        "method_gi_star": _("Hot spot (Gi*)"),
+        "method_emerging": _("Emerging hot spot"),
+        "method_scan": _("Space-time cluster (scan)"),
+        "alert_new": _("New alert"),
+        "alert_acknowledged": _("Acknowledged"),
+        "alert_supervised": _("Under supervision"),
+        "alert_expired": _("Expired"),
+        "sev_red": _("Red"),
+        "sev_orange": _("Orange"),
+        "sev_yellow": _("Yellow"),
+        "status_reported": _("Reported"),
+        "status_accepted": _("Accepted"),
+        "status_rejected": _("Rejected"),
+        "status_merged": _("Merged"),
+        "status_resolved_on_site": _("Resolved on site"),
+        "status_assigned": _("Assigned"),
+        "status_signed_for": _("Signed for"),
+        "status_in_progress": _("In progress"),
+        "status_closing_requested": _("Closing requested"),
+        "status_closed": _("Closed"),
+    }
+
+
+@bp.get("/map")
+@login_required
+def map_page() -> ResponseReturnValue:
+    """The hotspot map: choropleth by area, report clusters, heat, hotspot alerts."""
+    user = web_user()
+    assert user is not None  # login_required
+    if user.role not in MAP_ROLES:
+        return render_template("city/forbidden.html"), 403
+    display_crs = _display_crs()
+    bounds = _bounds(user)
+    if bounds is not None and display_crs != "wgs84":
+        lo = from_wgs84(bounds[0], bounds[1], display_crs)
+        hi = from_wgs84(bounds[2], bounds[3], display_crs)
+        bounds = (lo[0], lo[1], hi[0], hi[1])
+    categories = list_categories(db.session, _language())
+    config: dict[str, Any] = {
+        "language": _language(),
+        "display_crs": display_crs,
+        "level": DEFAULT_LEVEL,
+        "metric": "count",
+        "window_days": DEFAULT_WINDOW_DAYS,
+        "urls": {
+            "choropleth": url_for("layers.choropleth"),
+            "reports": url_for("layers.reports"),
+            "township_cells": url_for("layers.township_cells", code="__CODE__"),
+            "tiles": _tile_url_template(),
+            "hotspots": HOTSPOTS_PATH if _route_exists(HOTSPOTS_PATH) else None,
+        },
+        "labels": _labels(),
+        # Hotspot alerts name their categories by code.
+        "categories": {c["code"]: c["name"] for c in categories},
+    }
+    m = city_map(
+        config,
+        script_url=url_for("static", filename="city/map.js"),
+        style_url=url_for("static", filename="city/map.css"),
+        labels={"reports": _("Report markers"), "heat": _("Heat map")},
+        static_url=url_for("static", filename="vendor").rstrip("/"),
+        bounds=bounds,
+        tiles_url=current_app.config.get("TILE_URL"),
+        tiles_attribution=current_app.config.get("TILE_ATTRIBUTION"),
+    )
+    return render_template(
+        "city/map.html",
+        map=render_parts(m),
+        categories=categories,
+        windows=WINDOWS,
+        default_window=DEFAULT_WINDOW_DAYS,
+        default_level=DEFAULT_LEVEL,
+    )

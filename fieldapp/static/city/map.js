@@ -1,0 +1,546 @@
+/*
+ * The city staff's map (/city/map).
+ *
+ * maps/city_map.py builds the Leaflet map, an empty marker cluster and an empty heat layer
+ * with Folium, then calls CityMap.start(parts, config). Everything else happens here: the
+ * filters, the layers fetched from /api/v1/layers/… and /api/v1/hotspots (sent with the
+ * session cookie), the legend and the drill-down from a township to its grid cells.
+ *
+ * Safety: report titles, area names and every other value from the server are put into the
+ * page with textContent only, never as HTML, so a title like "<img src=x onerror=…>" shows
+ * as text. Leaflet's layer control inserts names as HTML, so those go through esc().
+ *
+ * Coordinates: the API answers WGS-84. With GCJ-02 base tiles (config.display_crs ===
+ * "gcj02") every GeoJSON coordinate and marker is shifted here by toDisplay(), a port of
+ * grid/crs.py wgs84_to_gcj02 (kept in step by tests/e2e/test_city_map.py). Cell vector tiles
+ * are drawn on the server and shifted there.
+ */
+(function () {
+  "use strict";
+
+  // --- GCJ-02 (port of grid/crs.py) ------------------------------------------------------
+  var A = 6378245.0;
+  var EE = 0.00669342162296594323;
+
+  function outsideChina(lon, lat) {
+    return !(lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271);
+  }
+
+  function transformLat(x, y) {
+    var ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    ret += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    ret += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
+    ret += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
+    return ret;
+  }
+
+  function transformLon(x, y) {
+    var ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    ret += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    ret += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
+    ret += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
+    return ret;
+  }
+
+  function wgs84ToGcj02(lon, lat) {
+    if (outsideChina(lon, lat)) return [lon, lat];
+    var dlat = transformLat(lon - 105.0, lat - 35.0);
+    var dlon = transformLon(lon - 105.0, lat - 35.0);
+    var radlat = lat / 180.0 * Math.PI;
+    var magic = 1 - EE * Math.sin(radlat) * Math.sin(radlat);
+    var sqrtmagic = Math.sqrt(magic);
+    dlat = (dlat * 180.0) / ((A * (1 - EE)) / (magic * sqrtmagic) * Math.PI);
+    dlon = (dlon * 180.0) / (A / sqrtmagic * Math.cos(radlat) * Math.PI);
+    return [lon + dlon, lat + dlat];
+  }
+
+  // Leaflet 1.8 dropped L.DomEvent.fakeStop, which VectorGrid 1.3 still calls on clicks.
+  if (window.L && L.DomEvent && !L.DomEvent.fakeStop) {
+    L.DomEvent.fakeStop = function (e) { e._stopped = true; return this; };
+  }
+
+  // --- small DOM helpers -----------------------------------------------------------------
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function esc(text) {
+    var span = document.createElement("span");
+    span.textContent = String(text);
+    return span.innerHTML;
+  }
+
+  function format(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (_m, key) {
+      return values[key] === undefined ? "" : String(values[key]);
+    });
+  }
+
+  function isoDay(d) { return d.toISOString().slice(0, 10); }
+
+  // Today in China time, whatever the computer's own time zone.
+  function chinaToday() {
+    var parts = new Intl.DateTimeFormat("en-CA", {
+      timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit"
+    }).format(new Date());
+    return new Date(parts + "T00:00:00Z");
+  }
+
+  function addDays(d, n) {
+    var copy = new Date(d.getTime());
+    copy.setUTCDate(copy.getUTCDate() + n);
+    return copy;
+  }
+
+  // --- the map ---------------------------------------------------------------------------
+  function CityMap(parts, config) {
+    this.map = parts.map;
+    this.cluster = parts.cluster;
+    this.heat = parts.heat;
+    this.config = config;
+    this.labels = config.labels;
+    this.colours = config.colours;
+    this.numbers = new Intl.NumberFormat(config.language === "zh" ? "zh-CN" : "en");
+    this.gcj = config.display_crs === "gcj02";
+    this.form = document.getElementById("map-filters");
+    this.status = document.getElementById("map-status");
+    this.generation = 0;
+    this.ready = false;
+    this.drill = null;
+    this.lastChoropleth = null;
+
+    this.areaGroup = L.featureGroup().addTo(this.map);
+    this.hotspots = L.featureGroup().addTo(this.map);
+    this.tiles = null;
+    this.buildControls();
+    this.bindFilters();
+    var self = this;
+    this.loaded = this.refresh("all").then(function () {
+      // Milliseconds from the start of navigation to a usable map (the page's budget is 2 s).
+      self.readyAt = window.performance ? performance.now() : null;
+      self.ready = true;
+      self.map.getContainer().setAttribute("data-ready", "1");
+    });
+  }
+
+  CityMap.prototype.toLatLng = function (lon, lat) {
+    if (this.gcj) {
+      var p = wgs84ToGcj02(lon, lat);
+      return L.latLng(p[1], p[0]);
+    }
+    return L.latLng(lat, lon);
+  };
+
+  CityMap.prototype.geoJsonOptions = function (extra) {
+    var self = this;
+    var options = { coordsToLatLng: function (c) { return self.toLatLng(c[0], c[1]); } };
+    for (var key in extra) options[key] = extra[key];
+    return options;
+  };
+
+  CityMap.prototype.buildControls = function () {
+    var self = this;
+    this.legend = L.control({ position: "bottomright" });
+    this.legend.onAdd = function () {
+      var div = el("div", "map-legend");
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      self.legendDiv = div;
+      return div;
+    };
+    this.legend.addTo(this.map);
+
+    var overlays = {};
+    overlays[esc(this.labels.areas)] = this.areaGroup;
+    overlays[esc(this.labels.hotspots)] = this.hotspots;
+    overlays[esc(this.labels.reports)] = this.cluster;
+    overlays[esc(this.labels.heat)] = this.heat;
+    if (L.vectorGrid && this.config.urls.tiles) {
+      this.tiles = L.vectorGrid.protobuf(this.tileUrl(), {
+        vectorTileLayerStyles: { cells: function (props) { return self.tileStyle(props); } },
+        interactive: true,
+        minZoom: 11,
+        maxNativeZoom: 18,
+        fetchOptions: { credentials: "same-origin" },
+        getFeatureId: function (f) { return f.properties.code; }
+      });
+      this.tiles.on("click", function (e) {
+        var props = e.layer && e.layer.properties;
+        if (!props) return;
+        L.popup().setLatLng(e.latlng).setContent(self.areaCard(props, false)).openOn(self.map);
+      });
+      overlays[esc(this.labels.cell_tiles)] = this.tiles;
+    }
+    L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(this.map);
+  };
+
+  CityMap.prototype.bindFilters = function () {
+    var self = this;
+    if (!this.form) return;
+    this.form.addEventListener("submit", function (e) { e.preventDefault(); });
+    this.form.addEventListener("change", function (e) {
+      var name = e.target && e.target.name;
+      if (name === "window") {
+        var custom = self.form.querySelector(".custom-dates");
+        var isCustom = e.target.value === "custom";
+        custom.hidden = !isCustom;
+        if (isCustom) {
+          var today = chinaToday();
+          var to = self.form.elements.to;
+          var from = self.form.elements.from;
+          if (!to.value) to.value = isoDay(today);
+          if (!from.value) from.value = isoDay(addDays(today, -(self.config.window_days - 1)));
+        }
+      }
+      self.refresh(name === "level" || name === "metric" ? "areas" : "all");
+    });
+  };
+
+  // The query string shared by every layer: from, to, category (and metric where it applies).
+  CityMap.prototype.query = function () {
+    var params = new URLSearchParams();
+    var days = this.config.window_days;
+    var from, to;
+    if (this.form) {
+      var f = this.form.elements;
+      if (f.window.value === "custom") {
+        from = f.from.value;
+        to = f.to.value;
+      } else {
+        days = parseInt(f.window.value, 10) || days;
+      }
+      if (f.category.value) params.set("category", f.category.value);
+    }
+    if (!from && !to) {
+      var today = chinaToday();
+      to = isoDay(today);
+      from = isoDay(addDays(today, -(days - 1)));
+    }
+    if (from) params.set("from", from);
+    if (to) params.set("to", to);
+    return params;
+  };
+
+  CityMap.prototype.level = function () {
+    return this.form ? this.form.elements.level.value : this.config.level;
+  };
+
+  CityMap.prototype.metric = function () {
+    return this.form ? this.form.elements.metric.value : this.config.metric;
+  };
+
+  CityMap.prototype.tileUrl = function () {
+    var params = this.query();
+    if (this.gcj) params.set("display_crs", "gcj02");
+    return this.config.urls.tiles + "?" + params.toString();
+  };
+
+  CityMap.prototype.getJson = function (url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          var error = new Error("HTTP " + response.status);
+          error.status = response.status;
+          throw error;
+        }
+        return response.json();
+      });
+  };
+
+  CityMap.prototype.setStatus = function (text, isError) {
+    if (!this.status) return;
+    this.status.textContent = text;
+    this.status.className = "map-status" + (isError ? " error" : "");
+  };
+
+  // Reload what the filters affect; answers to an older generation of filters are dropped.
+  CityMap.prototype.refresh = function (what) {
+    var self = this;
+    var generation = ++this.generation;
+    this.setStatus(this.labels.loading, false);
+    var jobs = [this.loadAreas(generation)];
+    if (what === "all") {
+      jobs.push(this.loadReports(generation));
+      jobs.push(this.loadHotspots(generation));
+      if (this.tiles) this.tiles.setUrl(this.tileUrl());
+    }
+    return Promise.all(jobs).then(function () {
+      if (generation !== self.generation) return;
+      if (self.statusText) self.setStatus(self.statusText, false);
+    }, function () {
+      if (generation !== self.generation) return;
+      self.setStatus(self.labels.load_failed, true);
+    });
+  };
+
+  // --- choropleth ------------------------------------------------------------------------
+  CityMap.prototype.colourOf = function (cls) {
+    if (cls === null || cls === undefined) return this.colours.no_data;
+    return this.colours.classes[Math.max(0, Math.min(cls, this.colours.classes.length - 1))];
+  };
+
+  CityMap.prototype.areaStyle = function (props, isCell) {
+    return {
+      fillColor: this.colourOf(props["class"]),
+      fillOpacity: 0.75,
+      color: isCell ? "#666" : "#444",
+      weight: isCell ? 0.6 : 1,
+      dashArray: props["class"] === null ? "3" : null
+    };
+  };
+
+  CityMap.prototype.formatValue = function (value) {
+    if (value === null || value === undefined) return this.labels.no_data;
+    return this.numbers.format(value);
+  };
+
+  CityMap.prototype.areaCard = function (props, withRate) {
+    var box = el("div", "map-tooltip");
+    box.appendChild(el("strong", null, props.name));
+    box.appendChild(el("span", null, this.labels.count + ": " + this.numbers.format(props.count || 0)));
+    if (withRate) {
+      box.appendChild(el("br"));
+      box.appendChild(el("span", null, this.labels.rate + ": " + this.formatValue(props.rate)));
+    }
+    return box;
+  };
+
+  CityMap.prototype.loadAreas = function (generation) {
+    var self = this;
+    var params = this.query();
+    params.set("level", this.level());
+    params.set("metric", this.metric());
+    return this.getJson(this.config.urls.choropleth + "?" + params.toString()).then(function (data) {
+      if (generation !== self.generation) return;
+      self.drill = null;
+      self.lastChoropleth = data;
+      self.areaGroup.clearLayers();
+      var level = data.level;
+      var layer = L.geoJSON(data, self.geoJsonOptions({
+        style: function (f) { return self.areaStyle(f.properties, level === "cell"); },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(self.areaCard(f.properties, true), { sticky: true });
+          if (level === "township") {
+            l.on("click", function () { self.drillInto(f.properties.code); });
+          }
+        }
+      }));
+      self.areaGroup.addLayer(layer);
+      self.areas = layer;
+      self.showLegend(data, null);
+    });
+  };
+
+  CityMap.prototype.drillInto = function (code) {
+    var self = this;
+    var generation = this.generation;
+    var params = this.query();
+    params.set("metric", this.metric());
+    var url = this.config.urls.township_cells.replace("__CODE__", encodeURIComponent(code));
+    this.setStatus(this.labels.loading, false);
+    return this.getJson(url + "?" + params.toString()).then(function (data) {
+      if (generation !== self.generation) return;
+      if (self.drill) self.areaGroup.removeLayer(self.drill);
+      self.drill = L.geoJSON(data, self.geoJsonOptions({
+        style: function (f) { return self.areaStyle(f.properties, true); },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(self.areaCard(f.properties, true), { sticky: true });
+        }
+      }));
+      self.areaGroup.addLayer(self.drill);
+      if (self.areas) self.areas.setStyle({ fillOpacity: 0.15 });
+      var bounds = self.drill.getBounds();
+      if (bounds.isValid()) self.map.fitBounds(bounds, { padding: [20, 20] });
+      self.showLegend(data, data.township);
+      self.setStatus(self.statusText || "", false);
+    }, function () {
+      self.setStatus(self.labels.load_failed, true);
+    });
+  };
+
+  CityMap.prototype.undrill = function () {
+    if (this.drill) this.areaGroup.removeLayer(this.drill);
+    this.drill = null;
+    var self = this;
+    if (this.areas) this.areas.eachLayer(function (l) { self.areas.resetStyle(l); });
+    if (this.lastChoropleth) this.showLegend(this.lastChoropleth, null);
+  };
+
+  CityMap.prototype.showLegend = function (data, township) {
+    var self = this;
+    var div = this.legendDiv;
+    if (!div) return;
+    while (div.firstChild) div.removeChild(div.firstChild);
+    var metricLabel = data.metric === "rate" ? this.labels.rate : this.labels.count;
+    var title = township
+      ? format(this.labels.cells_of, { name: township.name })
+      : this.labels["level_" + data.level];
+    div.appendChild(el("h4", null, title));
+    div.appendChild(el("div", null, metricLabel));
+
+    function row(colour, text, noData) {
+      var r = el("div", "row");
+      var swatch = el("span", "swatch" + (noData ? " no-data" : ""));
+      if (!noData) swatch.style.background = colour;
+      r.appendChild(swatch);
+      r.appendChild(el("span", null, text));
+      div.appendChild(r);
+    }
+    row(this.colourOf(0), this.labels.none);
+    var ranges = (data.classes && data.classes.ranges) || [];
+    ranges.forEach(function (range, i) {
+      var lo = self.numbers.format(range[0]);
+      var hi = self.numbers.format(range[1]);
+      row(self.colourOf(i + 1), lo === hi ? lo : lo + " – " + hi);
+    });
+    if (data.metric === "rate") row(null, this.labels.no_data, true);
+    div.appendChild(el("div", "total", format(this.labels.total, { n: this.numbers.format(data.total || 0) })));
+    if (township) {
+      var back = el("button", null, this.labels.back);
+      back.type = "button";
+      back.addEventListener("click", function () { self.undrill(); });
+      div.appendChild(back);
+    }
+  };
+
+  // --- report points ---------------------------------------------------------------------
+  CityMap.prototype.reportPopup = function (props) {
+    var labels = this.labels;
+    var box = el("div", "map-popup");
+    box.appendChild(el("span", "title", props.title));
+    var dl = el("dl");
+    function item(term, value) {
+      dl.appendChild(el("dt", null, term));
+      dl.appendChild(el("dd", null, value));
+    }
+    item(labels.category, props.category_name);
+    item(labels.severity, labels["sev_" + props.severity] || props.severity);
+    item(labels.status, labels["status_" + props.status] || props.status);
+    item(labels.reported_at, String(props.reported_at || "").replace("T", " ").slice(0, 16));
+    box.appendChild(dl);
+    return box;
+  };
+
+  CityMap.prototype.loadReports = function (generation) {
+    var self = this;
+    return this.getJson(this.config.urls.reports + "?" + this.query().toString()).then(function (data) {
+      if (generation !== self.generation) return;
+      var markers = [];
+      var heat = [];
+      var severity = self.colours.severity;
+      data.features.forEach(function (f) {
+        var c = f.geometry.coordinates;
+        var latlng = self.toLatLng(c[0], c[1]);
+        var props = f.properties;
+        var marker = L.circleMarker(latlng, {
+          radius: 7,
+          color: "#333",
+          weight: 1,
+          fillColor: severity[props.severity] || "#888",
+          fillOpacity: 0.9
+        });
+        marker.feature = f;
+        // Built on opening, with textContent: nothing from the report is parsed as HTML.
+        marker.bindPopup(function () { return self.reportPopup(props); });
+        markers.push(marker);
+        heat.push([latlng.lat, latlng.lng, props.severity === "red" ? 1 : 0.6]);
+      });
+      self.cluster.clearLayers();
+      self.cluster.addLayers(markers);
+      self.heat.setLatLngs(heat);
+      self.statusText = data.truncated
+        ? format(self.labels.truncated, { n: self.numbers.format(data.limit) })
+        : format(self.labels.shown, { n: self.numbers.format(markers.length) });
+    });
+  };
+
+  // --- hotspot alerts --------------------------------------------------------------------
+  var ALERT_STYLE = {
+    "new": { color: "#7b1fa2", weight: 3, dashArray: null },
+    acknowledged: { color: "#7b1fa2", weight: 2, dashArray: "6 4" },
+    supervised: { color: "#311b92", weight: 3, dashArray: "2 4" },
+    expired: { color: "#757575", weight: 1, dashArray: "2 4" }
+  };
+
+  CityMap.prototype.alertCard = function (alert) {
+    var labels = this.labels;
+    var box = el("div", "map-popup");
+    var area = alert.area || {};
+    box.appendChild(el("span", "title", area.name || area.code || ""));
+    var dl = el("dl");
+    function item(term, value) {
+      if (value === undefined || value === null || value === "") return;
+      dl.appendChild(el("dt", null, term));
+      dl.appendChild(el("dd", null, value));
+    }
+    item(labels.method, labels["method_" + alert.method] || alert.method);
+    item(labels.status, labels["alert_" + alert.status] || alert.status);
+    if (typeof alert.statistic === "number") item(labels.statistic, alert.statistic.toFixed(2));
+    if (typeof alert.p_value === "number") item(labels.p_value, alert.p_value.toPrecision(2));
+    if (alert.period) item(labels.period, (alert.period.from || "") + " – " + (alert.period.to || ""));
+    if (Array.isArray(alert.categories) && alert.categories.length) {
+      var names = this.config.categories || {};
+      item(labels.category, alert.categories.map(function (c) {
+        var code = typeof c === "string" ? c : (c && c.code) || "";
+        return names[code] || (c && c.name) || code;
+      }).join("、"));
+    }
+    if (alert.recurrence_interval_days) {
+      item("", format(labels.recurrence, { n: alert.recurrence_interval_days }));
+    }
+    box.appendChild(dl);
+    return box;
+  };
+
+  CityMap.prototype.loadHotspots = function (generation) {
+    var self = this;
+    var url = this.config.urls.hotspots;
+    if (!url) return Promise.resolve();
+    // The hotspot service is optional: whatever goes wrong, the layer is simply empty.
+    return this.getJson(url).then(function (data) {
+      if (generation !== self.generation) return;
+      self.hotspots.clearLayers();
+      var alerts = (data && Array.isArray(data.alerts)) ? data.alerts : [];
+      alerts.forEach(function (alert) {
+        if (!alert || !alert.geometry) return;
+        var style = ALERT_STYLE[alert.status] || ALERT_STYLE["new"];
+        var layer = L.geoJSON({ type: "Feature", geometry: alert.geometry, properties: {} },
+          self.geoJsonOptions({
+            style: function () {
+              return { color: style.color, weight: style.weight, dashArray: style.dashArray, fill: false };
+            },
+            pointToLayer: function (_f, latlng) {
+              return L.circleMarker(latlng, { radius: 12, color: style.color, weight: style.weight, fill: false });
+            }
+          }));
+        layer.bindPopup(function () { return self.alertCard(alert); });
+        self.hotspots.addLayer(layer);
+      });
+    }, function () {
+      if (generation === self.generation) self.hotspots.clearLayers();
+    });
+  };
+
+  // --- cell vector tiles -----------------------------------------------------------------
+  CityMap.prototype.tileStyle = function (props) {
+    var count = props.count || 0;
+    return {
+      weight: 0.7,
+      color: "#555",
+      fill: true,
+      fillColor: count > 0 ? this.colours.classes[4] : "#ffffff",
+      fillOpacity: count > 0 ? Math.min(0.15 + 0.1 * count, 0.7) : 0.05
+    };
+  };
+
+  window.CityMap = {
+    start: function (parts, config) {
+      window.cityMap = new CityMap(parts, config);
+      return window.cityMap;
+    },
+    wgs84ToGcj02: wgs84ToGcj02
+  };
+})();

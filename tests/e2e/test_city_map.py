@@ -1,0 +1,416 @@
+"""The city staff's map (/city/map) in real headless Chromium with every request outside
+127.0.0.1 blocked: it draws the choropleth and the report markers from the API, shows report
+titles that look like HTML as text, drills down into a township, and stays within its budget
+(≤ 1.5 MB transferred, usable within 2 s)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import Engine, delete, text
+
+from fieldapp.models import Report
+from fieldapp.services.report_input import CHINA_TZ
+from grid.crs import from_wgs84
+from tests import support
+
+pytestmark = pytest.mark.e2e
+
+XSS_TITLES = ("<script>alert(1)</script>", "<img src=x onerror=alert(2)>")
+PAGE_BUDGET_BYTES = 1_500_000
+READY_BUDGET_MS = 2_000
+TOWNSHIP_1 = "991101001"
+
+
+@dataclass
+class Visit:
+    """What one browser context did: requests blocked or failed, console errors, dialogs,
+    and every response (URL, status, bytes on the wire, bytes decoded)."""
+
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    responses: list[tuple[str, int, int, int]] = field(default_factory=list)
+
+    def transferred(self) -> int:
+        return sum(r[2] for r in self.responses)
+
+    def decoded(self) -> int:
+        return sum(r[3] for r in self.responses)
+
+
+def _post_report(
+    live_server: str,
+    token: str,
+    title: str,
+    i: int,
+    j: int,
+    severity: str,
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> str:
+    lon, lat = support.cell_centre(i, j)
+    lon, lat = lon + offset[0], lat + offset[1]
+    report_id = str(uuid.uuid4())
+    body = {
+        "id": report_id,
+        "lon": lon,
+        "lat": lat,
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "category": "neighbours",
+        "severity": severity,
+        "people_involved": 2,
+        "title": title,
+        "description": "地图测试",
+    }
+    request = urllib.request.Request(
+        live_server + "/api/v1/reports",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+    return report_id
+
+
+@pytest.fixture
+def map_reports(live_server: str, people: dict[str, Any], engine: Engine) -> Iterator[list[str]]:
+    """Reports filed through the API by officer A (committed: the live server has its own
+    connections), two of them with titles that are HTML; removed afterwards."""
+    token = str(people["officer_a"]["token"])
+    # Off the cell centres other browser tests file at, so that at the highest zoom these
+    # two stand alone and can be clicked like any marker.
+    ids = [
+        _post_report(live_server, token, XSS_TITLES[0], 0, 0, "red", (0.0011, 0.0007)),
+        _post_report(live_server, token, XSS_TITLES[1], 5, 4, "orange", (-0.0009, 0.0012)),
+    ]
+    ids += [
+        _post_report(live_server, token, f"邻里纠纷 {n}", 1 + n % 6, 1 + n // 6, "yellow")
+        for n in range(8)
+    ]
+    yield ids
+    with engine.begin() as connection:
+        connection.execute(delete(Report).where(Report.id.in_([uuid.UUID(i) for i in ids])))
+
+
+@pytest.fixture
+def visit(browser: Any) -> Iterator[tuple[Any, Visit]]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    log = Visit()
+
+    def only_loopback(route: Any) -> None:
+        url = route.request.url
+        if url.startswith("data:") or urlparse(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            log.blocked.append(url)
+            route.abort()
+
+    def finished(request: Any) -> None:
+        response = request.response()
+        if response is None:
+            return
+        try:
+            decoded = len(response.body()) if response.status < 300 else 0
+            wire = request.sizes()["responseBodySize"]
+        except Exception:  # a redirect has no body to read
+            decoded, wire = 0, 0
+        log.responses.append((request.url, response.status, wire, decoded))
+
+    # Routing on the context also turns Chromium's HTTP cache off, so every visit is measured
+    # as a first visit.
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.on("requestfailed", lambda r: log.failed.append(r.url))
+    page.on("requestfinished", finished)
+    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: log.console_errors.append(str(e)))
+
+    def dialog(d: Any) -> None:
+        log.dialogs.append(d.message)  # an alert() from a title: it ran as script
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    yield page, log
+    context.close()
+
+
+def _sign_in(page: Any, live_server: str, username: str = "t_city") -> None:
+    page.goto(f"{live_server}/login?next=/city/map")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', support.PASSWORD)
+    page.click('form.login button[type="submit"]')
+    page.wait_for_url("**/city/map*")
+
+
+def _open_map(page: Any, live_server: str) -> float:
+    """Load the map afresh; the milliseconds from navigation start until it is usable."""
+    page.goto(f"{live_server}/city/map")
+    page.wait_for_function("window.cityMap && window.cityMap.ready", timeout=10_000)
+    ready: float = page.evaluate("window.cityMap.readyAt")
+    # The browser measured the time itself; waiting here only lets every response event of
+    # the visit reach the log before the bytes are added up.
+    page.wait_for_load_state("networkidle")
+    return ready
+
+
+def _open_popup_of(page: Any, report_id: str) -> str:
+    """Zoom in on the report's marker until the browser shows that very marker at its place
+    (markers at one spot stay clustered at any zoom: a click on the cluster spreads them),
+    click it as a person would, and return the popup's title as the browser shows it
+    (textContent)."""
+    point = page.evaluate(
+        """(id) => new Promise((resolve, reject) => {
+            const m = window.cityMap, map = m.map;
+            const marker = m.cluster.getLayers().find((l) => l.feature.properties.id === id);
+            if (!marker) { reject(new Error("no marker for " + id)); return; }
+            let tries = 0;
+            const look = () => {
+                const p = map.latLngToContainerPoint(marker.getLatLng());
+                const box = map.getContainer().getBoundingClientRect();
+                const x = box.left + p.x, y = box.top + p.y;
+                const under = document.elementFromPoint(x, y);
+                if (under && under === marker._path) { resolve([x, y]); return; }
+                const cluster = under && under.closest(".marker-cluster");
+                if (cluster && tries % 10 === 0) cluster.click();  // spiderfy at max zoom
+                if (++tries > 80) { reject(new Error("marker never shown alone")); return; }
+                setTimeout(look, 100);
+            };
+            // Markers are re-drawn once the cluster has re-grouped after the zoom.
+            map.once("moveend", () => setTimeout(look, 300));
+            map.setView(marker.getLatLng(), map.getMaxZoom(), { animate: false });
+        })""",
+        report_id,
+    )
+    page.mouse.click(point[0], point[1])
+    page.wait_for_selector(".leaflet-popup-content .map-popup", timeout=5000)
+    title: str = page.locator(".leaflet-popup-content .map-popup .title").text_content()
+    return title
+
+
+def test_city_map_offline_safe_and_within_budget(
+    live_server: str, people: dict[str, Any], map_reports: list[str], visit: tuple[Any, Visit]
+) -> None:
+    page, log = visit
+    _sign_in(page, live_server)
+    # The visit after signing in is measured alone: nothing of the first may still be loading.
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    page.wait_for_load_state("networkidle")
+    log.responses.clear()
+    ready_ms = _open_map(page, live_server)
+    transferred, decoded = log.transferred(), log.decoded()
+    for url, status, wire, plain in log.responses:
+        print(f"  {status} {wire:>9,} {plain:>9,} {url.split('/', 3)[-1][:90]}")
+    print(
+        f"\ncity map: {transferred:,} bytes transferred ({decoded:,} decoded) in "
+        f"{len(log.responses)} responses; usable after {ready_ms:.0f} ms"
+    )
+    assert transferred <= PAGE_BUDGET_BYTES and decoded <= PAGE_BUDGET_BYTES
+    assert ready_ms <= READY_BUDGET_MS
+
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    # The choropleth: both townships drawn, with a legend.
+    assert page.evaluate("window.cityMap.areas.getLayers().length") == 2
+    assert page.locator(".leaflet-overlay-pane path").count() >= 2
+    assert page.locator(".map-legend .row").count() >= 2
+    # The markers: every report of the window is in the cluster (clusters or circles shown).
+    in_cluster = page.evaluate(
+        "window.cityMap.cluster.getLayers().map((l) => l.feature.properties.id)"
+    )
+    assert set(map_reports) <= set(in_cluster)
+    assert page.locator(".marker-cluster, .leaflet-overlay-pane path.leaflet-interactive").count()
+
+    for report_id, title in zip(map_reports, XSS_TITLES, strict=False):
+        assert _open_popup_of(page, report_id) == title
+        popup = page.locator(".leaflet-popup-content")
+        assert popup.locator("script, img").count() == 0
+    page.wait_for_timeout(200)  # give an injected handler time to fire, if there were one
+    assert log.dialogs == []
+    assert log.blocked == [] and log.failed == [] and log.console_errors == []
+    assert all(status < 400 for _url, status, _w, _d in log.responses)
+
+
+# Raw SQL: 5,280 reports in one statement (the API would take minutes), random points inside
+# every cell of the test city, all in the last day so the default window holds them all.
+_BULK_REPORTS = text(
+    """
+    INSERT INTO reports (id, officer_id, cell_id, village_id, township_id, county_id, geom,
+        input_lon, input_lat, input_crs, outside_own_cells, occurred_at, reported_at, category,
+        severity, people_involved, potential_group_incident, title, description, status,
+        version, body_hash, owner_level, owner_area_id)
+    SELECT gen_random_uuid(), :officer, c.id, c.village_id, c.township_id, c.county_id, d.geom,
+        ST_X(d.geom), ST_Y(d.geom), 'wgs84', false,
+        now() - d.path[1] * interval '5 minutes', now() - d.path[1] * interval '5 minutes',
+        'neighbours', (ARRAY['red', 'orange', 'yellow'])[1 + d.path[1] % 3], 2, false,
+        '负载测试 ' || c.code || '-' || d.path[1], :marker, 'reported', 1,
+        md5(c.code || d.path[1]), 'township', c.township_id
+    FROM cells c CROSS JOIN LATERAL ST_Dump(ST_GeneratePoints(c.geom, 110, 7)) AS d
+    WHERE c.code LIKE '991101%'
+    """
+)
+_BULK_MARKER = "地图负载测试"
+
+
+@pytest.fixture
+def many_reports(engine: Engine, people: dict[str, Any]) -> Iterator[int]:
+    with engine.begin() as connection:
+        inserted = connection.execute(
+            _BULK_REPORTS, {"officer": people["officer_a"]["id"], "marker": _BULK_MARKER}
+        ).rowcount
+    yield inserted
+    with engine.begin() as connection:
+        connection.execute(delete(Report).where(Report.description == _BULK_MARKER))
+
+
+def test_budget_holds_at_the_point_cap(
+    live_server: str, people: dict[str, Any], many_reports: int, visit: tuple[Any, Visit]
+) -> None:
+    """With more reports in the window than the point cap, the page still fits its budget:
+    5,000 markers fetched (gzipped), clustered in chunks, the map usable within 2 s."""
+    assert many_reports > 5000
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready", timeout=10_000)
+    page.wait_for_load_state("networkidle")
+    log.responses.clear()
+    ready_ms = _open_map(page, live_server)
+    transferred, decoded = log.transferred(), log.decoded()
+    print(
+        f"\ncity map at the cap: {transferred:,} bytes transferred ({decoded:,} decoded); "
+        f"usable after {ready_ms:.0f} ms"
+    )
+    assert transferred <= PAGE_BUDGET_BYTES
+    assert ready_ms <= READY_BUDGET_MS
+    assert page.evaluate("window.cityMap.cluster.getLayers().length") == 5000
+    assert "5,000" in page.locator("#map-status").text_content().replace("，", ",")
+    assert log.blocked == [] and log.failed == [] and log.console_errors == []
+
+
+def test_levels_drill_down_and_filters(
+    live_server: str, people: dict[str, Any], map_reports: list[str], visit: tuple[Any, Visit]
+) -> None:
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+
+    # Drill down: a township's cells with their own legend, and back.
+    page.evaluate(f"window.cityMap.drillInto('{TOWNSHIP_1}')")
+    page.wait_for_function("window.cityMap.drill && window.cityMap.drill.getLayers().length === 24")
+    assert "测试街道001" in page.locator(".map-legend h4").text_content()
+    page.click(".map-legend button")
+    assert page.evaluate("window.cityMap.drill") is None
+
+    # Another level and the rate: fetched again, legend shows the no-data swatch.
+    with page.expect_response(lambda r: "level=village" in r.url and "metric=rate" in r.url):
+        page.select_option("#map-filters select[name=level]", "village")
+        page.select_option("#map-filters select[name=metric]", "rate")
+    page.wait_for_function("window.cityMap.lastChoropleth.level === 'village'")
+    page.wait_for_function("window.cityMap.areas.getLayers().length === 12")
+    # A category with none of our reports empties the markers (of ours).
+    with page.expect_response(lambda r: "/layers/reports" in r.url and "category=" in r.url):
+        page.select_option("#map-filters select[name=category]", "medical")
+    page.wait_for_function(
+        "ids => !window.cityMap.cluster.getLayers()"
+        ".some((l) => ids.includes(l.feature.properties.id))",
+        arg=map_reports,
+    )
+    # Custom dates open two fields, prefilled with the last 30 days in China time.
+    page.select_option("#map-filters select[name=window]", "custom")
+    assert page.locator("#map-filters .custom-dates").is_visible()
+    today = datetime.now(CHINA_TZ).date()
+    assert page.input_value("#map-filters input[name=to]") == today.isoformat()
+
+    # The browser's GCJ-02 port agrees with grid.crs.
+    for lon, lat in ((119.45, 35.33), (118.9, 35.9), (2.35, 48.85)):
+        js = page.evaluate(f"CityMap.wgs84ToGcj02({lon}, {lat})")
+        assert js == pytest.approx(list(from_wgs84(lon, lat, "gcj02")), abs=1e-9)
+    assert log.blocked == [] and log.failed == [] and log.console_errors == []
+
+
+def test_hotspot_alerts_are_drawn_with_their_names_as_text(
+    live_server: str, people: dict[str, Any], visit: tuple[Any, Visit]
+) -> None:
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    if page.evaluate("window.cityMap.config.urls.hotspots") is None:
+        pytest.skip("no /api/v1/hotspots in this app")
+    (x0, y0), (x1, y1) = support.cell_centre(2, 2), support.cell_centre(3, 3)
+    name = "<img src=x onerror=alert(3)>"
+    alert = {
+        "id": 1,
+        "area": {"code": "991101001", "name": name, "level": "township"},
+        "method": "gi_star",
+        "statistic": 3.21,
+        "p_value": 0.0004,
+        "period": {"from": "2026-11-01", "to": "2026-11-24"},
+        "categories": ["neighbours"],
+        "recurrence_interval_days": 7,
+        "status": "new",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+        },
+    }
+    # The hotspot service's answer, so this test does not depend on its detection runs.
+    page.route("**/api/v1/hotspots*", lambda route: route.fulfill(json={"alerts": [alert]}))
+    page.reload()
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    assert page.evaluate("window.cityMap.hotspots.getLayers().length") == 1
+    page.evaluate("window.cityMap.hotspots.getLayers()[0].openPopup()")
+    popup = page.locator(".leaflet-popup-content .map-popup")
+    assert popup.locator(".title").text_content() == name
+    assert "邻里纠纷" in popup.text_content()  # the category's name, not its code
+    assert popup.locator("img, script").count() == 0
+    page.wait_for_timeout(200)
+    assert log.dialogs == [] and log.console_errors == [] and log.blocked == []
+
+
+def test_gcj02_base_tiles_shift_the_data_for_display(
+    app: Any,
+    live_server: str,
+    people: dict[str, Any],
+    map_reports: list[str],
+    visit: tuple[Any, Visit],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(app.config, "TILE_CRS", "gcj02")
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    assert page.evaluate("window.cityMap.gcj") is True
+    shown = page.evaluate(
+        """(id) => {
+            const layers = window.cityMap.cluster.getLayers();
+            const l = layers.find((m) => m.feature.properties.id === id);
+            return [l.getLatLng().lng, l.getLatLng().lat];
+        }""",
+        map_reports[0],
+    )
+    lon, lat = support.cell_centre(0, 0)
+    expected = from_wgs84(lon + 0.0011, lat + 0.0007, "gcj02")
+    assert shown == pytest.approx(list(expected), abs=1e-6)
+    assert log.console_errors == [] and log.blocked == []
+
+
+def test_officers_get_a_403_page(live_server: str, people: dict[str, Any], visit: Any) -> None:
+    page, log = visit
+    page.goto(f"{live_server}/login?next=/city/map")
+    page.fill('input[name="username"]', "t_officer_a")
+    page.fill('input[name="password"]', support.PASSWORD)
+    with page.expect_response(lambda r: urlparse(r.url).path == "/city/map") as answer:
+        page.click('form.login button[type="submit"]')
+    assert answer.value.status == 403
+    assert page.locator(".leaflet-container").count() == 0
+    assert log.blocked == []
