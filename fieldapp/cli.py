@@ -209,8 +209,15 @@ def _ensure_broker() -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--seed", default=1, show_default=True, help="Seed of the demo city.")
+@click.option(
+    "--with-history/--no-history",
+    default=True,
+    show_default=True,
+    help="On an empty database, also load a year of demo reports with an injected cluster "
+    "and compute the hotspot alerts, so the maps and queues have something to show.",
+)
 @with_appcontext
-def up(host: str, port: int, seed: int) -> None:
+def up(host: str, port: int, seed: int, with_history: bool) -> None:
     """Everything `make run` does: services, migrations, the demo city when the database is
     empty, a Celery worker with beat, and gunicorn. Ctrl-C stops it all."""
     from fieldapp import migrate
@@ -227,6 +234,8 @@ def up(host: str, port: int, seed: int) -> None:
         progress("empty database: loading the demo city (takes about a minute, once)")
         with db.transaction() as session:
             load_demo_city(session, seed=seed, progress=progress)
+    if with_history:
+        _demo_history_once(seed, progress)
     db.session.close()
     env = {
         **os.environ,
@@ -286,6 +295,47 @@ def up(host: str, port: int, seed: int) -> None:
     failed = [str(c.args) for c in children if c.returncode not in (0, -15, None)]
     if failed:
         raise click.ClickException(f"stopped because a process exited: {failed}")
+
+
+# Where `make run` injects the demo's early-warning cluster: a 日照街道 community cell, the
+# last 8 days, about 6 extra reports a day over it and its 8 nearest cells.
+DEMO_CLUSTER_CELL = "371102004020005"
+
+
+def _demo_history_once(seed: int, progress: Progress) -> None:
+    """Load the demo history and compute hotspot alerts when there are no reports yet."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from fieldapp.models import Report
+    from fieldapp.services import history, hotspots
+
+    if db.session.execute(select(func.count()).select_from(Report)).scalar_one():
+        return
+    start = hotspots.china_today() - timedelta(days=8)
+    cluster = history.parse_cluster(f"{DEMO_CLUSTER_CELL}:{start.isoformat()}:8:6:8")
+    progress("empty database: loading a year of demo reports (about half a minute, once)")
+    with db.transaction() as session:
+        summary = history.load_history(
+            session,
+            seed=seed,
+            clusters=[cluster],
+            policy=current_app.config["DEADLINE_POLICY"],
+            group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],
+            progress=progress,
+        )
+    history.save_clusters(
+        Path(current_app.instance_path) / "history_clusters.json", summary["clusters"], append=False
+    )
+    progress("computing hotspot alerts")
+    with db.transaction() as session:
+        result = hotspots.recompute(
+            session,
+            today=hotspots.china_today(),
+            settings=hotspots.HotspotSettings(methods=current_app.config["HOTSPOT_METHODS"]),
+        )
+    progress(f"hotspot alerts: {len(result.as_dict().get('created', []))} new")
 
 
 main = FlaskGroup(create_app=create_app, add_default_commands=True, help=__doc__)
