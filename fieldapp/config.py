@@ -30,14 +30,30 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def _tianditu_url(key: str | None) -> str | None:
+    """Tianditu (天地图) vector tiles in Web Mercator, which are CGCS2000 = WGS-84 for our
+    purposes, so no shift is needed. Needs a key from the Tianditu developer site."""
+    if not key:
+        return None
+    return (
+        "https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+        "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+        f"&TILECOL={{x}}&tk={key}"
+    )
+
+
 def from_environment(instance_path: Path) -> dict[str, Any]:
     env = os.environ
     return {
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path),
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
-        "TILE_URL": env.get("TILE_URL") or None,
-        "TILE_ATTRIBUTION": env.get("TILE_ATTRIBUTION", ""),
+        "TILE_URL": env.get("TILE_URL") or _tianditu_url(env.get("TIANDITU_KEY")),
+        "TILE_ATTRIBUTION": env.get("TILE_ATTRIBUTION")
+        or ("天地图 © 国家地理信息公共服务平台" if env.get("TIANDITU_KEY") else ""),
+        # The coordinate system of the base tiles: gcj02 for AMap/Tencent-style tiles, whose
+        # offset our WGS-84 layers are shifted onto for display.
+        "TILE_CRS": env.get("TILE_CRS", "wgs84"),
         "BABEL_DEFAULT_LOCALE": env.get("FIELDAPP_LANGUAGE", "zh"),
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ("zh", "en"),
