@@ -112,6 +112,12 @@
     this.drill = null;
     this.lastChoropleth = null;
 
+    // Fixed stacking whatever arrives first: areas (overlay pane, 400) under cell outlines,
+    // hotspot outlines and report markers, so reloading the areas never covers the markers
+    // (nor takes their clicks).
+    this.pane("cityCells", 405);
+    this.pane("cityHotspots", 410);
+    this.pane("cityReports", 450);
     this.areaGroup = L.featureGroup().addTo(this.map);
     this.hotspots = L.featureGroup().addTo(this.map);
     this.tiles = null;
@@ -125,6 +131,12 @@
       self.map.getContainer().setAttribute("data-ready", "1");
     });
   }
+
+  CityMap.prototype.pane = function (name, zIndex) {
+    var pane = this.map.getPane(name) || this.map.createPane(name);
+    pane.style.zIndex = String(zIndex);
+    return pane;
+  };
 
   CityMap.prototype.toLatLng = function (lon, lat) {
     if (this.gcj) {
@@ -162,6 +174,7 @@
       this.tiles = L.vectorGrid.protobuf(this.tileUrl(), {
         vectorTileLayerStyles: { cells: function (props) { return self.tileStyle(props); } },
         interactive: true,
+        pane: "cityCells",
         minZoom: 11,
         maxNativeZoom: 18,
         fetchOptions: { credentials: "same-origin" },
@@ -436,6 +449,7 @@
         var latlng = self.toLatLng(c[0], c[1]);
         var props = f.properties;
         var marker = L.circleMarker(latlng, {
+          pane: "cityReports",
           radius: 7,
           color: "#333",
           weight: 1,
@@ -509,11 +523,14 @@
         var style = ALERT_STYLE[alert.status] || ALERT_STYLE["new"];
         var layer = L.geoJSON({ type: "Feature", geometry: alert.geometry, properties: {} },
           self.geoJsonOptions({
+            pane: "cityHotspots",
             style: function () {
               return { color: style.color, weight: style.weight, dashArray: style.dashArray, fill: false };
             },
             pointToLayer: function (_f, latlng) {
-              return L.circleMarker(latlng, { radius: 12, color: style.color, weight: style.weight, fill: false });
+              return L.circleMarker(latlng, {
+                pane: "cityHotspots", radius: 12, color: style.color, weight: style.weight, fill: false
+              });
             }
           }));
         layer.bindPopup(function () { return self.alertCard(alert); });
