@@ -206,3 +206,81 @@ def map_page() -> ResponseReturnValue:
         default_window=DEFAULT_WINDOW_DAYS,
         default_level=DEFAULT_LEVEL,
     )
+
+
+# --- the alert list (acknowledge, supervise) -----------------------------------------------
+
+_METHOD_LABELS: Final = {"scan": "时空扫描", "gi_star": "热点（Gi*）", "emerging": "新兴热点"}
+_STATUS_LABELS: Final = {
+    "new": "新预警",
+    "acknowledged": "已知悉",
+    "supervised": "已督办",
+    "expired": "已过期",
+}
+
+
+@bp.get("/alerts")
+@login_required
+def alerts_page() -> ResponseReturnValue:
+    """Hotspot alerts as a list: acknowledge them, or turn one into supervision orders (督办)
+    on the open cases behind it."""
+    from fieldapp.services import hotspots
+
+    user = web_user()
+    assert user is not None  # login_required
+    if user.role not in MAP_ROLES:
+        return render_template("city/forbidden.html"), 403
+    alerts = hotspots.list_alerts(db.session, user)
+    return render_template(
+        "city/alerts.html",
+        alerts=alerts,
+        methods=_METHOD_LABELS,
+        statuses=_STATUS_LABELS,
+        may_supervise=user.role == "city",
+    )
+
+
+@bp.post("/alerts/<int:alert_id>/<action>")
+@login_required
+def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
+    from datetime import UTC, datetime, time
+
+    from flask import flash, redirect, request
+
+    from fieldapp.deadlines import CHINA_TZ
+    from fieldapp.services import hotspots
+    from fieldapp.services.errors import DomainError
+
+    user = web_user()
+    assert user is not None  # login_required
+    try:
+        if action == "acknowledge":
+            hotspots.acknowledge(db.session, user, alert_id, remote_addr=request.remote_addr)
+            flash(_("Alert acknowledged."))
+        elif action == "supervise":
+            try:
+                day = datetime.strptime(request.form.get("due", ""), "%Y-%m-%d").date()
+            except ValueError:
+                flash(_("Choose the date by which the cases must be handled."))
+                return redirect(url_for("city.alerts_page"))
+            due = datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
+            if due <= datetime.now(UTC):
+                flash(_("The date must be in the future."))
+                return redirect(url_for("city.alerts_page"))
+            result = hotspots.supervise(
+                db.session,
+                user,
+                alert_id,
+                due,
+                request.form.get("note", "").strip(),
+                remote_addr=request.remote_addr,
+            )
+            flash(_("Supervision orders issued on %(n)d case(s).", n=len(result.case_ids)))
+        else:
+            flash(_("Unknown action."))
+            return redirect(url_for("city.alerts_page"))
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.message)
+    return redirect(url_for("city.alerts_page"))

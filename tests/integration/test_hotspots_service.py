@@ -444,3 +444,57 @@ def test_city_staff_queue_a_recomputation_through_the_outbox(
     message = db_session.get(OutboxMessage, r.get_json()["outbox_id"])
     assert message is not None and message.task == "workers.tasks.recompute_hotspots"
     assert message.payload == {"requested_by": people["city"]["id"]}
+
+
+def _web_login(app: Flask, username: str) -> FlaskClient:
+    import re
+
+    from tests.support import PASSWORD
+
+    web = app.test_client()
+    page = web.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    r = web.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert r.status_code == 302
+    return web
+
+
+def _csrf(web: FlaskClient) -> str:
+    import re
+
+    page = web.get("/city/alerts").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+def test_alert_list_page_acknowledge_and_supervise(
+    app: Flask, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
+    alert = db_session.execute(
+        select(HotspotAlert).where(HotspotAlert.method == "scan")
+    ).scalar_one()
+    officer = _web_login(app, "t_coord_1")
+    assert officer.get("/city/alerts").status_code == 403
+    web = _web_login(app, "t_city")
+    page = web.get("/city/alerts").get_data(as_text=True)
+    assert f'id="alert-{alert.id}"' in page and "时空扫描" in page and "新预警" in page
+    # No CSRF token: refused before anything changes.
+    assert web.post(f"/city/alerts/{alert.id}/acknowledge").status_code == 400
+    r = web.post(f"/city/alerts/{alert.id}/acknowledge", data={"csrf_token": _csrf(web)})
+    assert r.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(HotspotAlert, alert.id).status == "acknowledged"  # type: ignore[union-attr]
+    due = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    r = web.post(
+        f"/city/alerts/{alert.id}/supervise",
+        data={"csrf_token": _csrf(web), "due": due, "note": "限期化解"},
+        follow_redirects=True,
+    )
+    assert "件案件下达督办" in r.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(HotspotAlert, alert.id).status == "supervised"  # type: ignore[union-attr]
