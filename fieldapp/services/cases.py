@@ -7,6 +7,7 @@ concurrency on `reports.version`), and nothing is lost."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -138,7 +139,7 @@ def act(
     notify_owner_ids: list[int] = []
     effect = _EFFECTS.get(action)
     if effect is not None:
-        effect(session, user, report, body, now, policy, values, data)
+        effect(_Step(session, user, report, body, now, policy, values, data))
     if action in REQUIRES_OUTCOME:
         _close(report, body, now, values, data)
 
@@ -218,65 +219,53 @@ def owner_ids(session: Session, report: Report) -> list[int]:
     return list(session.execute(stmt).scalars())
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What an action's effect reads (the case, the request, the clock, the policy) and where
+    it writes: `values` for the report's columns, `data` for the event."""
+
+    session: Session
+    user: User
+    report: Report
+    body: dict[str, Any]
+    now: datetime
+    policy: DeadlinePolicy
+    values: dict[str, Any]
+    data: dict[str, Any]
+
+
 # --- effects per action ----------------------------------------------------------------------
 
 
-def _accept(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    values["accepted_at"] = now
-    values["accepted_on_time"] = report.due_at is None or now <= report.due_at
+def _accept(step: _Step) -> None:
+    step.values["accepted_at"] = step.now
+    step.values["accepted_on_time"] = step.report.due_at is None or step.now <= step.report.due_at
     # The handling clock (15 days by default) runs from acceptance, so time spent waiting
     # for assignment counts against the case, as it does for the people in the dispute.
-    values.update(_clock("handling", report.severity, now, policy))
+    step.values.update(_clock("handling", step.report.severity, step.now, step.policy))
 
 
-def _reject(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    values.update(step=None, due_at=None, closed_at=now)
+def _reject(step: _Step) -> None:
+    step.values.update(step=None, due_at=None, closed_at=step.now)
 
 
-def _merge(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
+def _merge(step: _Step) -> None:
     try:
-        target_id = uuid.UUID(str(body.get("into", "")))
+        target_id = uuid.UUID(str(step.body.get("into", "")))
     except ValueError:
         raise InvalidInput(
             _("Check the fields."),
             {"into": _("The id of the case to merge into.")},
             code="invalid_action",
         ) from None
-    if target_id == report.id:
+    if target_id == step.report.id:
         raise InvalidInput(
             _("Check the fields."),
             {"into": _("A case cannot merge into itself.")},
             code="invalid_action",
         )
-    target = session.get(Report, target_id)
-    if target is None or Relation.OWNER not in relations(user, target):
+    target = step.session.get(Report, target_id)
+    if target is None or Relation.OWNER not in relations(step.user, target):
         raise InvalidInput(
             _("Check the fields."), {"into": _("Not a case you own.")}, code="invalid_action"
         )
@@ -284,127 +273,75 @@ def _merge(
         raise InvalidInput(
             _("Check the fields."), {"into": _("That case is not open.")}, code="invalid_action"
         )
-    values.update(merged_into_id=target.id, step=None, due_at=None, closed_at=now)
-    data["into"] = str(target.id)
+    step.values.update(merged_into_id=target.id, step=None, due_at=None, closed_at=step.now)
+    step.data["into"] = str(target.id)
     # The main case's record shows what was merged into it.
-    session.add(
+    step.session.add(
         CaseEvent(
             report_id=target.id,
-            actor_id=user.id,
-            at=now,
+            actor_id=step.user.id,
+            at=step.now,
             action="merged_in",
             from_status=target.status,
             to_status=target.status,
-            data={"duplicate": str(report.id)},
+            data={"duplicate": str(step.report.id)},
         )
     )
 
 
-def _assign(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    department = _department(session, body.get("department"), report)
-    values["department_id"] = department.id
-    data["department"] = department.code
-    due = _optional_due(body, now)
+def _assign(step: _Step) -> None:
+    department = _department(step.session, step.body.get("department"), step.report)
+    step.values["department_id"] = department.id
+    step.data["department"] = department.code
+    due = _optional_due(step.body, step.now)
     if due is not None:
-        values.update(due_at=due, step="handling", step_started_at=now, notified_light="green")
-        data["due_at"] = due.isoformat()
+        step.values.update(
+            due_at=due, step="handling", step_started_at=step.now, notified_light="green"
+        )
+        step.data["due_at"] = due.isoformat()
 
 
-def _return(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    data["department_id"] = report.department_id
-    values["department_id"] = None
+def _return(step: _Step) -> None:
+    step.data["department_id"] = step.report.department_id
+    step.values["department_id"] = None
 
 
-def _request_extension(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    if report.extension_days_requested:
+def _request_extension(step: _Step) -> None:
+    if step.report.extension_days_requested:
         raise Conflict(_("An extension request is already waiting for approval."))
-    days = body.get("days")
-    left = policy.max_extension_days - report.extension_days_granted
+    days = step.body.get("days")
+    left = step.policy.max_extension_days - step.report.extension_days_granted
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= left:
         raise InvalidInput(
             _("Check the fields."),
             {"days": _("Between 1 and %(left)d days.", left=max(left, 0))},
             code="invalid_action",
         )
-    values["extension_days_requested"] = days
-    data["days"] = days
+    step.values["extension_days_requested"] = days
+    step.data["days"] = days
 
 
-def _approve_extension(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    days = report.extension_days_requested
+def _approve_extension(step: _Step) -> None:
+    days = step.report.extension_days_requested
     if not days:
         raise Conflict(_("There is no extension request to decide."))
-    values["extension_days_requested"] = None
-    values["extension_days_granted"] = report.extension_days_granted + days
-    if report.due_at is not None:
-        values["due_at"] = report.due_at + timedelta(days=days)
-        values["notified_light"] = "green"
-    data["days"] = days
+    step.values["extension_days_requested"] = None
+    step.values["extension_days_granted"] = step.report.extension_days_granted + days
+    if step.report.due_at is not None:
+        step.values["due_at"] = step.report.due_at + timedelta(days=days)
+        step.values["notified_light"] = "green"
+    step.data["days"] = days
 
 
-def _deny_extension(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    if not report.extension_days_requested:
+def _deny_extension(step: _Step) -> None:
+    if not step.report.extension_days_requested:
         raise Conflict(_("There is no extension request to decide."))
-    values["extension_days_requested"] = None
+    step.values["extension_days_requested"] = None
 
 
-def _escalate(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    values.update(escalation_values(session, report, now, policy))
-    data["to_level"] = values["owner_level"]
+def _escalate(step: _Step) -> None:
+    step.values.update(escalation_values(step.session, step.report, step.now, step.policy))
+    step.data["to_level"] = step.values["owner_level"]
 
 
 def escalation_values(
@@ -424,55 +361,37 @@ def escalation_values(
     }
 
 
-def _supervise(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
-    due = _optional_due(body, now)
+def _supervise(step: _Step) -> None:
+    due = _optional_due(step.body, step.now)
     if due is None:
         raise InvalidInput(
             _("Check the fields."),
             {"due_at": _("Required: when it must be done.")},
             code="invalid_action",
         )
-    session.add(
+    step.session.add(
         SupervisionOrder(
-            report_id=report.id,
-            issued_by=user.id,
-            issued_at=now,
+            report_id=step.report.id,
+            issued_by=step.user.id,
+            issued_at=step.now,
             due_at=due,
-            note=str(body.get("reason", "")).strip(),
+            note=str(step.body.get("reason", "")).strip(),
         )
     )
-    data["due_at"] = due.isoformat()
+    step.data["due_at"] = due.isoformat()
 
 
-def _follow_up(
-    session: Session,
-    user: User,
-    report: Report,
-    body: dict[str, Any],
-    now: datetime,
-    policy: DeadlinePolicy,
-    values: dict[str, Any],
-    data: dict[str, Any],
-) -> None:
+def _follow_up(step: _Step) -> None:
     try:
-        rating = Satisfaction(str(body.get("satisfaction")))
+        rating = Satisfaction(str(step.body.get("satisfaction")))
     except ValueError:
         raise InvalidInput(
             _("Check the fields."),
             {"satisfaction": _("One of: satisfied, basically_satisfied, dissatisfied.")},
             code="invalid_action",
         ) from None
-    values["satisfaction"] = rating.value
-    data["satisfaction"] = rating.value
+    step.values["satisfaction"] = rating.value
+    step.data["satisfaction"] = rating.value
 
 
 def _close(
