@@ -14,9 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +25,14 @@ import psycopg
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from benchmarks.common import figure, percentile, throwaway_database
+from benchmarks.common import (
+    figure,
+    free_port,
+    percentile,
+    start_gunicorn,
+    throwaway_database,
+    wait_ready,
+)
 
 CLIENTS = 16
 DURATION_S = float(os.environ.get("BENCH_INTAKE_SECONDS", 20))
@@ -69,10 +73,10 @@ def main() -> None:
                 for user, cell_id in officers
             ]
             first_officer = (officers[0][0].id, officers[0][1])
-        port = _free_port()
-        server = _start_gunicorn(url, port)
+        port = free_port()
+        server = start_gunicorn(url, port)
         try:
-            _wait_ready(port)
+            wait_ready(port)
             intake = _closed_loop(port, tokens[:CLIENTS], DURATION_S)
             bare = _bare_inserts(url, *first_officer, DURATION_S)
             figure(
@@ -104,43 +108,6 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_gunicorn(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": "memory://"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers=3",
-            "--threads=6",
-            "--worker-class=gthread",
-            f"--bind=127.0.0.1:{port}",
-            "--log-level=warning",
-            "fieldapp:create_app()",
-        ],
-        env=env,
-    )
-
-
-def _wait_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/v1/categories")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not come up")
 
 
 def _report(lon: float, lat: float) -> bytes:
