@@ -18,6 +18,7 @@ setup:
 	@$(MAKE) --no-print-directory translations
 
 test: BOOTSTRAP_FLAGS = --with-browser
+bench: BOOTSTRAP_FLAGS = --with-browser --with-bench
 
 translations: $(MO)
 

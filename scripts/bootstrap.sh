@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what this project needs on Debian 12: system packages (PostgreSQL with the matching
 # PostGIS, redis-server, the Python venv module; with --with-browser also Chromium, its driver
-# and CJK fonts), then .venv with the project installed in editable mode.
+# and CJK fonts; with --with-bench also wrk, the HTTP load generator of `make bench`), then
+# .venv with the project installed in editable mode.
 #
 # Idempotent and quick to re-run: the package check is a single dpkg-query call, and the pip
 # step is skipped while .venv/.installed-stamp is newer than pyproject.toml.
@@ -9,17 +10,19 @@
 # It does not start anything: the private PostgreSQL and redis-server under instance/ are
 # started on demand by `python -m fieldapp.localservices up` (or the app itself).
 #
-#   scripts/bootstrap.sh [--with-browser]
+#   scripts/bootstrap.sh [--with-browser] [--with-bench]
 set -euo pipefail
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 WITH_BROWSER=0
+WITH_BENCH=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) WITH_BROWSER=1 ;;
+    --with-bench) WITH_BENCH=1 ;;
     -h | --help)
       usage
       exit 0
@@ -109,6 +112,9 @@ else
 fi
 if ((WITH_BROWSER)); then
   wanted+=(chromium chromium-driver fonts-noto-cjk)
+fi
+if ((WITH_BENCH)); then
+  wanted+=(wrk)
 fi
 
 mapfile -t present < <(installed_of "${wanted[@]}")

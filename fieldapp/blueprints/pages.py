@@ -35,3 +35,11 @@ def index() -> ResponseReturnValue:
         tiles_attribution=current_app.config["TILE_ATTRIBUTION"],
     )
     return render_template("index.html", counts=counts, map=render_parts(m))
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Liveness for a load balancer or process supervisor: the process answers. Touches no
+    database on purpose (a database outage must not make every web process look dead and be
+    restarted); the benchmarks also use it as the framework's floor cost per request."""
+    return {"status": "ok"}

@@ -6,6 +6,7 @@ through the outbox in the same transaction."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -13,14 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import audit, outbox, scope
+from fieldapp.services import scope
 from fieldapp.services.accounts import officer_cell_ids
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
 from fieldapp.services.report_input import CHINA_TZ, ReportInput, parse_report
@@ -30,6 +30,50 @@ from grid.crs import to_wgs84
 # A report with at least this many people is a potential group incident (群体性), DESIGN §1.
 GROUP_INCIDENT_THRESHOLD = 5
 PROCESS_REPORT_TASK = "workers.tasks.process_report"
+
+
+# Intake's write, prepared once (psycopg prepares it server-side after a few uses). Every CTE
+# runs whether or not the final SELECT reads it; the three dependent inserts select FROM
+# new_report, so on an id conflict nothing at all is written and the answer is NULL.
+_INTAKE_SQL = text(
+    """
+    WITH new_report AS (
+        INSERT INTO reports (
+        id, officer_id, cell_id, village_id, township_id, county_id,
+        input_lon, input_lat, input_crs, accuracy_m, outside_own_cells, distance_to_own_cells_m,
+        occurred_at, reported_at, category, severity, people_involved, potential_group_incident,
+        title, description, address, status, version, body_hash,
+        owner_level, owner_area_id, step, step_started_at, due_at,
+        geom)
+        VALUES (
+        :id, :officer_id, :cell_id, :village_id, :township_id, :county_id,
+        :input_lon, :input_lat, :input_crs, :accuracy_m, :outside_own_cells,
+        :distance_to_own_cells_m,
+        :occurred_at, :reported_at, :category, :severity, :people_involved,
+        :potential_group_incident,
+        :title, :description, :address, :status, :version, :body_hash,
+        :owner_level, :owner_area_id, :step, :step_started_at, :due_at,
+        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), new_parties AS (
+        INSERT INTO report_parties (report_id, position, name, id_number, phone, role)
+        SELECT new_report.id, p.position, p.name, p.id_number, p.phone, p.role
+        FROM new_report, jsonb_to_recordset(CAST(:parties AS jsonb)) AS p(
+            position smallint, name text, id_number text, phone text, role text)
+    ), new_message AS (
+        INSERT INTO outbox (task, payload, attempts)
+        SELECT :task, CAST(:payload AS jsonb), 0 FROM new_report
+        RETURNING id
+    ), new_audit AS (
+        INSERT INTO audit_log (actor_id, action, object_type, object_id, remote_addr, details)
+        SELECT :officer_id, 'report.create', 'report', new_report.id::text, :remote_addr,
+            CAST(:details AS jsonb)
+        FROM new_report
+    )
+    SELECT (SELECT id FROM new_message)
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -65,13 +109,12 @@ def file_report(
         raise Forbidden(_("Only grid officers file reports."))
     data = parse_report(body, now=now, categories=active_categories(session))
 
-    existing = session.get(Report, data.id)
-    if existing is not None:
-        return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
-
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
     location = queries.locate(session, lon, lat)
     if location is None:
+        existing = session.get(Report, data.id)
+        if existing is not None:  # a repeat: its answer, not an error about its new position
+            return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
         nearest = queries.nearest_cell(session, lon, lat)
         distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
         raise OutsideCity(
@@ -87,75 +130,73 @@ def file_report(
     outside_own = location.cell.id not in own_cells
     distance_own = queries.distance_to_cells(session, lon, lat, own_cells) if outside_own else 0.0
 
-    inserted = session.execute(
-        pg_insert(Report)
-        .values(
-            id=data.id,
-            officer_id=officer.id,
-            cell_id=location.cell.id,
-            village_id=location.village.id,
-            township_id=location.township.id,
-            county_id=location.county.id,
-            geom=queries.point_wkt(lon, lat),
-            input_lon=data.lon,
-            input_lat=data.lat,
-            input_crs=data.crs,
-            accuracy_m=data.accuracy_m,
-            outside_own_cells=outside_own,
-            distance_to_own_cells_m=None if distance_own == float("inf") else distance_own,
-            occurred_at=data.occurred_at,
-            reported_at=now,
-            category=data.category,
-            severity=data.severity,
-            people_involved=data.people_involved,
-            potential_group_incident=data.people_involved >= group_threshold,
-            title=data.title,
-            description=data.description,
-            address=data.address,
-            status="reported",
-            version=1,
-            body_hash=data.body_hash,
-            # The case starts owned by its township, with the acceptance clock running.
-            owner_level="township",
-            owner_area_id=location.township.id,
-            step="acceptance",
-            step_started_at=now,
-            due_at=(policy or DeadlinePolicy()).due("acceptance", data.severity, now),
-        )
-        # Two phones (or one phone retrying) racing with the same id: the loser waits for the
-        # winner's commit, inserts nothing, and answers from the stored row below.
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Report.id)
-    ).first()
-    if inserted is None:
+    values: dict[str, Any] = {
+        "id": data.id,
+        "officer_id": officer.id,
+        "cell_id": location.cell.id,
+        "village_id": location.village.id,
+        "township_id": location.township.id,
+        "county_id": location.county.id,
+        "input_lon": data.lon,
+        "input_lat": data.lat,
+        "input_crs": data.crs,
+        "accuracy_m": data.accuracy_m,
+        "outside_own_cells": outside_own,
+        "distance_to_own_cells_m": None if distance_own == float("inf") else distance_own,
+        "occurred_at": data.occurred_at,
+        "reported_at": now,
+        "category": data.category,
+        "severity": data.severity,
+        "people_involved": data.people_involved,
+        "potential_group_incident": data.people_involved >= group_threshold,
+        "title": data.title,
+        "description": data.description,
+        "address": data.address,
+        "status": "reported",
+        "version": 1,
+        "body_hash": data.body_hash,
+        # The case starts owned by its township, with the acceptance clock running.
+        "owner_level": "township",
+        "owner_area_id": location.township.id,
+        "step": "acceptance",
+        "step_started_at": now,
+        "due_at": (policy or DeadlinePolicy()).due("acceptance", data.severity, now),
+    }
+    parties = [
+        {
+            "position": i,
+            "name": p.name,
+            "id_number": p.id_number,
+            "phone": p.phone,
+            "role": p.role,
+        }
+        for i, p in enumerate(data.parties)
+    ]
+    # One statement, one round trip: the report, its parties, its outbox message and its
+    # audit record. Two phones (or one phone retrying) racing with the same id: the loser
+    # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
+    outbox_id: int | None = session.execute(
+        _INTAKE_SQL,
+        {
+            **values,
+            "lon": lon,
+            "lat": lat,
+            "parties": json.dumps(parties, ensure_ascii=False),
+            "task": PROCESS_REPORT_TASK,
+            "payload": json.dumps({"report_id": str(data.id)}),
+            "remote_addr": remote_addr,
+            "details": json.dumps(
+                {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
+            ),
+        },
+    ).scalar_one()
+    if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
         return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
 
-    session.add_all(
-        ReportParty(
-            report_id=data.id,
-            position=i,
-            name=p.name,
-            id_number=p.id_number,
-            phone=p.phone,
-            role=p.role,
-        )
-        for i, p in enumerate(data.parties)
-    )
-    message = outbox.enqueue(session, PROCESS_REPORT_TASK, {"report_id": str(data.id)})
-    audit.record(
-        session,
-        actor_id=officer.id,
-        action="report.create",
-        object_type="report",
-        object_id=data.id,
-        remote_addr=remote_addr,
-        details={"cell": location.cell.code, "severity": data.severity},
-    )
-    session.flush()
-    report = session.get(Report, data.id)
-    assert report is not None
+    # A transient object (never added to the session) carrying what was just inserted.
+    report = Report(**values)
     # The answer is built from what intake already knows (the chain, the parties, the point),
     # not re-read with the batch queries: this is the hottest path of the platform.
     lookups = _Lookups(
@@ -183,7 +224,7 @@ def file_report(
         coords={data.id: (lon, lat)},
     )
     answer = _build(report, lookups, category_names(session), scope.sees_parties_unmasked(officer))
-    return Intake(answer, created=True, outbox_ids=[message.id])
+    return Intake(answer, created=True, outbox_ids=[outbox_id])
 
 
 def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:
