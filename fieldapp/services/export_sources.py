@@ -303,7 +303,7 @@ def case_rows(session: Session, viewer: User, params: ExportParams) -> Iterator[
     result = session.execute(
         case_select(session, viewer, params).execution_options(yield_per=YIELD_PER)
     )
-    for r in result.tuples():
+    for r in result:
         row = list(r)
         row[0] = str(row[0])
         row[3] = severities.get(row[3], row[3])
@@ -337,12 +337,12 @@ register(
 # (key, header, condition on reports or None for all)
 def _count_specs() -> list[tuple[str, str, ColumnElement[bool] | None]]:
     return [
-        ("reports", _("Reports"), None),
-        ("accepted", _("Accepted"), Report.accepted_at.is_not(None)),
-        ("accepted_on_time", _("Accepted on time"), Report.accepted_on_time.is_(True)),
-        ("closed", _("Closed"), Report.status == "closed"),
-        ("closed_on_time", _("Closed on time"), Report.closed_on_time.is_(True)),
-        ("resolved", _("Resolved"), Report.outcome == "resolved"),
+        ("reports", _("Reports filed"), None),
+        ("accepted", _("Cases accepted"), Report.accepted_at.is_not(None)),
+        ("accepted_on_time", _("Cases accepted on time"), Report.accepted_on_time.is_(True)),
+        ("closed", _("Cases closed"), Report.status == "closed"),
+        ("closed_on_time", _("Cases closed on time"), Report.closed_on_time.is_(True)),
+        ("resolved", _("Cases resolved"), Report.outcome == "resolved"),
         ("key_cases", _("Key backlog cases"), Report.is_key_case.is_(True)),
     ]
 
@@ -370,7 +370,7 @@ def area_counts(
 def _count_columns(params: ExportParams) -> list[Column]:
     return [
         Column("code", _("Area code"), width=18),
-        Column("name", _("Area"), width=20),
+        Column("name", _("Area name"), width=20),
         *(Column(key, header, "int", total=True) for key, header, _c in _count_specs()),
         Column("closed_rate", _("Share closed"), "percent"),
         Column("resolved_rate", _("Share of closed cases resolved"), "percent", width=12),
@@ -422,7 +422,7 @@ register(
 def _geojson_columns(params: ExportParams) -> list[Column]:
     return [
         Column("code", _("Area code")),
-        Column("name", _("Area")),
+        Column("name", _("Area name")),
         Column("level", _("Level")),
         Column("parent_code", _("Parent area code")),
         Column("population", _("Population"), "int"),
