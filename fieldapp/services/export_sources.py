@@ -304,7 +304,7 @@ def case_rows(session: Session, viewer: User, params: ExportParams) -> Iterator[
         case_select(session, viewer, params).execution_options(yield_per=YIELD_PER)
     )
     for r in result:
-        row = list(r)
+        row: list[Any] = list(r)
         row[0] = str(row[0])
         row[3] = severities.get(row[3], row[3])
         row[4] = statuses.get(row[4], row[4])
