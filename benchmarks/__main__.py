@@ -12,6 +12,7 @@ ALL = [
     "bench_history",
     "bench_hotspots",
     "bench_map_page",
+    "bench_exports",
 ]
 
 

@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         city,
         docs,
+        exports,
         field,
         hotspots_api,
         layers,
@@ -52,6 +53,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(layers.bp)
     app.register_blueprint(city.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(exports.api_bp)
+    app.register_blueprint(exports.web_bp)
 
     celery_init_app(app)
     return app

@@ -5,6 +5,8 @@
 - SECRET_KEY: signs sessions; default a random key generated once into instance/secret_key.
 - TILE_URL, TILE_ATTRIBUTION: an XYZ base map; default none, so pages work with no internet.
 - FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
+- FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: where export files are written (default
+  instance/exports) and how long they stay downloadable (default 24 hours).
 """
 
 from __future__ import annotations
@@ -82,4 +84,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
             business_days=env.get("FIELDAPP_BUSINESS_DAYS", "0") == "1"
         ),
         "JSON_SORT_KEYS": False,
+        # Exports (fieldapp.services.exports): files under this directory, kept this long.
+        "EXPORT_DIR": env.get("FIELDAPP_EXPORT_DIR") or str(instance_path / "exports"),
+        "EXPORT_TTL_HOURS": float(env.get("FIELDAPP_EXPORT_TTL_HOURS", 24)),
+        # Unfinished exports one user may have at once (queued or running).
+        "EXPORT_MAX_ACTIVE": int(env.get("FIELDAPP_EXPORT_MAX_ACTIVE", 3)),
     }

@@ -372,3 +372,42 @@ class HotspotAlert(Base):
     fingerprint: Mapped[str] = mapped_column(Text)
     """Stable identity from the first detection (method, categories, centre cell, day), unique:
     a second run can never insert the same hotspot twice."""
+
+
+class ExportJob(Base):
+    """An export (导出) of a case list, a KPI table or area figures, made by a worker
+    (`fieldapp.services.exports`). The file lives under EXPORT_DIR, written under a temporary
+    name and renamed once complete, and is deleted when the job expires."""
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('cases','kpis','areas_geojson')", name="kind"),
+        CheckConstraint("format IN ('xlsx','csv','geojson')", name="format"),
+        CheckConstraint("status IN ('queued','running','done','failed','expired')", name="status"),
+        Index("ix_export_jobs_requested_by_created", "requested_by", "created_at"),
+        # The expiry sweep reads only finished jobs still holding a file.
+        Index("ix_export_jobs_expires", "expires_at", postgresql_where="status = 'done'"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    """What was asked: filters, period, level, language (as validated at request time)."""
+    status: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
+    rows_done: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_total: Mapped[int | None] = mapped_column(BigInteger)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    """The name the browser saves it as (Chinese, e.g. 日照市矛盾纠纷案件清单_20261126.xlsx)."""
+    file_path: Mapped[str | None] = mapped_column(String(500))
+    """Relative to EXPORT_DIR; set only once the complete file is in place."""
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Moved on with every progress update: a running job whose heartbeat stopped lost its
+    worker, and the sweep marks it failed."""
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fieldapp.openapi_exports import export_paths, export_schemas
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
 
@@ -488,6 +489,11 @@ TAGS: list[dict[str, str]] = [
         "what is normal; acknowledge and supervise (督办).",
     },
     {"name": "maps", "description": "Map layers (地图图层) for city and county staff."},
+    {
+        "name": "exports",
+        "description": "Exports (导出): case lists and figures by area as xlsx or CSV, areas "
+        "as GeoJSON, made by a worker with visible progress, downloadable until they expire.",
+    },
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -536,6 +542,7 @@ def _paths() -> dict[str, Any]:
         "/docs": {"get": _docs_page()},
         **hotspot_paths(),
         **layer_paths(),
+        **export_paths(),
     }
 
 
@@ -2685,6 +2692,7 @@ def _schemas() -> dict[str, Schema]:
         },
         **_case_schemas(),
         **hotspot_schemas(),
+        **export_schemas(),
     }
 
 

@@ -5,7 +5,7 @@ nothing above this module sees WKB or SQL. `to_shape`/`from_shape` are used only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -430,3 +430,33 @@ def distance_to_cells(session: Session, lon: float, lat: float, cell_ids: Sequen
 def point_wkt(lon: float, lat: float) -> str:
     """EWKT of a WGS-84 point, for inserting point columns."""
     return f"SRID=4326;POINT({lon!r} {lat!r})"
+
+
+def areas_geojson(
+    session: Session, level: str, *, within: int | None = None
+) -> Iterator[tuple[int, str, str, str, str | None, int | None, str]]:
+    """(id, code, name, level, parent code, population, GeoJSON geometry text) of every area
+    (or cell) of `level`, below `within` if given, ordered by code — for exports. PostGIS
+    writes the GeoJSON (ST_AsGeoJSON, 7 decimals ≈ 1 cm) so the exporter copies text through
+    instead of building shapely objects; streamed in batches, never all in memory."""
+    if level not in _LEVEL_COLUMN:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(_LEVEL_COLUMN)}")
+    parent = aliased(Area)
+    target: Any = Cell if level == "cell" else Area
+    parent_id = Cell.village_id if level == "cell" else Area.parent_id
+    stmt: Any = select(
+        target.id,
+        target.code,
+        target.name,
+        literal(level),
+        parent.code,
+        target.population,
+        func.ST_AsGeoJSON(target.geom, 7),
+    ).outerjoin(parent, parent.id == parent_id)
+    if level != "cell":
+        stmt = stmt.where(Area.level == level)
+    if within is not None:
+        stmt = stmt.where(target.id.in_(_ids_below(within, level)))
+    result = session.execute(stmt.order_by(target.code).execution_options(yield_per=200))
+    for r in result:
+        yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6])

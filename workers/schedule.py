@@ -16,4 +16,6 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # Keeps the worker's cached STRtree and layers warm after an import elsewhere.
     "warm-geography-caches": {"task": "workers.tasks.warm_geography_caches", "schedule": 300.0},
+    # Export files past their expiry (EXPORT_TTL_HOURS) are deleted and their jobs expired.
+    "expire-exports": {"task": "workers.tasks.expire_exports", "schedule": 600.0},
 }

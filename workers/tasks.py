@@ -12,6 +12,7 @@ from celery import shared_task
 from fieldapp.db import db
 from fieldapp.services import (
     duplicates,
+    exports,
     geography,
     hotspots,
     notifications,
@@ -136,5 +137,64 @@ def recompute_hotspots(
     )
     if outbox_id is not None:
         outbox.mark_done(session, outbox_id)
+    session.commit()
+    return result.as_dict()
+
+
+@shared_task(name="workers.tasks.run_export")
+def run_export(job_id: str, outbox_id: int | None = None) -> dict[str, Any]:
+    """Write one export's file (fieldapp.services.exports). Idempotent: only a queued job is
+    claimed, so a second delivery — or a job already running on another worker, or done —
+    does nothing. Not acks_late: a worker lost mid-export leaves the job running without a
+    heartbeat, and the sweep marks it failed rather than silently starting it again."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from flask import current_app
+    from sqlalchemy.orm import Session
+
+    session = db.session
+    if outbox_id is not None and not outbox.claim(session, outbox_id):
+        session.rollback()
+        return {"skipped": True, "reason": "outbox message already handled"}
+    job = exports.claim(session, uuid.UUID(job_id), datetime.now(UTC))
+    if outbox_id is not None:
+        outbox.mark_done(session, outbox_id)
+    session.commit()  # the job is ours (running) and the message handled, before the work
+    if job is None:
+        return {"skipped": True, "reason": "not queued"}
+    engine = db.engine
+    store = exports.store_progress_with(lambda: Session(engine))
+    try:
+        exports.run(
+            session,
+            job,
+            Path(current_app.config["EXPORT_DIR"]),
+            now=lambda: datetime.now(UTC),
+            ttl=timedelta(hours=current_app.config["EXPORT_TTL_HOURS"]),
+            store_progress=store,
+        )
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        current_app.logger.exception("export %s failed", job_id)
+        exports.mark_failed(
+            session, uuid.UUID(job_id), f"{type(exc).__name__}: {exc}", datetime.now(UTC)
+        )
+        session.commit()
+        return {"job_id": job_id, "status": "failed"}
+    return {"job_id": job_id, "status": "done", "rows": job.rows_done}
+
+
+@shared_task(name="workers.tasks.expire_exports")
+def expire_exports() -> dict[str, int]:
+    """Delete expired export files, mark their jobs expired, fail jobs whose worker died."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from flask import current_app
+
+    session = db.session
+    result = exports.sweep(session, Path(current_app.config["EXPORT_DIR"]), now=datetime.now(UTC))
     session.commit()
     return result.as_dict()

@@ -60,3 +60,10 @@ class RateLimited(DomainError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Gone(DomainError):
+    """Something that existed and is no more (an expired export)."""
+
+    status = 410
+    code = "expired"

@@ -1,0 +1,226 @@
+"""Exports: the JSON API (/api/v1/exports…) and the page (/exports). Thin: parse, call
+`fieldapp.services.exports`, commit, answer.
+
+Reads (status, list, download) accept the bearer token *or* the web session cookie, because
+the page polls the status and downloads with the browser's cookie. Writes over the API take
+the bearer token only; the page requests exports through its own CSRF-protected form."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from fieldapp.auth import api_user, csrf, login_required, now, remote_addr, web_user
+from fieldapp.db import db
+from fieldapp.errors import ApiError
+from fieldapp.models import ExportJob, User
+from fieldapp.services import exports, outbox
+from fieldapp.services.errors import DomainError
+from fieldapp.services.export_sources import LEVELS, viewer_level
+from fieldapp.services.reports import list_categories
+
+api_bp = Blueprint("exports_api", __name__, url_prefix="/api/v1")
+csrf.exempt(api_bp)
+web_bp = Blueprint("exports", __name__, url_prefix="/exports")
+
+
+def _reader() -> User:
+    """The bearer token's user when there is an Authorization header, else the web session's
+    user (the page), else 401."""
+    if request.headers.get("Authorization"):
+        return api_user()
+    user = web_user()
+    if user is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            _("Sign in first: POST /api/v1/auth/token, then send “Authorization: Bearer <token>”."),
+        )
+    return user
+
+
+def _job_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", _("No such export.")) from None
+
+
+def _job_json(job: ExportJob) -> dict[str, Any]:
+    return exports.job_json(
+        job,
+        status_url=url_for("exports_api.get_export", job_id=job.id),
+        download_url=url_for("exports_api.download_export", job_id=job.id),
+    )
+
+
+def _dispatch(outbox_ids: list[int]) -> None:
+    """Hand the committed outbox row to the broker now; when it is down the relay sends it
+    later, so a failure here must not fail the request."""
+    celery_app = current_app.extensions["celery"]
+
+    def send(task: str, kwargs: dict[str, Any]) -> None:
+        celery_app.send_task(task, kwargs=kwargs, retry=False)
+
+    try:
+        outbox.dispatch(db.session, outbox_ids, send)
+    except Exception:  # the relay will pick it up
+        current_app.logger.warning("outbox fast path failed; relay will retry", exc_info=True)
+        db.session.rollback()
+
+
+def _request(user: User, body: Any) -> ExportJob:
+    requested = exports.request_export(
+        db.session,
+        user,
+        body,
+        now=now(),
+        max_active=current_app.config["EXPORT_MAX_ACTIVE"],
+        remote_addr=remote_addr(),
+    )
+    db.session.commit()
+    _dispatch([requested.outbox_id])
+    return requested.job
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+@api_bp.post("/exports")
+def create_export() -> ResponseReturnValue:
+    user = api_user()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(
+            400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
+        )
+    job = _request(user, body)
+    response = jsonify(_job_json(job))
+    response.headers["Location"] = url_for("exports_api.get_export", job_id=job.id)
+    return response, 202
+
+
+@api_bp.get("/exports")
+def list_exports() -> ResponseReturnValue:
+    user = _reader()
+    return jsonify({"exports": [_job_json(j) for j in exports.list_jobs(db.session, user)]})
+
+
+@api_bp.get("/exports/<job_id>")
+def get_export(job_id: str) -> ResponseReturnValue:
+    user = _reader()
+    return jsonify(_job_json(exports.get_job(db.session, user, _job_id(job_id))))
+
+
+@api_bp.get("/exports/<job_id>/download")
+def download_export(job_id: str) -> ResponseReturnValue:
+    user = _reader()
+    found = exports.download(
+        db.session,
+        user,
+        _job_id(job_id),
+        Path(current_app.config["EXPORT_DIR"]),
+        now=now(),
+        remote_addr=remote_addr(),
+    )
+    db.session.commit()  # the audit record of the download
+    # Werkzeug writes the Chinese name as RFC 5987 `filename*=UTF-8''…` beside an ASCII
+    # `filename=` fallback for old clients.
+    response = send_file(
+        found.path,
+        mimetype=found.mimetype,
+        as_attachment=True,
+        download_name=found.file_name,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def _language() -> str:
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
+def _kinds(user: User) -> list[tuple[str, str]]:
+    kinds = [("cases", _("Case list"))]
+    if user.role in ("coordinator", "county", "city", "admin"):
+        kinds += [
+            ("kpis", _("Figures by area")),
+            ("areas_geojson", _("Areas with figures (GeoJSON map data)")),
+        ]
+    return kinds
+
+
+@web_bp.get("/")
+@login_required
+def page() -> ResponseReturnValue:
+    """The user's exports with their progress, and a form to request one."""
+    user = web_user()
+    assert user is not None  # login_required
+    jobs = [_job_json(j) for j in exports.list_jobs(db.session, user)]
+    return render_template(
+        "exports/index.html",
+        jobs=jobs,
+        kinds=_kinds(user),
+        kind_labels=dict(_kinds(user)),
+        levels=LEVELS[LEVELS.index(viewer_level(user)) :],
+        categories=list_categories(db.session, _language()),
+        list_url=url_for("exports_api.list_exports"),
+        labels={
+            "queued": _("Queued"),
+            "running": _("Running"),
+            "done": _("Done"),
+            "failed": _("Failed"),
+            "expired": _("Expired"),
+            "download": _("Download"),
+        },
+    )
+
+
+@web_bp.post("/")
+@login_required
+def request_from_page() -> ResponseReturnValue:
+    user = web_user()
+    assert user is not None  # login_required
+    form = request.form
+    kind = form.get("kind", "")
+    fmt = form.get("format", "")
+    if kind == "areas_geojson":
+        fmt = "geojson"
+    body: dict[str, Any] = {"kind": kind, "format": fmt, "language": _language()}
+    if kind in ("kpis", "areas_geojson"):
+        body["level"] = form.get("level") or None
+    body["filters"] = {
+        name: form.get(name, "").strip()
+        for name in exports.FILTER_FIELDS
+        if form.get(name, "").strip()
+    }
+    try:
+        _request(user, body)
+        flash(_("Export requested. It is listed below; download it when it is done."))
+    except DomainError as err:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {v}" for k, v in err.fields.items())
+        flash(f"{err.message} {details}".strip(), "error")
+    return redirect(url_for("exports.page"))

@@ -1,0 +1,586 @@
+"""Exports (导出): a user asks for a case list, a per-area table or area GeoJSON; a worker
+writes the file (`run`), showing its progress; the requester downloads it until it expires.
+
+- Requests are validated completely before anything is written: a bad parameter is a 400
+  naming the field, and no job row exists.
+- The job and its outbox message are written in one transaction (the worker is started
+  through the transactional outbox, like every other background job).
+- `claim` makes running idempotent: only a queued job starts, so a second delivery of the
+  same message, or a worker on another host, does nothing.
+- The file is written under a temporary name in EXPORT_DIR and renamed when complete: no
+  one can ever download half a file.
+- `sweep` deletes expired files and marks their jobs expired; a running job whose worker
+  died (no heartbeat) is marked failed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fieldapp import export_writers
+from fieldapp.deadlines import CHINA_TZ
+from fieldapp.models import Area, Category, Cell, Department, ExportJob, User
+from fieldapp.services import audit, outbox
+from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
+from fieldapp.services.export_sources import (
+    LEVELS,
+    SOURCES,
+    ExportParams,
+    TableSource,
+    viewer_level,
+)
+from fieldapp.workflow import State
+
+RUN_EXPORT_TASK = "workers.tasks.run_export"
+KINDS = ("cases", "kpis", "areas_geojson")
+FORMATS = ("xlsx", "csv", "geojson")
+LANGUAGES = ("zh", "en")
+SEVERITIES = ("red", "orange", "yellow")
+FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status")
+BODY_FIELDS = ("kind", "format", "language", "level", "filters")
+#: A running job with no progress for this long lost its worker.
+STALE_AFTER = timedelta(minutes=15)
+#: Rows between two progress writes to the database.
+PROGRESS_EVERY = 5000
+#: Above this many rows an xlsx gets ZIP64 (a file that may pass 4 GB uncompressed).
+XLSX_LARGE_ROWS = 200_000
+MIME_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+}
+
+
+# --- requesting -------------------------------------------------------------------------------
+
+
+def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
+    """The request body as ExportParams; every problem at once (InvalidInput, 400), or
+    Forbidden when the viewer may not export this kind."""
+    if not isinstance(body, dict):
+        raise InvalidInput(_("The body must be a JSON object."), {}, code="invalid_json")
+    errors: dict[str, str] = {}
+    for name in body:
+        if name not in BODY_FIELDS:
+            errors[name] = _("Unknown field. Allowed: %(names)s.", names=", ".join(BODY_FIELDS))
+    kind = body.get("kind")
+    if kind not in KINDS:
+        errors["kind"] = _("One of: %(names)s.", names=", ".join(KINDS))
+    fmt = body.get("format")
+    source = SOURCES.get(kind) if isinstance(kind, str) else None
+    allowed_formats = source.formats if source else FORMATS
+    if fmt not in allowed_formats:
+        errors["format"] = _("One of: %(names)s.", names=", ".join(allowed_formats))
+    language = body.get("language", "zh")
+    if language not in LANGUAGES:
+        errors["language"] = _("One of: %(names)s.", names=", ".join(LANGUAGES))
+    level = body.get("level")
+    if kind in ("kpis", "areas_geojson"):
+        level = level or "township"
+        allowed_levels = LEVELS[LEVELS.index(viewer_level(viewer)) :]
+        if level not in allowed_levels:
+            errors["level"] = _(
+                "One of: %(names)s (your area and the levels below it).",
+                names=", ".join(allowed_levels),
+            )
+    elif level is not None:
+        errors["level"] = _("Only for the kinds kpis and areas_geojson.")
+    filters = body.get("filters", {})
+    if filters is None:
+        filters = {}
+    if not isinstance(filters, dict):
+        errors["filters"] = _("An object with any of: %(names)s.", names=", ".join(FILTER_FIELDS))
+        filters = {}
+    for name in filters:
+        if name not in FILTER_FIELDS:
+            errors[f"filters.{name}"] = _(
+                "Unknown filter. Allowed: %(names)s.", names=", ".join(FILTER_FIELDS)
+            )
+
+    def day(name: str) -> date | None:
+        raw = filters.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            return date.fromisoformat(str(raw))
+        except ValueError:
+            errors[f"filters.{name}"] = _("A date like %(example)s.", example="2026-11-25")
+            return None
+
+    def text(name: str) -> str | None:
+        raw = filters.get(name)
+        if raw is None or raw == "":
+            return None
+        if not isinstance(raw, str):
+            errors[f"filters.{name}"] = _("A string.")
+            return None
+        return raw.strip()
+
+    date_from, date_to = day("from"), day("to")
+    if date_from and date_to and date_from > date_to:
+        errors["filters.to"] = _("Must not be before “from”.")
+    area, category = text("area"), text("category")
+    severity, status = text("severity"), text("status")
+    if severity and severity not in SEVERITIES:
+        errors["filters.severity"] = _("One of: red, orange, yellow.")
+    if status and status not in {s.value for s in State}:
+        errors["filters.status"] = _("One of: %(names)s.", names=", ".join(s.value for s in State))
+    if category and session.get(Category, category) is None:
+        errors["filters.category"] = _("Unknown category (see GET /api/v1/categories).")
+    if area and not _area_exists(session, area):
+        errors["filters.area"] = _("Unknown area or grid cell code.")
+    if errors:
+        raise InvalidInput(_("Check the export request."), errors, code="invalid_parameters")
+    assert source is not None and isinstance(kind, str) and isinstance(fmt, str)
+    params = ExportParams(
+        kind=kind,
+        format=fmt,
+        language=str(language),
+        level=level,
+        date_from=date_from,
+        date_to=date_to,
+        area=area,
+        category=category,
+        severity=severity,
+        status=status,
+    )
+    source.check(viewer, params)
+    return params
+
+
+def _area_exists(session: Session, code: str) -> bool:
+    return (
+        session.execute(select(Area.id).where(Area.code == code)).first() is not None
+        or session.execute(select(Cell.id).where(Cell.code == code)).first() is not None
+    )
+
+
+@dataclass(frozen=True)
+class Requested:
+    job: ExportJob
+    outbox_id: int
+
+
+def request_export(
+    session: Session,
+    viewer: User,
+    body: Any,
+    *,
+    now: datetime,
+    max_active: int = 3,
+    remote_addr: str | None = None,
+) -> Requested:
+    """Validate, then write the job, its outbox message and the audit record in the caller's
+    transaction. Conflict (409) when the viewer already has `max_active` unfinished exports."""
+    params = parse_request(session, viewer, body)
+    active = session.execute(
+        select(func.count()).where(
+            ExportJob.requested_by == viewer.id, ExportJob.status.in_(("queued", "running"))
+        )
+    ).scalar_one()
+    if active >= max_active:
+        raise Conflict(
+            _(
+                "You already have %(n)d exports in progress. Wait for one to finish.",
+                n=int(active),
+            )
+        )
+    job = ExportJob(
+        id=uuid.uuid4(),
+        requested_by=viewer.id,
+        kind=params.kind,
+        format=params.format,
+        params=params.as_json(),
+        status="queued",
+        rows_done=0,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    message = outbox.enqueue(session, RUN_EXPORT_TASK, {"job_id": str(job.id)})
+    audit.record(
+        session,
+        actor_id=viewer.id,
+        action="export.request",
+        object_type="export",
+        object_id=job.id,
+        remote_addr=remote_addr,
+        details={"kind": job.kind, "format": job.format, **job.params},
+    )
+    return Requested(job, message.id)
+
+
+def get_job(session: Session, viewer: User, job_id: uuid.UUID) -> ExportJob:
+    """The viewer's own export; NotFound for anyone else's (we do not reveal it exists)."""
+    job = session.get(ExportJob, job_id)
+    if job is None or job.requested_by != viewer.id:
+        raise NotFound(_("No such export."))
+    return job
+
+
+def list_jobs(session: Session, viewer: User, limit: int = 50) -> list[ExportJob]:
+    return list(
+        session.execute(
+            select(ExportJob)
+            .where(ExportJob.requested_by == viewer.id)
+            .order_by(ExportJob.created_at.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def percent(job: ExportJob) -> float | None:
+    if job.status == "done":
+        return 100.0
+    if not job.rows_total:
+        return None if job.rows_total is None else 0.0
+    return round(min(100.0, 100.0 * job.rows_done / job.rows_total), 1)
+
+
+def job_json(job: ExportJob, *, status_url: str, download_url: str | None = None) -> dict[str, Any]:
+    """The job as the API shows it; `download_url` only while the file can be downloaded."""
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "format": job.format,
+        "status": job.status,
+        "params": job.params,
+        "progress": {
+            "rows_done": job.rows_done,
+            "rows_total": job.rows_total,
+            "percent": percent(job),
+        },
+        "file": {"name": job.file_name, "size": job.file_size},
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "expires_at": iso(job.expires_at),
+        "status_url": status_url,
+        "download_url": download_url if job.status == "done" else None,
+    }
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    file_name: str
+    mimetype: str
+
+
+def download(
+    session: Session,
+    viewer: User,
+    job_id: uuid.UUID,
+    export_dir: Path,
+    *,
+    now: datetime,
+    remote_addr: str | None = None,
+) -> Download:
+    """The finished file of the viewer's own export: NotFound for others, Conflict while it
+    is being made or failed, Gone once expired (or its file was removed)."""
+    job = get_job(session, viewer, job_id)
+    if job.status == "expired" or (job.expires_at is not None and job.expires_at <= now):
+        raise Gone(_("This export has expired and its file was deleted. Request it again."))
+    if job.status == "failed":
+        raise Conflict(_("This export failed: %(error)s", error=job.error or "?"))
+    if job.status != "done" or not job.file_path:
+        raise Conflict(_("The export is not finished yet; try again when its status is done."))
+    path = export_dir / job.file_path
+    if not path.is_file():
+        raise Gone(_("This export has expired and its file was deleted. Request it again."))
+    # Downloads of case data are recorded like writes: who took which file, from where.
+    audit.record(
+        session,
+        actor_id=viewer.id,
+        action="export.download",
+        object_type="export",
+        object_id=job.id,
+        remote_addr=remote_addr,
+    )
+    return Download(path, job.file_name or path.name, MIME_TYPES[job.format])
+
+
+# --- running (in the worker) ------------------------------------------------------------------
+
+
+def claim(session: Session, job_id: uuid.UUID, now: datetime) -> ExportJob | None:
+    """Mark a queued job running, under a row lock; None when it is not queued (already
+    running elsewhere, done, failed or expired) or does not exist. The caller commits."""
+    job = session.execute(
+        select(ExportJob).where(ExportJob.id == job_id).with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if job is None or job.status != "queued":
+        return None
+    job.status = "running"
+    job.started_at = job.heartbeat_at = now
+    job.rows_done = 0
+    return job
+
+
+ProgressStore = Callable[[uuid.UUID, int, int | None], None]
+
+
+def _long_date(day: date, language: str) -> str:
+    return f"{day.year}年{day.month}月{day.day}日" if language == "zh" else day.isoformat()
+
+
+def _period_line(params: ExportParams) -> str:
+    lang = params.language
+    start = _long_date(params.date_from, lang) if params.date_from else None
+    end = _long_date(params.date_to, lang) if params.date_to else None
+    if start and end:
+        return _("Period: %(start)s to %(end)s", start=start, end=end)
+    if start:
+        return _("Period: from %(start)s", start=start)
+    if end:
+        return _("Period: up to %(end)s", end=end)
+    return _("Period: all dates")
+
+
+def _names(session: Session, owner: User) -> tuple[str, str]:
+    """The city's name and the reporting unit (填报单位) of the requester."""
+    city = session.execute(
+        select(Area.name).where(Area.level == "city").order_by(Area.code).limit(1)
+    ).scalar_one_or_none()
+    unit = None
+    if owner.department_id is not None:
+        unit = session.execute(
+            select(Department.name).where(Department.id == owner.department_id)
+        ).scalar_one_or_none()
+    elif owner.area_id is not None:
+        area = session.get(Area, owner.area_id)
+        chain: list[str] = []
+        while area is not None and area.level != "city":
+            chain.insert(0, area.name)
+            area = session.get(Area, area.parent_id) if area.parent_id else None
+        unit = "".join(chain) or None
+    return city or "", unit or city or owner.display_name
+
+
+def run(
+    session: Session,
+    job: ExportJob,
+    export_dir: Path,
+    *,
+    now: Callable[[], datetime],
+    ttl: timedelta,
+    store_progress: ProgressStore,
+    every: int = PROGRESS_EVERY,
+) -> ExportJob:
+    """Write the file of a claimed (running) job and mark it done; on any error the partial
+    file is removed and the error raised (the caller rolls back and calls `mark_failed`).
+    Rows stream from `session` (a server-side cursor); progress goes through
+    `store_progress`, which must write on *another* connection: committing this session
+    would close the cursor. The caller commits at the end.
+
+    The job row is changed in `session` only after the rows are written: an earlier change
+    would be flushed with the first query and hold the row's lock for the whole export,
+    and the progress writer would wait on it for ever."""
+    owner = session.get(User, job.requested_by)
+    assert owner is not None
+    source = SOURCES[job.kind]
+    params = ExportParams.from_json(job.kind, job.format, job.params)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    final = export_dir / f"{job.id}.{job.format}"
+    partial = export_dir / f".{job.id}.{job.format}.part"
+    scratch = export_dir / f".tmp-{job.id}"  # XlsxWriter's row files, removed either way
+    scratch.mkdir(exist_ok=True)
+    try:
+        with force_locale(params.language):
+            city, unit = _names(session, owner)
+            params = replace(params, city_name=city, unit_name=unit)
+            total = source.count(session, owner, params) if source.count else None
+            store_progress(job.id, 0, total)
+            title = source.title(params)
+            started = now().astimezone(CHINA_TZ)
+            file_name = f"{title}_{started:%Y%m%d-%H%M}.{job.format}"
+            columns = source.columns(params)
+            rows = source.rows(session, owner, params)
+
+            def progress(done: int) -> None:
+                store_progress(job.id, done, total)
+
+            written = _write(
+                source, params, partial, columns, rows, progress, every, total, scratch
+            )
+            written_title = title
+        os.replace(partial, final)  # atomic: the file appears complete or not at all
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    finished = now()
+    job.rows_total = total
+    job.rows_done = written
+    job.file_name = file_name
+    job.file_path = final.name
+    job.file_size = final.stat().st_size
+    job.status = "done"
+    job.finished_at = finished
+    job.heartbeat_at = finished
+    job.expires_at = finished + ttl
+    audit.record(
+        session,
+        actor_id=None,
+        action="export.done",
+        object_type="export",
+        object_id=job.id,
+        details={"rows": written, "bytes": job.file_size, "title": written_title},
+    )
+    return job
+
+
+def mark_failed(session: Session, job_id: uuid.UUID, error: str, now: datetime) -> None:
+    """Record why a job failed (after the caller rolled its work back). The caller commits."""
+    job = session.get(ExportJob, job_id)
+    if job is None:
+        return
+    job.status = "failed"
+    job.error = error[:1000]
+    job.finished_at = now
+    audit.record(
+        session,
+        actor_id=None,
+        action="export.fail",
+        object_type="export",
+        object_id=job_id,
+        details={"error": job.error},
+    )
+
+
+def _write(
+    source: TableSource,
+    params: ExportParams,
+    path: Path,
+    columns: list[export_writers.Column],
+    rows: Any,
+    progress: Callable[[int], None],
+    every: int,
+    total: int | None,
+    scratch: Path,
+) -> int:
+    yes_no = (_("Yes"), _("No"))
+    if params.format == "csv":
+        return export_writers.write_csv(path, columns, rows, progress, yes_no=yes_no, every=every)
+    if params.format == "geojson":
+        return export_writers.write_geojson(
+            path, columns, rows, progress, name=source.title(params), every=every
+        )
+    exported_at = datetime.now(CHINA_TZ)
+    title = export_writers.SheetTitle(
+        title=source.title(params),
+        unit=_("Reporting unit: %(unit)s", unit=params.unit_name),
+        period=_period_line(params),
+        extra_lines=[_("Exported at: %(time)s", time=f"{exported_at:%Y-%m-%d %H:%M}")],
+        sheet_name=source.title(params),
+        serial_header=_("No."),
+        total_label=_("Total"),
+        count_text=_("%(n)s rows", n="{n}"),
+        yes_no=yes_no,
+        continued=_("continued "),
+    )
+    return export_writers.write_xlsx(
+        path,
+        columns,
+        rows,
+        progress,
+        title=title,
+        every=every,
+        large=(total or 0) > XLSX_LARGE_ROWS,
+        tmpdir=scratch,
+    )
+
+
+def store_progress_with(factory: Callable[[], Session]) -> ProgressStore:
+    """A progress writer on its own short transactions (so the page sees it at once)."""
+
+    def store(job_id: uuid.UUID, done: int, total: int | None) -> None:
+        with factory() as progress_session, progress_session.begin():
+            job = progress_session.get(ExportJob, job_id)
+            if job is not None:
+                job.rows_done = done
+                job.rows_total = total
+                job.heartbeat_at = datetime.now(CHINA_TZ)
+
+    return store
+
+
+# --- expiry -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    expired: int
+    failed: int
+    orphans: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"expired": self.expired, "failed": self.failed, "orphans": self.orphans}
+
+
+def sweep(session: Session, export_dir: Path, *, now: datetime) -> SweepResult:
+    """Delete the files of expired exports and mark them expired; mark running jobs whose
+    worker stopped (no heartbeat for STALE_AFTER) failed; remove temporary files left by
+    such workers. Idempotent. The caller commits."""
+    expired = list(
+        session.execute(
+            select(ExportJob)
+            .where(ExportJob.status == "done", ExportJob.expires_at <= now)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    for job in expired:
+        if job.file_path:
+            (export_dir / job.file_path).unlink(missing_ok=True)
+        job.status = "expired"
+        job.file_path = None
+        audit.record(
+            session, actor_id=None, action="export.expire", object_type="export", object_id=job.id
+        )
+    stale = list(
+        session.execute(
+            select(ExportJob)
+            .where(ExportJob.status == "running", ExportJob.heartbeat_at < now - STALE_AFTER)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    for job in stale:
+        job.status = "failed"
+        job.error = _("The worker making this export stopped. Request it again.")
+        job.finished_at = now
+        audit.record(
+            session, actor_id=None, action="export.fail", object_type="export", object_id=job.id
+        )
+    orphans = 0
+    if export_dir.is_dir():
+        cutoff = (now - STALE_AFTER).timestamp()
+        running = {
+            str(i)
+            for i in session.execute(
+                select(ExportJob.id).where(ExportJob.status.in_(("queued", "running")))
+            ).scalars()
+        }
+        for leftover in [*export_dir.glob(".*.part"), *export_dir.glob(".tmp-*")]:
+            # A long export keeps its scratch directory's mtime from its start: judge by job.
+            job_id = leftover.name.removeprefix(".tmp-").removeprefix(".").split(".")[0]
+            if job_id not in running and leftover.stat().st_mtime < cutoff:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                orphans += 1
+    return SweepResult(len(expired), len(stale), orphans)
