@@ -71,6 +71,23 @@ class Report(Base):
         Index("ix_reports_cell_reported", "cell_id", "reported_at"),
         Index("ix_reports_open_due", "due_at", postgresql_where="due_at IS NOT NULL"),
         Index("ix_reports_owner_status", "owner_area_id", "status"),
+        # Live roll-ups over a window of days for the whole city (fieldapp.services.rollups):
+        # covering, so counting by area and category/severity/status is an index-only scan.
+        Index(
+            "ix_reports_reported_stats",
+            "reported_at",
+            postgresql_include=[
+                "cell_id",
+                "village_id",
+                "township_id",
+                "county_id",
+                "category",
+                "severity",
+                "status",
+            ],
+        ),
+        # The campaign view reads the few key cases (重点积案) among millions.
+        Index("ix_reports_key_cases", "county_id", postgresql_where="is_key_case"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
+from fieldapp.openapi_stats import stats_paths, stats_schemas
 
 JSON = "application/json"
 
@@ -488,6 +489,11 @@ TAGS: list[dict[str, str]] = [
         "what is normal; acknowledge and supervise (督办).",
     },
     {"name": "maps", "description": "Map layers (地图图层) for city and county staff."},
+    {
+        "name": "statistics",
+        "description": "Live roll-ups (分级统计), KPIs and rankings (考评), key backlog cases "
+        "(重点积案) and their campaign view.",
+    },
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -536,6 +542,7 @@ def _paths() -> dict[str, Any]:
         "/docs": {"get": _docs_page()},
         **hotspot_paths(),
         **layer_paths(),
+        **stats_paths(),
     }
 
 
@@ -2685,6 +2692,7 @@ def _schemas() -> dict[str, Schema]:
         },
         **_case_schemas(),
         **hotspot_schemas(),
+        **stats_schemas(),
     }
 
 
