@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["bench_geography", "bench_intake", "bench_triage", "bench_history", "bench_hotspots"]
+ALL = [
+    "bench_geography",
+    "bench_intake",
+    "bench_triage",
+    "bench_history",
+    "bench_hotspots",
+    "bench_stats",
+]
 
 
 def main(argv: list[str]) -> int:
