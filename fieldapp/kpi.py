@@ -24,9 +24,11 @@ from typing import Any, Final
 
 #: Reports per this many residents (每万人), the usual base in Chinese statistics.
 RATE_BASE: Final = 10_000
-#: A report is a repeat at the same place when its cell had another report of the same
-#: category within this many days before it.
-REPEAT_WINDOW_DAYS: Final = 30
+REPEAT_PLACE: Final = (
+    "A report is a repeat at the same place when an earlier report of the same category was "
+    "filed at the same grid cell in the same period: n reports of one category at one cell "
+    "in the period are 1 first report and n − 1 repeats."
+)
 OPEN_STATES: Final = frozenset(
     {"reported", "accepted", "assigned", "signed_for", "in_progress", "closing_requested"}
 )
@@ -68,8 +70,12 @@ KPIS: Final[tuple[Kpi, ...]] = (
     #   officers attached to a cell of the area (each officer once per area), every day of
     #   the period up to yesterday (today is not over yet).
     Kpi("checkin_compliance", "零报告率", "checkin_days", "expected_checkin_days", 0.15),
-    # Repeat-place rate (重复发生率): reports whose cell had another report of the same
-    #   category in the 30 days before it / reports. Lower is better: scored as 1 − rate.
+    # Repeat-place rate (重复发生率): repeats / reports, where a report is a repeat when an
+    #   earlier report of the same category was filed at the same grid cell in the same
+    #   period (REPEAT_PLACE). Lower is better: scored as 1 − rate. Per period rather than a
+    #   rolling 30 days: one aggregation instead of a sort of every report by place and
+    #   time (about 4× faster at a million reports a year), and periods of equal length
+    #   (what rankings and deltas compare) stay comparable.
     Kpi("repeat_place", "重复发生率", "repeats", "reports", 0.10, higher_is_better=False),
     # Reports per 10,000 residents (每万人上报数): reports / area population × 10,000.
     #   Shown, not scored: more early reports is not worse work.

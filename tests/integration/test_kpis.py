@@ -69,7 +69,7 @@ def fixture(db_session: Session, people: dict[str, Any]) -> dict[str, Any]:
         outcome="escalated",
     )
     # --- township 1, March ---
-    # r1: repeat (p1, same cell and category, 10 days before); all on time, resolved, 满意.
+    # r1: all on time, resolved, 满意 (February's p1 at the same place is another period).
     add_report(
         s,
         c1,
@@ -81,7 +81,7 @@ def fixture(db_session: Session, people: dict[str, Any]) -> dict[str, Any]:
         outcome="resolved",
         satisfaction="satisfied",
     )
-    # r2: repeat (r1, 8 days before); closed late, stabilised, 不满意.
+    # r2: repeat (r1: same cell and category, same period); closed late, stabilised, 不满意.
     add_report(
         s,
         c1,
@@ -93,8 +93,7 @@ def fixture(db_session: Session, people: dict[str, Any]) -> dict[str, Any]:
         outcome="stabilised",
         satisfaction="dissatisfied",
     )
-    # r3: repeat (February's p2, same cell and category, 18 days before); still waiting
-    # for acceptance, deadline 16 March passed: late for acceptance.
+    # r3: still waiting for acceptance, deadline 16 March passed: late for acceptance.
     add_report(
         s,
         c2,
@@ -105,7 +104,7 @@ def fixture(db_session: Session, people: dict[str, Any]) -> dict[str, Any]:
         step="acceptance",
         due_at=cn(3, 16),
     )
-    # r4: repeat (r3, 5 days before); accepted late, handling overdue since 4 April: late.
+    # r4: repeat (r3); accepted late, handling overdue since 4 April: late.
     add_report(
         s,
         c2,
@@ -130,9 +129,9 @@ def fixture(db_session: Session, people: dict[str, Any]) -> dict[str, Any]:
         outcome="resolved",
         satisfaction="basically_satisfied",
     )
-    # r6: merged into r1: counted nowhere, and not a "previous report" either.
+    # r6: merged into r1: counted nowhere, and not an earlier report at the place either.
     add_report(s, c1, cn(3, 28), officer_a, status="merged", merged_into_id=p1.id)
-    # r7: 23:30 on 31 March Beijing time (15:30 UTC) is still March; repeat (r4, 11 days);
+    # r7: 23:30 on 31 March Beijing time (15:30 UTC) is still March; repeat (r3, r4);
     # accepted on time, handling due 15 April: pending for closing.
     add_report(
         s,
@@ -209,13 +208,13 @@ def test_the_kpi_table_matches_the_hand_computed_numbers(
     assert k["satisfaction"] == {"value": 0.6667, "numerator": 2, "denominator": 3}
     # Check-ins: 25 of 1 officer × 31 days.
     assert k["checkin_compliance"] == {"value": 0.8065, "numerator": 25, "denominator": 31}
-    # Repeats: r1 (p1) r2 (r1) r3 (p2) r4 (r3) r7 (r4) = 5 of 7.
-    assert k["repeat_place"] == {"value": 0.7143, "numerator": 5, "denominator": 7}
+    # Repeats: (c1, neighbours) r1 r2 → 1; (c2, housing_land) r3 r4 r7 → 2; others 0 → 3/7.
+    assert k["repeat_place"] == {"value": 0.4286, "numerator": 3, "denominator": 7}
     # 7 reports / 20,000 residents × 10,000 = 3.5.
     assert k["reports_per_10k"] == {"value": 3.5, "numerator": 7, "denominator": 20000}
-    # Score: .2×4/6 + .2×.5 + .2×2/3 + .15×2/3 + .15×25/31 + .1×(1 − 5/7)
-    #      = .13333 + .1 + .13333 + .1 + .12097 + .02857 = .61621 → 61.62
-    assert t1["score"] == 61.62
+    # Score: .2×4/6 + .2×.5 + .2×2/3 + .15×2/3 + .15×25/31 + .1×(1 − 3/7)
+    #      = .13333 + .1 + .13333 + .1 + .12097 + .05714 = .64478 → 64.48
+    assert t1["score"] == 64.48
     # February: acceptance 2/2, closing 2/2, resolution 1/2 (escalated is not resolved),
     # satisfaction none rated (left out), check-ins 28/28, repeats 0/2:
     # (.2 + .2 + .1 + .15 + .1) / (.2 + .2 + .2 + .15 + .1) = .75 / .85 → 88.24
@@ -228,8 +227,8 @@ def test_the_kpi_table_matches_the_hand_computed_numbers(
     assert (t2["rank"], t1["rank"]) == (1, 2)
     assert (t1["previous"]["rank"], t2["previous"]["rank"]) == (1, 2)
     assert t1["delta"]["rank_change"] == -1 and t2["delta"]["rank_change"] == 1
-    # 61.6206 − 88.2353 = −26.61; acceptance 0.6667 − 1 = −0.3333.
-    assert t1["delta"]["score"] == -26.61
+    # 64.4777 − 88.2353 = −23.76; acceptance 0.6667 − 1 = −0.3333.
+    assert t1["delta"]["score"] == -23.76
     assert t1["delta"]["kpis"]["acceptance_on_time"] == -0.3333
     assert [r["code"] for r in table["rows"]] == ["991101002", "991101001"]
 
