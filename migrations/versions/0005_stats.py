@@ -48,7 +48,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("is_key_case"),
     )
 
-
     # 零报告 compliance counts check-ins per officer over a period's days: (day, officer_id)
     # answers that from the index alone and does everything the plain day index did.
     op.create_index("ix_checkins_day_officer", "checkins", ["day", "officer_id"])
