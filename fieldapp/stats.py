@@ -8,7 +8,7 @@ midnight Beijing time at the end of that day, not at midnight UTC."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
@@ -168,10 +168,3 @@ def split_list(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
     return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
-
-
-def ordered_keys(found: Iterable[str], known: Iterable[str]) -> list[str]:
-    """The known keys in their order, then any other found key in sorted order."""
-    known_list = list(known)
-    extra = sorted(set(found) - set(known_list))
-    return known_list + extra
