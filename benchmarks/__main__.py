@@ -13,6 +13,7 @@ ALL = [
     "bench_hotspots",
     "bench_map_page",
     "bench_exports",
+    "bench_stats",
 ]
 
 

@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         hotspots_api,
         layers,
         pages,
+        stats_api,
         triage,
     )
     from fieldapp.errors import register_error_handlers
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(triage.bp)
     app.register_blueprint(hotspots_api.bp)
     app.register_blueprint(layers.bp)
+    app.register_blueprint(stats_api.bp)
     app.register_blueprint(city.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(exports.api_bp)

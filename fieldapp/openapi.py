@@ -18,6 +18,7 @@ from typing import Any
 from fieldapp.openapi_exports import export_paths, export_schemas
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
+from fieldapp.openapi_stats import stats_paths, stats_schemas
 
 JSON = "application/json"
 
@@ -494,6 +495,11 @@ TAGS: list[dict[str, str]] = [
         "description": "Exports (导出): case lists and figures by area as xlsx or CSV, areas "
         "as GeoJSON, made by a worker with visible progress, downloadable until they expire.",
     },
+    {
+        "name": "statistics",
+        "description": "Live roll-ups (分级统计), KPIs and rankings (考评), key backlog cases "
+        "(重点积案) and their campaign view.",
+    },
     {"name": "docs", "description": "This description and its browsable page (接口文档)."},
 ]
 
@@ -543,6 +549,7 @@ def _paths() -> dict[str, Any]:
         **hotspot_paths(),
         **layer_paths(),
         **export_paths(),
+        **stats_paths(),
     }
 
 
@@ -2693,6 +2700,7 @@ def _schemas() -> dict[str, Schema]:
         **_case_schemas(),
         **hotspot_schemas(),
         **export_schemas(),
+        **stats_schemas(),
     }
 
 

@@ -84,6 +84,8 @@ ACTION_LABELS = {
     Action.SUPERVISE.value: _l("Supervision order"),
     Action.FOLLOW_UP.value: _l("Follow-up visit"),
     "merged_in": _l("A duplicate was merged in"),
+    "key_case": _l("Made a key backlog case"),
+    "key_case_cleared": _l("No longer a key backlog case"),
 }
 SEVERITY_LABELS = {"red": _l("Red"), "orange": _l("Orange"), "yellow": _l("Yellow")}
 LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}

@@ -1,7 +1,7 @@
 """exports
 
 Revision ID: 0006
-Revises: 0004 (re-pointed to 0005 when the branches are merged)
+Revises: 0005
 Create Date: 2026-11-26 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

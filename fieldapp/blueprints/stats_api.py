@@ -1,0 +1,170 @@
+"""Statistics in the JSON API: live roll-ups (/rollups), the KPI assessment table (/kpis),
+key backlog cases (/cases/{id}/key) and their campaign view (/campaign). Thin: parse, call
+`fieldapp.services.stats`, commit, answer.
+
+Reads accept the bearer token *or* the signed session cookie (the dashboards fetch them from
+the browser); they change nothing, so the cookie needs no CSRF token. Writes take the bearer
+token only: a cross-site page can make a browser send its cookie, never a token."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Final
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from fieldapp.auth import api_user, csrf, now, remote_addr
+from fieldapp.blueprints.layers import request_user
+from fieldapp.db import db
+from fieldapp.errors import ApiError
+from fieldapp.services import stats
+from fieldapp.services.rollups import RollupFilters
+from fieldapp.stats import BREAKDOWNS, BUCKETS, LEVELS, parse_period, range_period, split_list
+
+bp = Blueprint("stats_api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+KPI_LEVELS: Final = ("township", "county")
+#: Days a roll-up or KPI window may span at most.
+MAX_WINDOW_DAYS: Final = 3660
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_parameters", _("Check the parameters."), {field: message})
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    value = request.args.get(name) or default
+    if value is not None and value not in allowed:
+        raise _invalid(name, _("One of: %(values)s.", values=", ".join(allowed)))
+    return value
+
+
+def _day(name: str) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise _invalid(name, _("A date like %(example)s.", example="2026-11-25")) from None
+
+
+def _window() -> tuple[date | None, date | None]:
+    first, last = _day("from"), _day("to")
+    if first and last:
+        if last < first:
+            raise _invalid("to", _("The end date is before the start date."))
+        if (last - first).days > MAX_WINDOW_DAYS:
+            raise _invalid("from", _("At most ten years at a time."))
+    return first, last
+
+
+def _within() -> str | None:
+    value = (request.args.get("within") or "").strip()
+    if len(value) > 32:
+        raise _invalid("within", _("No area or cell has this code."))
+    return value or None
+
+
+@bp.get("/rollups")
+def rollups() -> ResponseReturnValue:
+    user = request_user()
+    level = _choice("level", LEVELS, "township")
+    by = _choice("by", BREAKDOWNS, None)
+    bucket = _choice("bucket", BUCKETS, "day")
+    assert level is not None and bucket is not None
+    first, last = _window()
+    if by == "period" and (first is None or last is None):
+        raise _invalid(
+            "from" if first is None else "to", _("Required when breaking down by period.")
+        )
+    filters = RollupFilters(
+        date_from=first,
+        date_to=last,
+        categories=split_list(request.args.get("category")),
+        severities=split_list(request.args.get("severity")),
+        statuses=split_list(request.args.get("status")),
+    )
+    stats.check_reader(user)
+    stats.validate_filters(db.session, filters)
+    return jsonify(
+        stats.rollup(
+            db.session,
+            user,
+            level=level,
+            within_code=_within(),
+            filters=filters,
+            by=by,
+            bucket=bucket,
+        )
+    )
+
+
+@bp.get("/kpis")
+def kpis() -> ResponseReturnValue:
+    user = request_user()
+    level = _choice("level", KPI_LEVELS, "township")
+    assert level is not None
+    raw = request.args.get("period")
+    first, last = _window()
+    if raw:
+        try:
+            period = parse_period(raw)
+        except ValueError:
+            raise _invalid(
+                "period", _("A month, quarter or year: 2026-10, 2026-Q3 or 2026.")
+            ) from None
+    elif first is not None and last is not None:
+        period = range_period(first, last)
+    else:
+        raise _invalid(
+            "period",
+            _("Required: a month, quarter or year (2026-10, 2026-Q3, 2026), or from and to."),
+        )
+    return jsonify(
+        stats.kpi_table(
+            db.session, user, level=level, within_code=_within(), period=period, now=now()
+        )
+    )
+
+
+@bp.get("/campaign")
+def campaign() -> ResponseReturnValue:
+    user = request_user()
+    return jsonify(stats.campaign(db.session, user, within_code=_within(), now=now()))
+
+
+def _case_id(report_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(report_id)
+    except ValueError:
+        raise ApiError(404, "not_found", _("No such report.")) from None
+
+
+@bp.put("/cases/<report_id>/key")
+def set_key_case(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(
+            400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
+        )
+    result = stats.set_key_case(
+        db.session, user, _case_id(report_id), body, now=now(), remote_addr=remote_addr()
+    )
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.delete("/cases/<report_id>/key")
+def clear_key_case(report_id: str) -> ResponseReturnValue:
+    user = api_user()
+    result = stats.clear_key_case(
+        db.session, user, _case_id(report_id), now=now(), remote_addr=remote_addr()
+    )
+    db.session.commit()
+    return jsonify(result)
