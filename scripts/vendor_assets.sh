@@ -2,7 +2,7 @@
 # Re-fetch the JavaScript, CSS, fonts and images that Folium map pages load, and put them in
 # fieldapp/static/vendor/ so that every map works with no internet (government networks are
 # closed; see docs DESIGN.md "Coordinates"). Swagger UI for the API documentation page
-# (/api/v1/docs) is fetched the same way.
+# (/api/v1/docs) and Apache ECharts for the dashboards are fetched the same way.
 #
 # Sources are the package registries only, never a CDN:
 #   * the npm registry, via `npm pack <name>@<version>` (npm checks each tarball against the
@@ -129,6 +129,11 @@ vg_pkg="$WORK/npm/leaflet.vectorgrid_1.3.0/package"
     printf '\nThe bundled build also contains, per the README: geojson-vt (ISC), pbf (BSD),\n'
     printf 'topojson (BSD) and vector-tile (BSD).\n'
 } >"$STAGE/leaflet.vectorgrid/1.3.0/LICENSE"
+
+# Apache ECharts for the dashboards (figures, trend lines, category bars): the full minified
+# build, served by the app like everything else here.
+vendor echarts 6.1.0 echarts Apache-2.0 "dashboards (fieldapp/static/dashboard)" \
+    dist/echarts.min.js LICENSE NOTICE
 
 # Glyphicons: folium's default Icon(prefix="glyphicon") needs Bootstrap 3's icon font, which
 # Bootstrap 5 dropped. folium links a separate bootstrap-glyphicons.css from a CDN; npm has
