@@ -301,3 +301,14 @@ def test_area_names_from_imported_data_are_escaped(
         html = page(client, path)
         assert evil not in html, path
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+
+
+def test_english_with_lang_en(client: FlaskClient) -> None:
+    login(client, "t_city")
+    html = page(client, "/dashboard?period=2024-05&lang=en")
+    cfg = config_of(html)
+    assert cfg["language"] == "en" and '<html lang="en">' in html
+    assert cfg["labels"]["resolution"] == "Resolution rate"
+    assert "May 2024" in html and "Dashboard" in html
+    html = page(client, "/dashboard?period=2024-05&lang=zh")
+    assert config_of(html)["labels"]["resolution"] == "化解率" and "2024年5月" in html

@@ -202,7 +202,7 @@
       animation: false,
       // Rich text on the canvas: names from imported data are never parsed as HTML.
       tooltip: { trigger: "axis", renderMode: "richText" },
-      grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 48, top: 16, bottom: 8, containLabel: true },
     }, option));
     if (onClick) {
       c.on("click", function (params) { onClick(params); });
