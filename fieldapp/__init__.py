@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api,
         auth,
         city,
+        dashboard,
         docs,
         exports,
         field,
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(layers.bp)
     app.register_blueprint(stats_api.bp)
     app.register_blueprint(city.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)

@@ -190,6 +190,12 @@ def _within_reports(within: AreaInfo | None) -> ColumnElement[bool]:
     return clause
 
 
+def reports_within(within: AreaInfo | None) -> ColumnElement[bool]:
+    """The WHERE clause "reported in `within`" the roll-ups count with (for the case lists
+    that must show exactly the reports behind a count)."""
+    return _within_reports(within)
+
+
 def _bucket_expr(bucket: str) -> Any:
     # The China-time calendar day (or its week's Monday / month's 1st) of reported_at.
     local = func.timezone("Asia/Shanghai", Report.reported_at)
