@@ -409,7 +409,7 @@ class ExportJob(Base):
 
     __tablename__ = "export_jobs"
     __table_args__ = (
-        CheckConstraint("kind IN ('cases','kpis','areas_geojson')", name="kind"),
+        CheckConstraint("kind IN ('cases','kpis','assessment','areas_geojson')", name="kind"),
         CheckConstraint("format IN ('xlsx','csv','geojson')", name="format"),
         CheckConstraint("status IN ('queued','running','done','failed','expired')", name="status"),
         Index("ix_export_jobs_requested_by_created", "requested_by", "created_at"),

@@ -20,16 +20,20 @@ EXPORT_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "What to export. `cases`: the case list (矛盾纠纷案件清单) the caller may "
     "see, as xlsx or csv. `kpis`: report figures per area of `level` within the caller's "
-    "area (分区域统计表), as xlsx or csv. `areas_geojson`: the same figures on the areas' "
+    "area (分区域统计表), as xlsx or csv. `assessment`: the KPI assessment table (考评表) of "
+    "GET /api/v1/kpis — townships or counties ranked, with the previous period — for "
+    "filters.from–to (default: this month; from alone: its month), as xlsx or csv. "
+    "`areas_geojson`: the same figures as `kpis` on the areas' "
     "boundaries, as GeoJSON. Parties' personal data are never exported.",
     "required": ["kind", "format"],
     "additionalProperties": False,
     "properties": {
-        "kind": {"type": "string", "enum": ["cases", "kpis", "areas_geojson"]},
+        "kind": {"type": "string", "enum": ["cases", "kpis", "assessment", "areas_geojson"]},
         "format": {
             "type": "string",
             "enum": ["xlsx", "csv", "geojson"],
-            "description": "xlsx or csv for `cases` and `kpis`; geojson for `areas_geojson`.",
+            "description": "xlsx or csv for `cases`, `kpis` and `assessment`; geojson for "
+            "`areas_geojson`.",
         },
         "language": {
             "type": "string",
@@ -41,7 +45,8 @@ EXPORT_REQUEST_SCHEMA: dict[str, Any] = {
             "type": "string",
             "enum": ["city", "county", "township", "village", "cell"],
             "description": "For `kpis` and `areas_geojson` (default township): the caller's "
-            "own level or one below it.",
+            "own level or one below it. For `assessment` (default township): county or "
+            "township, below the caller's own level.",
         },
         "filters": {
             "type": "object",
@@ -91,7 +96,7 @@ EXPORT_JOB_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "kind": {"type": "string", "enum": ["cases", "kpis", "areas_geojson"]},
+        "kind": {"type": "string", "enum": ["cases", "kpis", "assessment", "areas_geojson"]},
         "format": {"type": "string", "enum": ["xlsx", "csv", "geojson"]},
         "status": {
             "type": "string",

@@ -167,6 +167,7 @@ def _kinds(user: User) -> list[tuple[str, str]]:
     if user.role in ("coordinator", "county", "city", "admin"):
         kinds += [
             ("kpis", _("Figures by area")),
+            ("assessment", _("Assessment table (KPIs and ranks)")),
             ("areas_geojson", _("Areas with figures (GeoJSON map data)")),
         ]
     return kinds

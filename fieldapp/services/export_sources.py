@@ -32,11 +32,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, DateTime, and_, false, func, select, true
 from sqlalchemy.orm import Session, aliased
 
+from fieldapp import kpi
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.export_writers import Column
 from fieldapp.models import Area, Category, Cell, Department, Report, User
-from fieldapp.services import scope
+from fieldapp.services import rollups, scope, stats
 from fieldapp.services.errors import Forbidden
+from fieldapp.stats import Period, china_day, parse_period, range_period
 from grid import queries
 
 LEVELS = ("city", "county", "township", "village", "cell")
@@ -411,6 +413,102 @@ register(
         columns=_count_columns,
         rows=count_rows,
         count=_area_count,
+        check=_check_area_table,
+    )
+)
+
+
+# --- the assessment table (考评表): the KPI table of fieldapp.services.stats -----------------
+
+#: The levels the assessment ranks (fieldapp.kpi: townships and counties).
+ASSESSMENT_LEVELS = ("county", "township")
+
+# Column headers of the KPIs, by key (fieldapp.kpi.KPIS), in the export's language.
+KPI_HEADERS = {
+    "acceptance_on_time": _l("On-time acceptance rate"),
+    "closed_on_time": _l("On-time closing rate"),
+    "resolution": _l("Resolution rate"),
+    "satisfaction": _l("Satisfaction rate"),
+    "checkin_compliance": _l("Zero-report check-in rate"),
+    "repeat_place": _l("Repeat-place rate"),
+    "reports_per_10k": _l("Reports per 10,000 residents"),
+}
+
+
+def assessment_period(params: ExportParams, now: datetime) -> Period:
+    """The export's period: from–to when both are given, else the month of `from` or, without
+    it, this month (China time) — the period an assessment is usually made for."""
+    if params.date_from and params.date_to:
+        return range_period(params.date_from, params.date_to)
+    day = params.date_from or china_day(now)
+    return parse_period(f"{day.year}-{day.month:02d}")
+
+
+def _assessment_columns(params: ExportParams) -> list[Column]:
+    return [
+        Column("rank", _("Rank"), "int", width=6),
+        Column("code", _("Area code"), width=12),
+        Column("name", _("Area name"), width=20),
+        Column("reports", _("Reports filed"), "int", total=True),
+        *(
+            Column(k.key, str(KPI_HEADERS[k.key]), "float" if k.scale != 1 else "percent")
+            for k in kpi.KPIS
+        ),
+        Column("score", _("Composite score"), "float"),
+        Column("previous_rank", _("Rank in the previous period"), "int", width=10),
+        Column("rank_change", _("Rank change"), "int", width=8),
+        Column("score_change", _("Score change"), "float", width=8),
+    ]
+
+
+def assessment_rows(
+    session: Session, viewer: User, params: ExportParams
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `stats.kpi_table`, ranked, one per township or county (a few dozen: built
+    whole, not streamed)."""
+    now = datetime.now(CHINA_TZ)
+    table = stats.kpi_table(
+        session,
+        viewer,
+        level=params.level or "township",
+        within_code=params.area,
+        period=assessment_period(params, now),
+        now=now,
+    )
+    for row in table["rows"]:
+        values = row["kpis"]
+        yield (
+            row["rank"],
+            row["code"],
+            row["name"],
+            values["reports_per_10k"]["numerator"],
+            *(values[k.key]["value"] for k in kpi.KPIS),
+            row["score"],
+            row["previous"]["rank"],
+            row["delta"]["rank_change"],
+            row["delta"]["score"],
+        )
+
+
+def _assessment_count(session: Session, viewer: User, params: ExportParams) -> int:
+    """One row per township or county the table ranks."""
+    within = stats.resolve_within(session, viewer, params.area)
+    return len(rollups.areas_below(session, params.level or "township", within))
+
+
+def _assessment_title(params: ExportParams) -> str:
+    level = _("townships") if (params.level or "township") == "township" else _("counties")
+    return _("%(city)s assessment of %(level)s", city=params.city_name, level=level)
+
+
+register(
+    TableSource(
+        kind="assessment",
+        formats=("xlsx", "csv"),
+        title=_assessment_title,
+        columns=_assessment_columns,
+        rows=assessment_rows,
+        count=_assessment_count,
         check=_check_area_table,
     )
 )

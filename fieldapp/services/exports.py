@@ -34,6 +34,7 @@ from fieldapp.models import Area, Category, Cell, Department, ExportJob, User
 from fieldapp.services import audit, outbox
 from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
 from fieldapp.services.export_sources import (
+    ASSESSMENT_LEVELS,
     LEVELS,
     SOURCES,
     ExportParams,
@@ -43,7 +44,7 @@ from fieldapp.services.export_sources import (
 from fieldapp.workflow import State
 
 RUN_EXPORT_TASK = "workers.tasks.run_export"
-KINDS = ("cases", "kpis", "areas_geojson")
+KINDS = ("cases", "kpis", "assessment", "areas_geojson")
 FORMATS = ("xlsx", "csv", "geojson")
 LANGUAGES = ("zh", "en")
 SEVERITIES = ("red", "orange", "yellow")
@@ -86,7 +87,19 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
     if language not in LANGUAGES:
         errors["language"] = _("One of: %(names)s.", names=", ".join(LANGUAGES))
     level = body.get("level")
-    if kind in ("kpis", "areas_geojson"):
+    if kind == "assessment":
+        # The assessment ranks townships or counties (fieldapp.kpi); county staff rank
+        # only townships, coordinators have nothing below them to rank.
+        level = level or "township"
+        allowed_levels = tuple(
+            lv for lv in ASSESSMENT_LEVELS if LEVELS.index(lv) > LEVELS.index(viewer_level(viewer))
+        )
+        if level not in allowed_levels:
+            errors["level"] = _(
+                "One of: %(names)s (the levels ranked below your area).",
+                names=", ".join(allowed_levels) or "—",
+            )
+    elif kind in ("kpis", "areas_geojson"):
         level = level or "township"
         allowed_levels = LEVELS[LEVELS.index(viewer_level(viewer)) :]
         if level not in allowed_levels:
@@ -95,7 +108,7 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
                 names=", ".join(allowed_levels),
             )
     elif level is not None:
-        errors["level"] = _("Only for the kinds kpis and areas_geojson.")
+        errors["level"] = _("Only for the kinds kpis, assessment and areas_geojson.")
     filters = body.get("filters", {})
     if filters is None:
         filters = {}

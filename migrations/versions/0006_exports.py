@@ -43,7 +43,8 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('cases','kpis','areas_geojson')", name=op.f("ck_export_jobs_kind")
+            "kind IN ('cases','kpis','assessment','areas_geojson')",
+            name=op.f("ck_export_jobs_kind"),
         ),
         sa.CheckConstraint(
             "format IN ('xlsx','csv','geojson')", name=op.f("ck_export_jobs_format")

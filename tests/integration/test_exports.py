@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import AuditEvent, ExportJob, OutboxMessage
 from fieldapp.services import exports
 from tests.support import auth, cell_centre
@@ -183,6 +184,42 @@ def test_area_table_and_geojson_carry_the_rollup_counts_within_scope(
     assert done.file_name and done.file_name.endswith(".geojson")
 
 
+def test_the_assessment_export_is_the_kpi_table_of_the_api(
+    app: Flask, client: FlaskClient, db_session: Session, people: dict, tmp_path: Path
+) -> None:
+    """County staff export the townships' assessment (考评表) for this month: every rank,
+    count, rate and score in the file is the one GET /api/v1/kpis answers."""
+    for _ in range(2):
+        file_report(client, people, "officer_a")
+    file_report(client, people, "officer_b")
+    job = request_export(
+        client, people, "county", {"kind": "assessment", "format": "xlsx", "level": "township"}
+    )
+    done = run_here(app, db_session, job["id"], tmp_path)
+    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
+    assert sheet is not None
+    assert "考评" in str(sheet["A1"].value)
+    headers = [c.value for c in sheet[5]]
+    assert headers[:5] == ["序号", "排名", "区划代码", "区划名称", "上报数"]
+    assert {"及时受理率", "按期办结率", "化解率", "群众满意率", "综合得分"} <= set(headers)
+    rows = [r for r in sheet.iter_rows(min_row=6, values_only=True) if r[0] != "合计"]
+
+    month = datetime.now(UTC).astimezone(CHINA_TZ).strftime("%Y-%m")
+    api = client.get(
+        f"/api/v1/kpis?level=township&period={month}", headers=auth(people, "county")
+    ).get_json()
+    assert [(r[2], r[1]) for r in rows] == [(a["code"], a["rank"]) for a in api["rows"]]
+    by_code = {a["code"]: a for a in api["rows"]}
+    for row in rows:
+        expected = by_code[row[2]]
+        record = dict(zip(headers, row, strict=True))
+        assert record["上报数"] == expected["kpis"]["reports_per_10k"]["numerator"]
+        assert record["综合得分"] == expected["score"]
+        assert record["化解率"] == expected["kpis"]["resolution"]["value"]
+    assert sum(r[4] for r in rows) == 3
+    assert done.rows_total == len(rows) == 2
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
@@ -193,6 +230,9 @@ def test_area_table_and_geojson_carry_the_rollup_counts_within_scope(
         ({"kind": "cases", "format": "csv", "level": "village"}, {"level"}),
         ({"kind": "kpis", "format": "csv", "level": "county"}, {"level"}),  # above a township
         ({"kind": "kpis", "format": "csv", "level": "planet"}, {"level"}),
+        # A coordinator has no townships or counties below to rank.
+        ({"kind": "assessment", "format": "csv"}, {"level"}),
+        ({"kind": "assessment", "format": "geojson", "level": "village"}, {"format", "level"}),
         (
             {"kind": "cases", "format": "csv", "filters": {"from": "26/11/2026", "to": "x"}},
             {"filters.from", "filters.to"},
