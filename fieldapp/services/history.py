@@ -84,7 +84,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.deadlines import CHINA_TZ, DeadlinePolicy
 from fieldapp.workflow import (
     ESCALATION_LEVELS,
     OPEN_STATES,
@@ -2141,6 +2141,8 @@ def load_history(
     finally:
         if fast:
             cur.execute("SET LOCAL session_replication_role TO DEFAULT")
+    key_cases = _flag_key_cases(cur, h.reports.start, h.reports.end + timedelta(days=1))
+    say(f"key backlog cases (重点积案) flagged: {key_cases:,}")
     copied = time.perf_counter()
     if analyze:
         cur.execute("ANALYZE reports, case_events, checkins")
@@ -2156,13 +2158,63 @@ def load_history(
         "seconds": round(seconds, 2),
         "reports_per_s": round(counts["reports"] / max(seconds, 1e-9)),
         "fast_foreign_keys": fast,
+        "key_cases": key_cases,
     }
+    summary["events"] += key_cases  # each flag is on the case's record
     status = ", ".join(f"{k} {v:,}" for k, v in counts["by_status"].items())
     say(
         f"done: {counts['reports']:,} reports ({status}); {counts['events']:,} events; "
         f"{counts['checkins']:,} check-ins; {summary['reports_per_s']:,} reports/s overall"
     )
     return summary
+
+
+# Key backlog cases (重点积案) of the history: about one in a hundred of the serious reports
+# (red, or a potential group incident) filed at least a month before its end, each with a
+# responsible leader (包案领导) and a target date 90 days after its report, flagged by the
+# system three days after it came in. Chosen by a hash of the id, so the same seed gives the
+# same cases.
+_KEY_LEADERS = ("分管副县长", "政法委副书记", "信访局局长", "镇党委书记", "镇长", "司法所所长")
+_FLAG_KEY_CASES = """
+WITH chosen AS (
+    SELECT r.id, r.status, r.reported_at,
+        (%(leaders)s::text[])[1 + abs(hashtext(r.id::text || 'leader')) %% %(n_leaders)s]
+            AS leader,
+        ((r.reported_at AT TIME ZONE 'Asia/Shanghai')::date + 90) AS target
+    FROM reports r
+    WHERE r.reported_at >= %(start)s AND r.reported_at < %(end)s - interval '30 days'
+      AND (r.severity = 'red' OR r.potential_group_incident)
+      AND r.status NOT IN ('merged', 'rejected') AND NOT r.is_key_case
+      AND abs(hashtext(r.id::text)) %% 100 = 0
+), flagged AS (
+    UPDATE reports r
+    SET is_key_case = true, key_leader = c.leader, key_target_date = c.target
+    FROM chosen c WHERE r.id = c.id
+    RETURNING r.id
+)
+INSERT INTO case_events (report_id, actor_id, at, action, from_status, to_status, data)
+SELECT c.id, NULL, c.reported_at + interval '3 days', 'key_case', c.status, c.status,
+    jsonb_build_object(
+        'before', jsonb_build_object('is_key_case', false, 'leader', NULL, 'target_date', NULL),
+        'after', jsonb_build_object(
+            'is_key_case', true, 'leader', c.leader, 'target_date', c.target::text))
+FROM chosen c JOIN flagged f ON f.id = c.id
+"""
+
+
+def _flag_key_cases(cur: Any, start: date, end: date) -> int:
+    """Flag the key backlog cases among the reports filed from `start` to before `end`
+    (China-time days; see _FLAG_KEY_CASES); returns how many."""
+    cur.execute(
+        _FLAG_KEY_CASES,
+        {
+            "leaders": list(_KEY_LEADERS),
+            "n_leaders": len(_KEY_LEADERS),
+            "start": datetime(start.year, start.month, start.day, tzinfo=CHINA_TZ),
+            "end": datetime(end.year, end.month, end.day, tzinfo=CHINA_TZ),
+        },
+    )
+    return int(cur.rowcount)
 
 
 def _copy(

@@ -6,7 +6,7 @@ three cells only (the `people` fixture); the other cells get no reports."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fieldapp.deadlines import CHINA_TZ
 from fieldapp.services import history as H
 
 pytestmark = pytest.mark.usefixtures("small_city_loaded")
@@ -156,6 +157,40 @@ def test_load_a_history(
     )
     officers = _scalar(s, "SELECT count(DISTINCT officer_id) FROM checkins")
     assert officers == 2  # t_officer_a and t_officer_b
+
+
+# A month before the midnight after END, China time: key cases are filed before it.
+KEY_CUTOFF = datetime(2026, 11, 1, tzinfo=CHINA_TZ) - timedelta(days=30)
+
+
+def test_key_backlog_cases_are_flagged_with_leader_target_and_event(session: Session) -> None:
+    """About one in a hundred serious reports (red or a potential group incident) filed a
+    month or more before the history's end is a key case (重点积案), with its leader, a
+    target date 90 days after the report and a key_case event on its record."""
+    summary = _load(session, [], reports=30_000, days=120, clusters=[])
+    flagged = session.execute(
+        text(
+            "SELECT r.severity, r.potential_group_incident, r.status, r.key_leader, "
+            "r.key_target_date - (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date, "
+            "r.reported_at < :cutoff, "
+            "(SELECT count(*) FROM case_events e WHERE e.report_id = r.id "
+            " AND e.action = 'key_case' AND e.data->'after'->>'leader' = r.key_leader) "
+            "FROM reports r WHERE r.is_key_case"
+        ),
+        {"cutoff": KEY_CUTOFF},
+    ).all()
+    serious = _scalar(
+        session,
+        "SELECT count(*) FROM reports WHERE (severity = 'red' OR potential_group_incident) "
+        "AND status NOT IN ('merged', 'rejected') AND reported_at < :cutoff",
+        cutoff=KEY_CUTOFF,
+    )
+    assert summary["key_cases"] == len(flagged)
+    assert 0.004 * serious < len(flagged) < 0.02 * serious  # about 1 %
+    for severity, group, status, leader, days, old_enough, events in flagged:
+        assert severity == "red" or group
+        assert status not in ("merged", "rejected")
+        assert leader and days == 90 and old_enough and events == 1
 
 
 def test_a_second_load_is_refused_unless_appending(
