@@ -177,6 +177,7 @@ def page() -> ResponseReturnValue:
         "campaign": area.campaign,
         "period": period_data,
         "period_args": period_args,
+        "today": china_day(current).isoformat(),
         "overdue": overdue,
         "open_states": list(case_list.OPEN_STATUS_VALUES),
         "urls": {

@@ -138,6 +138,11 @@ def test_dashboard_figures_links_and_drill_down(
     for chart in ("chart-trend", "chart-categories", "chart-severity", "chart-status"):
         assert page.locator(f"#{chart} canvas").count() >= 1, chart
     assert page.locator("#chart-children canvas").count() >= 1
+    # This month's trend runs day by day up to today (China time), not into the future.
+    days_shown = page.evaluate(
+        "window.dashboard.charts['chart-trend'].getOption().xAxis[0].data.length"
+    )
+    assert days_shown == datetime.now(CHINA_TZ).day
     labels = page.locator(".figure .label").all_text_contents()
     assert labels[:4] == ["上报数", "办理中", "已超期", "已办结"]
     assert "化解率" in labels and "重点积案" in labels

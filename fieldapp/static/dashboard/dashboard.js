@@ -215,7 +215,9 @@
   function go(url) { window.location.assign(url); }
 
   function drawTrend(d) {
-    var keys = d.trend.keys;
+    // Buckets that start after today have no reports yet, not zero reports: leave them out
+    // rather than draw the line dropping to 0 at the end of a running month.
+    var keys = d.trend.keys.filter(function (k) { return k <= cfg.today; });
     var counts = d.trend.totals.counts;
     chart("chart-trend", {
       xAxis: { type: "category", data: keys.map(bucketLabel), boundaryGap: false },
