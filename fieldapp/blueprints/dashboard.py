@@ -236,6 +236,7 @@ def cases() -> ResponseReturnValue:
     chips = _chips(filters, category_names)
     return render_template(
         "dashboard/cases.html",
+        export_url=_export_url(filters, area.code),
         result=result,
         area=area,
         filters=filters,
@@ -246,6 +247,32 @@ def cases() -> ResponseReturnValue:
         status_labels=STATUS_LABELS,
         severity_labels=SEVERITY_LABELS,
     )
+
+
+def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
+    """The exports page filled with this list's filters, when an export can hold exactly
+    these cases (one category, severity and status at most; no outcome, rating, overdue or
+    key-case filter); None otherwise, so no link promises a different list."""
+    if (
+        len(filters.categories) > 1
+        or len(filters.severities) > 1
+        or len(filters.statuses) > 1
+        or filters.outcomes
+        or filters.satisfactions
+        or filters.overdue
+        or filters.key
+    ):
+        return None
+    args = {
+        "kind": "cases",
+        "area": area_code,
+        "from": filters.date_from.isoformat() if filters.date_from else "",
+        "to": filters.date_to.isoformat() if filters.date_to else "",
+        "category": filters.categories[0] if filters.categories else "",
+        "severity": filters.severities[0] if filters.severities else "",
+        "status": filters.statuses[0] if filters.statuses else "",
+    }
+    return f"{url_for('exports.page')}?{urlencode({k: v for k, v in args.items() if v})}"
 
 
 def _chips(filters: case_list.CaseFilters, category_names: dict[str, str]) -> list[str]:

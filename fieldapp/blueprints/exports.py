@@ -162,6 +162,9 @@ def _language() -> str:
     return locale.language if locale else "zh"
 
 
+PREFILL_FIELDS = ("kind", "format", "level", *exports.FILTER_FIELDS)
+
+
 def _kinds(user: User) -> list[tuple[str, str]]:
     kinds = [("cases", _("Case list"))]
     if user.role in ("coordinator", "county", "city", "admin"):
@@ -180,9 +183,12 @@ def page() -> ResponseReturnValue:
     user = web_user()
     assert user is not None  # login_required
     jobs = [_job_json(j) for j in exports.list_jobs(db.session, user)]
+    # A link from a case list (/cases) fills the form with that list's filters.
+    prefill = {name: request.args.get(name, "").strip() for name in PREFILL_FIELDS}
     return render_template(
         "exports/index.html",
         jobs=jobs,
+        prefill=prefill,
         kinds=_kinds(user),
         kind_labels=dict(_kinds(user)),
         levels=LEVELS[LEVELS.index(viewer_level(user)) :],
@@ -210,7 +216,7 @@ def request_from_page() -> ResponseReturnValue:
     if kind == "areas_geojson":
         fmt = "geojson"
     body: dict[str, Any] = {"kind": kind, "format": fmt, "language": _language()}
-    if kind in ("kpis", "areas_geojson"):
+    if kind in ("kpis", "assessment", "areas_geojson"):
         body["level"] = form.get("level") or None
     body["filters"] = {
         name: form.get(name, "").strip()

@@ -190,7 +190,7 @@ def viewer_level(viewer: User) -> str:
 
 def report_conditions(session: Session, viewer: User, params: ExportParams) -> list[Any]:
     """WHERE clauses of an export over reports: the viewer's scope (the same clause as the
-    list endpoint, `scope.report_filter`) and the filters."""
+    list endpoint, `scope.report_filter`), merged duplicates left out, and the filters."""
     clauses: list[ColumnElement[bool]] = [scope.report_filter(viewer)]
     if params.date_from:
         clauses.append(Report.reported_at >= china_day_start(params.date_from))
@@ -202,6 +202,10 @@ def report_conditions(session: Session, viewer: User, params: ExportParams) -> l
         clauses.append(Report.severity == params.severity)
     if params.status:
         clauses.append(Report.status == params.status)
+    else:
+        # Merged duplicates are not cases of their own: left out as the roll-ups, KPIs and
+        # the case list behind the dashboards leave them out (ask for status=merged to see them).
+        clauses.append(Report.status != "merged")
     if params.area:
         clauses.append(_area_clause(session, params.area))
     return clauses

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -371,3 +372,51 @@ def test_the_page_lists_exports_and_requests_one_through_its_form(
     # The page's poll reads the list with the session cookie.
     r = client.get("/api/v1/exports")
     assert r.status_code == 200 and r.get_json()["exports"][0]["id"] == str(job.id)
+
+
+def test_a_case_list_links_to_the_export_of_exactly_its_cases(
+    app: Flask, client: FlaskClient, db_session: Session, people: dict, tmp_path: Path
+) -> None:
+    """/cases (behind a dashboard figure) links to the exports page filled with its filters;
+    the export requested from there holds exactly the cases the list counted."""
+    from tests.integration.test_triage_pages import _token, login
+
+    for severity in ("red", "red", "yellow"):
+        file_report(client, people, "officer_a", severity=severity)
+    today = datetime.now(UTC).astimezone(CHINA_TZ).date().isoformat()
+    login(client, "t_coord_1")
+    html = client.get(f"/cases?within=991101001&severity=red&from={today}&to={today}").get_data(
+        as_text=True
+    )
+    total = int(re.search(r'data-total="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    assert total == 2
+    link = re.search(r'<a href="([^"]+)" id="export-list"', html)
+    assert link is not None
+    form_page = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert f'name="from" value="{today}"' in form_page and 'value="991101001"' in form_page
+    assert '<option value="red" selected>' in form_page
+
+    r = client.post(
+        "/exports/",
+        data={
+            "kind": "cases",
+            "format": "csv",
+            "from": today,
+            "to": today,
+            "severity": "red",
+            "area": "991101001",
+            "csrf_token": _token(form_page),
+        },
+    )
+    assert r.status_code == 302
+    job = db_session.execute(
+        select(ExportJob).where(ExportJob.requested_by == people["coord_1"]["id"])
+    ).scalar_one()
+    done = run_here(app, db_session, str(job.id), tmp_path)
+    assert done.rows_total == total
+
+    # A list an export cannot reproduce (two severities at once) offers no export link.
+    r = client.get(f"/cases?within=991101001&severity=red,yellow&from={today}&to={today}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'data-total="3"' in html
+    assert 'id="export-list"' not in html
