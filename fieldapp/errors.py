@@ -41,7 +41,36 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters() -> None:
+    """PostgreSQL text cannot hold the NUL character (U+0000): a query parameter, form field
+    or JSON string carrying one is refused here with a message, instead of failing later in
+    the database as a 500. No person types it; a broken client or a fuzzer sends it."""
+    found = (
+        _has_nul(dict(request.args.lists()))
+        or _has_nul(dict(request.form.lists()))
+        or (request.is_json and _has_nul(request.get_json(silent=True)))
+    )
+    if found:
+        raise ApiError(
+            400,
+            "invalid_text",
+            _("The request contains a NUL character (U+0000), which no field accepts."),
+        )
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
+
     @app.errorhandler(ApiError)
     def api_error(err: ApiError) -> ResponseReturnValue:
         return jsonify(error_body(err.code, err.message, err.fields)), err.status

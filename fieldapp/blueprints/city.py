@@ -240,7 +240,7 @@ def alerts_page() -> ResponseReturnValue:
     )
 
 
-@bp.post("/alerts/<int:alert_id>/<action>")
+@bp.post("/alerts/<int(max=2147483647):alert_id>/<action>")
 @login_required
 def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
     from datetime import UTC, datetime, time

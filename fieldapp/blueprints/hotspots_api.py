@@ -72,7 +72,7 @@ def list_hotspots() -> ResponseReturnValue:
     return jsonify({"alerts": hotspots.list_alerts(db.session, user, status)})
 
 
-@bp.post("/hotspots/<int:alert_id>/acknowledge")
+@bp.post("/hotspots/<int(max=2147483647):alert_id>/acknowledge")
 def acknowledge_hotspot(alert_id: int) -> ResponseReturnValue:
     user = api_user()
     result = hotspots.acknowledge(db.session, user, alert_id, now=now(), remote_addr=remote_addr())
@@ -80,7 +80,7 @@ def acknowledge_hotspot(alert_id: int) -> ResponseReturnValue:
     return jsonify(result)
 
 
-@bp.post("/hotspots/<int:alert_id>/supervise")
+@bp.post("/hotspots/<int(max=2147483647):alert_id>/supervise")
 def supervise_hotspot(alert_id: int) -> ResponseReturnValue:
     user = api_user()
     body = _json_object()
