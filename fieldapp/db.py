@@ -21,7 +21,12 @@ class Database:
         url = app.config["DATABASE_URL"]
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
         app.extensions["fieldapp.engine"] = engine
-        app.extensions["fieldapp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+        # Sessions are bound to one pooled connection for the whole app context (a request,
+        # a task): a request that commits, then records that its outbox messages went out,
+        # checks out (and pings) one connection instead of one per transaction.
+        default = sessionmaker(expire_on_commit=False)
+        app.extensions["fieldapp.default_sessionmaker"] = default
+        app.extensions["fieldapp.sessionmaker"] = default
         app.teardown_appcontext(self._close_session)
 
     @property
@@ -37,7 +42,12 @@ class Database:
     def session(self) -> Session:
         """The session of the current app context, created on first use."""
         if "db_session" not in g:
-            g.db_session = current_app.extensions["fieldapp.sessionmaker"]()
+            factory = current_app.extensions["fieldapp.sessionmaker"]
+            if factory is current_app.extensions["fieldapp.default_sessionmaker"]:
+                g.db_connection = self.engine.connect()
+                g.db_session = factory(bind=g.db_connection)
+            else:
+                g.db_session = factory()
         session: Session = g.db_session
         return session
 
@@ -56,6 +66,9 @@ class Database:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+        connection = g.pop("db_connection", None)
+        if connection is not None:
+            connection.close()  # back to the pool; an open transaction is rolled back
 
 
 db = Database()

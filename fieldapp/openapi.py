@@ -1786,7 +1786,7 @@ def _work_queue() -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": "Page number, from 1 (页码).",
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
             },
             {
                 "name": "per_page",
@@ -1826,7 +1826,7 @@ def _work_queue() -> dict[str, Any]:
                             {
                                 "view": "One of: mine, overdue.",
                                 "status": "An open state.",
-                                "page": "page ≥ 1 and per_page between 1 and 200.",
+                                "page": "page from 1 to 100,000 and per_page from 1 to 200.",
                             },
                         ),
                     )

@@ -33,6 +33,10 @@ class QueueFilters:
     per_page: int = 50
 
 
+#: Far beyond any real queue; keeps the row offset within what PostgreSQL accepts.
+MAX_PAGE = 100_000
+
+
 def parse_filters(args: dict[str, str]) -> QueueFilters:
     errors: dict[str, str] = {}
     view = args.get("view", "mine")
@@ -47,10 +51,10 @@ def parse_filters(args: dict[str, str]) -> QueueFilters:
     try:
         page = int(args.get("page", 1))
         per_page = int(args.get("per_page", 50))
-        if page < 1 or not 1 <= per_page <= 200:
+        if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= 200:
             raise ValueError
     except ValueError:
-        errors["page"] = _("page ≥ 1 and per_page between 1 and 200.")
+        errors["page"] = _("page from 1 to 100,000 and per_page from 1 to 200.")
         page, per_page = 1, 50
     if errors:
         raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")

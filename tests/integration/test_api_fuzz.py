@@ -71,3 +71,8 @@ def test_an_alert_id_beyond_the_database_range_is_not_found(
 ) -> None:
     r = client.post("/api/v1/hotspots/2147483648/acknowledge", headers=auth(people, "city"))
     assert r.status_code == 404 and r.get_json()["error"]["message"]
+
+
+def test_a_page_beyond_any_queue_is_a_400(client: FlaskClient, people: dict) -> None:
+    r = client.get("/api/v1/queue?page=184467440737095518", headers=auth(people, "coord_1"))
+    assert r.status_code == 400 and "page" in r.get_json()["error"]["fields"]
