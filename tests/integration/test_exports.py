@@ -217,7 +217,7 @@ def test_the_assessment_export_is_the_kpi_table_of_the_api(
         assert record["上报数"] == expected["kpis"]["reports_per_10k"]["numerator"]
         assert record["综合得分"] == expected["score"]
         assert record["化解率"] == expected["kpis"]["resolution"]["value"]
-    assert sum(r[4] for r in rows) == 3
+    assert sum(r[4] for r in rows) >= 3  # ours, and any other test's committed reports
     assert done.rows_total == len(rows) == 2
 
 
