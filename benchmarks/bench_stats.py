@@ -105,8 +105,10 @@ def _replicate(engine: Engine, copies: int) -> float:
             r[0]
             for r in conn.execute(
                 text(
+                    # Generated columns (kpi_code) are computed by PostgreSQL, not copied.
                     "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = 'reports' ORDER BY ordinal_position"
+                    "WHERE table_name = 'reports' AND is_generated = 'NEVER' "
+                    "ORDER BY ordinal_position"
                 )
             )
         ]
