@@ -253,6 +253,39 @@ def count_reports(
 # --- KPI counts -------------------------------------------------------------------------------
 
 
+def _period_index(periods: Sequence[Period]) -> ColumnElement[Any]:
+    """The index in `periods` of a report's period, for reports within [first start, last
+    end) (the caller's WHERE). Evaluated for every report: when the periods follow each other
+    without a gap (a period and the previous one), one comparison per period boundary
+    instead of two per period, else NULL outside every period."""
+    latest_first = sorted(range(len(periods)), key=lambda i: periods[i].start, reverse=True)
+    contiguous = all(
+        periods[later].start == periods[earlier].end
+        for later, earlier in zip(latest_first, latest_first[1:], strict=False)
+    )
+    if not contiguous:
+        return case(
+            *(
+                (
+                    and_(
+                        Report.reported_at >= day_start(p.start),
+                        Report.reported_at < day_start(p.end),
+                    ),
+                    index,
+                )
+                for index, p in enumerate(periods)
+            ),
+            else_=None,
+        )
+    *newer, oldest = latest_first
+    if not newer:
+        return literal(oldest)
+    return case(
+        *((Report.reported_at >= day_start(periods[i].start), i) for i in newer),
+        else_=oldest,
+    )
+
+
 def kpi_counts(
     session: Session,
     user: User,
@@ -272,18 +305,7 @@ def kpi_counts(
     area_col = _REPORT_COLUMN[level]
     first = min(p.start for p in periods)
     last = max(p.end for p in periods)
-    which = case(
-        *(
-            (
-                and_(
-                    Report.reported_at >= day_start(p.start), Report.reported_at < day_start(p.end)
-                ),
-                index,
-            )
-            for index, p in enumerate(periods)
-        ),
-        else_=None,
-    )
+    which = _period_index(periods)
     overdue = Report.due_at < now
     # Repeats: n reports of one category at one cell are 1 first + n − 1 repeats, so per area
     # repeats = reports − distinct (cell, category) places. Both groupings are hashed in the
