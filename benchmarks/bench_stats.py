@@ -3,7 +3,9 @@ bearer token), p50 of
 - the roll-up townships × category for a 30-day window at 1,000,000 reports (target ≤ 50 ms),
   next to a plain `SELECT township_id, category, count(*) … GROUP BY` over the same rows in
   the same run;
-- the KPI table of all townships for one month at 1,000,000 reports (target ≤ 200 ms);
+- the KPI table of all townships for one month at 1,000,000 reports (target ≤ 200 ms),
+  computed on every request (cache off) and as served (with the few-seconds KPI cache),
+  next to a plain `SELECT township_id, count(*) … GROUP BY` for the month;
 - the same roll-up at 10,000,000 reports, and a 365-day roll-up (a million rows in the
   window), each next to its plain GROUP BY.
 
@@ -105,8 +107,10 @@ def _replicate(engine: Engine, copies: int) -> float:
             r[0]
             for r in conn.execute(
                 text(
+                    # Generated columns (kpi_code) are computed by PostgreSQL, not copied.
                     "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = 'reports' ORDER BY ordinal_position"
+                    "WHERE table_name = 'reports' AND is_generated = 'NEVER' "
+                    "ORDER BY ordinal_position"
                 )
             )
         ]
@@ -211,7 +215,13 @@ def main() -> None:
         month_end = today.replace(day=1) - timedelta(days=1)
         period = f"{month_end.year}-{month_end.month:02d}"
         kpi_url = f"/api/v1/kpis?level=township&period={period}"
+        # Computed on every request (the cache off), then as served (a table computed in the
+        # last KPI_CACHE_SECONDS for the same scope and period is answered from memory).
+        cache_seconds = app.config["KPI_CACHE_SECONDS"]
+        app.config["KPI_CACHE_SECONDS"] = 0
         kpi_ms = _timed(lambda: client.get(kpi_url, headers=headers))
+        app.config["KPI_CACHE_SECONDS"] = cache_seconds
+        cached_ms = _timed(lambda: client.get(kpi_url, headers=headers))
         table = client.get(kpi_url, headers=headers).get_json()
         scored = sum(1 for r in table["rows"] if r["score"] is not None)
         with engine.connect() as conn:
@@ -225,21 +235,30 @@ def main() -> None:
                     {"a": day_start(month_start), "b": day_start(month_end + timedelta(days=1))},
                 ).all()
             )
-        figure(
-            "stats_kpi_table_townships_month",
-            reports=reports,
-            period=period,
-            townships=len(table["rows"]),
-            scored=scored,
-            requests=len(kpi_ms),
-            p50_ms=round(percentile(kpi_ms, 50), 1),
-            p99_ms=round(percentile(kpi_ms, 99), 1),
-            baseline="plain SELECT township_id, count(*) … GROUP BY for the month",
-            baseline_p50_ms=round(percentile(base, 50), 1),
-            ratio=round(percentile(base, 50) / percentile(kpi_ms, 50), 3),
-            target="p50 <= 200 ms at 1,000,000",
-            load_average_1m=round(os.getloadavg()[0], 2),
-        )
+        for name, times, note in (
+            ("stats_kpi_table_townships_month", kpi_ms, "computed on every request (no cache)"),
+            (
+                "stats_kpi_table_townships_month_cached",
+                cached_ms,
+                f"as served: KPI_CACHE_SECONDS={cache_seconds:g} (same scope and period)",
+            ),
+        ):
+            figure(
+                name,
+                reports=reports,
+                period=period,
+                townships=len(table["rows"]),
+                scored=scored,
+                requests=len(times),
+                p50_ms=round(percentile(times, 50), 1),
+                p99_ms=round(percentile(times, 99), 1),
+                baseline="plain SELECT township_id, count(*) … GROUP BY for the month",
+                baseline_p50_ms=round(percentile(base, 50), 1),
+                ratio=round(percentile(base, 50) / percentile(times, 50), 3),
+                mode=note,
+                target="p50 <= 200 ms at 1,000,000",
+                load_average_1m=round(os.getloadavg()[0], 2),
+            )
 
         if COPIES <= 0:
             return

@@ -84,6 +84,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
             business_days=env.get("FIELDAPP_BUSINESS_DAYS", "0") == "1"
         ),
         "JSON_SORT_KEYS": False,
+        # GET /api/v1/kpis answers from a table computed at most this many seconds ago for the
+        # same scope, area and period (fieldapp.services.stats._KpiCache; 0 = always compute).
+        "KPI_CACHE_SECONDS": float(env.get("FIELDAPP_KPI_CACHE_SECONDS", 5)),
         # Exports (fieldapp.services.exports): files under this directory, kept this long.
         "EXPORT_DIR": env.get("FIELDAPP_EXPORT_DIR") or str(instance_path / "exports"),
         "EXPORT_TTL_HOURS": float(env.get("FIELDAPP_EXPORT_TTL_HOURS", 24)),

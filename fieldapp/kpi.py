@@ -1,8 +1,9 @@
 """The KPIs of the assessment (考评), each defined once, here (docs/kpis.md explains them for
 people). Pure: counts come in, rates, scores and ranks go out. The counting itself is SQL in
 `fieldapp.services.rollups.kpi_counts`, which produces exactly the count names below; the
-per-report rules it implements are spelled out by `acceptance_result` and `closing_result`
-(tests check the SQL against them).
+per-report rules it implements (through the stored `reports.kpi_code`, decoded by
+`add_coded_counts`) are spelled out by `acceptance_result` and `closing_result` (tests check
+the SQL against them).
 
 **Cohort.** A KPI of an area for a period looks at the reports *filed* in that period
 (reported_at, China-time days) in the area, **merged duplicates excluded** (a duplicate is the
@@ -132,6 +133,44 @@ def delta(current: float | None, previous: float | None) -> float | None:
 def rank_change(current: int | None, previous: int | None) -> int | None:
     """Places moved up (positive) or down (negative) since the previous period."""
     return None if current is None or previous is None else previous - current
+
+
+# --- the per-report KPI code (reports.kpi_code) ----------------------------------------------
+# PostgreSQL keeps, on every write, the part of the per-report rules below that does not depend
+# on the time of asking (the generated column reports.kpi_code, fieldapp.models.KPI_CODE_SQL):
+# the KPI counts then group reports by (code, due_at < now) and add the groups up here.
+
+#: Acceptance (bits 0–1) and closing (bits 2–3) results: not counted, on time, late, or late
+#: once due_at has passed (still waiting in that step; pending until then).
+RESULT_NONE: Final = 0
+RESULT_ON_TIME: Final = 1
+RESULT_LATE: Final = 2
+RESULT_LATE_WHEN_DUE: Final = 3
+CODE_RESOLVED: Final = 16
+CODE_CLOSED: Final = 32
+CODE_SATISFIED: Final = 64
+CODE_RATED: Final = 128
+
+
+def add_coded_counts(counts: dict[str, int], code: int, overdue: bool | None, n: int) -> None:
+    """Add `n` reports with this kpi_code (`overdue`: due_at < now) to the KPI counts."""
+    counts["reports"] = counts.get("reports", 0) + n
+    for result, on_time, due in (
+        (code & 3, "accepted_on_time", "acceptance_due"),
+        ((code >> 2) & 3, "closed_on_time", "closing_due"),
+    ):
+        counted = result in (RESULT_ON_TIME, RESULT_LATE) or (
+            result == RESULT_LATE_WHEN_DUE and bool(overdue)
+        )
+        counts[due] = counts.get(due, 0) + (n if counted else 0)
+        counts[on_time] = counts.get(on_time, 0) + (n if result == RESULT_ON_TIME else 0)
+    for bit, name in (
+        (CODE_RESOLVED, "resolved"),
+        (CODE_CLOSED, "closed"),
+        (CODE_SATISFIED, "satisfied"),
+        (CODE_RATED, "rated"),
+    ):
+        counts[name] = counts.get(name, 0) + (n if code & bit else 0)
 
 
 # --- the per-report rules the SQL implements (and the tests check it against) -------------

@@ -63,6 +63,9 @@ def app(engine: Engine, database_url: str) -> Flask:
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": "memory://",
             "SECRET_KEY": "test",
+            # Each test writes its own reports and reads them back at once: no KPI table
+            # cached by an earlier test (the cache has its own test).
+            "KPI_CACHE_SECONDS": 0,
         }
     )
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Final
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -127,7 +127,13 @@ def kpis() -> ResponseReturnValue:
         )
     return jsonify(
         stats.kpi_table(
-            db.session, user, level=level, within_code=_within(), period=period, now=now()
+            db.session,
+            user,
+            level=level,
+            within_code=_within(),
+            period=period,
+            now=now(),
+            cache_seconds=current_app.config["KPI_CACHE_SECONDS"],
         )
     )
 

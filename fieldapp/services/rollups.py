@@ -26,10 +26,10 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    or_,
     select,
     text,
     true,
+    tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -253,6 +253,39 @@ def count_reports(
 # --- KPI counts -------------------------------------------------------------------------------
 
 
+def _period_index(periods: Sequence[Period]) -> ColumnElement[Any]:
+    """The index in `periods` of a report's period, for reports within [first start, last
+    end) (the caller's WHERE). Evaluated for every report: when the periods follow each other
+    without a gap (a period and the previous one), one comparison per period boundary
+    instead of two per period, else NULL outside every period."""
+    latest_first = sorted(range(len(periods)), key=lambda i: periods[i].start, reverse=True)
+    contiguous = all(
+        periods[later].start == periods[earlier].end
+        for later, earlier in zip(latest_first, latest_first[1:], strict=False)
+    )
+    if not contiguous:
+        return case(
+            *(
+                (
+                    and_(
+                        Report.reported_at >= day_start(p.start),
+                        Report.reported_at < day_start(p.end),
+                    ),
+                    index,
+                )
+                for index, p in enumerate(periods)
+            ),
+            else_=None,
+        )
+    *newer, oldest = latest_first
+    if not newer:
+        return literal(oldest)
+    return case(
+        *((Report.reported_at >= day_start(periods[i].start), i) for i in newer),
+        else_=oldest,
+    )
+
+
 def kpi_counts(
     session: Session,
     user: User,
@@ -264,90 +297,73 @@ def kpi_counts(
     """For each period (in order), area id of `level` (township or county) → the report
     counts named in `fieldapp.kpi` (see its rules), over the reports `user` may see.
 
-    Two index-only scans over all periods (the covering index holds every column read
-    here): the counts per period and area, and the distinct (cell, category) places per
-    period and area for the repeats."""
+    One index-only scan over all periods (the covering index holds every column read here)
+    feeding two groupings (GROUPING SETS): the reports per period, area, stored KPI code
+    (`reports.kpi_code`: the part of the rules that does not depend on now) and "due_at has
+    passed", added up into the counts by `kpi.add_coded_counts`; and the distinct (cell,
+    category) places per period and area for the repeats."""
     area_col = _REPORT_COLUMN[level]
     first = min(p.start for p in periods)
     last = max(p.end for p in periods)
-    open_states = tuple(kpi.OPEN_STATES)
-    closed = Report.status == "closed"
-    accepted_on_time = or_(
-        and_(Report.accepted_at.is_not(None), Report.accepted_on_time.is_(True)),
-        and_(Report.accepted_at.is_(None), closed, Report.closed_on_time.is_(True)),
-    )
-    accepted_late = or_(
-        and_(Report.accepted_at.is_not(None), Report.accepted_on_time.is_not(True)),
-        and_(Report.accepted_at.is_(None), closed, Report.closed_on_time.is_not(True)),
-        and_(Report.accepted_at.is_(None), Report.status == "reported", Report.due_at < now),
-    )
-    closed_late = or_(
-        and_(closed, Report.closed_on_time.is_not(True)),
-        and_(Report.status.in_(open_states), Report.step == "handling", Report.due_at < now),
-    )
-    columns = {
-        "reports": func.count(),
-        "accepted_on_time": func.count().filter(accepted_on_time),
-        "accepted_late": func.count().filter(accepted_late),
-        "closed_on_time": func.count().filter(closed, Report.closed_on_time.is_(True)),
-        "closed_late": func.count().filter(closed_late),
-        "resolved": func.count().filter(closed, Report.outcome == "resolved"),
-        "closed": func.count().filter(closed, Report.outcome.is_not(None)),
-        "satisfied": func.count().filter(
-            Report.satisfaction.in_(("satisfied", "basically_satisfied"))
-        ),
-        "rated": func.count().filter(Report.satisfaction.is_not(None)),
-    }
+    which = _period_index(periods)
+    overdue = Report.due_at < now
     # Repeats: n reports of one category at one cell are 1 first + n − 1 repeats, so per area
-    # repeats = reports − distinct (cell, category) places, counted by hashing (a DISTINCT
-    # inside count() would sort every row instead).
-    which = case(
-        *(
-            (
-                and_(
-                    Report.reported_at >= day_start(p.start), Report.reported_at < day_start(p.end)
-                ),
-                index,
+    # repeats = reports − distinct (cell, category) places. Both groupings are hashed in the
+    # same pass over the index (a DISTINCT inside count() would sort every row instead); the
+    # outer query adds each up per period and area, so only a few thousand rows come back.
+    # grouping(cell_id) tells the two apart: 1 in the code rows, 0 in the place rows.
+    inner = (
+        select(
+            which.label("period_index"),
+            area_col.label("area_id"),
+            Report.kpi_code.label("code"),
+            overdue.label("overdue"),
+            func.grouping(Report.cell_id).label("by_code"),
+            func.count().label("n"),
+        )
+        .where(
+            Report.reported_at >= day_start(first),
+            Report.reported_at < day_start(last),
+            Report.status != MERGED,
+            _within_reports(within),
+            scope.report_filter(user),
+        )
+        .group_by(
+            func.grouping_sets(
+                tuple_(which, area_col, Report.kpi_code, overdue),
+                tuple_(which, area_col, Report.cell_id, Report.category),
             )
-            for index, p in enumerate(periods)
-        ),
-        else_=None,
-    ).label("period_index")
-    conditions = (
-        Report.reported_at >= day_start(first),
-        Report.reported_at < day_start(last),
-        Report.status != MERGED,
-        _within_reports(within),
-        scope.report_filter(user),
+        )
+        .subquery()
     )
-    stmt = (
-        select(which, area_col.label("area_id"), *(c.label(name) for name, c in columns.items()))
-        .where(*conditions)
-        .group_by(which, area_col)
+    stmt = select(
+        inner.c.period_index,
+        inner.c.area_id,
+        inner.c.by_code,
+        inner.c.code,
+        inner.c.overdue,
+        func.sum(inner.c.n),
+        func.count(),
+    ).group_by(
+        inner.c.period_index, inner.c.area_id, inner.c.by_code, inner.c.code, inner.c.overdue
     )
-    places = select(which, area_col.label("area_id"), Report.cell_id, Report.category).where(
-        *conditions
-    )
-    distinct_places = places.distinct().subquery()
-    place_stmt = select(
-        distinct_places.c.period_index, distinct_places.c.area_id, func.count()
-    ).group_by(distinct_places.c.period_index, distinct_places.c.area_id)
     # ~80,000 places in two months at a million reports a year: one in-memory hash table
     # with 64 MB, a spill to disk with the default 4 MB. For this transaction only.
     session.execute(text("SELECT set_config('work_mem', '64MB', true)"))
     out: list[dict[int, dict[str, int]]] = [{} for _ in periods]
-    for row in session.execute(stmt).mappings():
-        if row["period_index"] is not None:
-            counts = {n: int(row[n]) for n in columns}
-            # Due = on time + late (the two are disjoint): cheaper than a third filter.
-            counts["acceptance_due"] = counts["accepted_on_time"] + counts.pop("accepted_late")
-            counts["closing_due"] = counts["closed_on_time"] + counts.pop("closed_late")
-            out[int(row["period_index"])][int(row["area_id"])] = counts
-    place_rows: Any = session.execute(place_stmt)
-    for index, area_id, n in place_rows:
-        if index is not None:
-            by_area = out[int(index)][int(area_id)]
-            by_area["repeats"] = by_area["reports"] - int(n)
+    places: dict[tuple[int, int], int] = {}
+    rows: Any = session.execute(stmt)
+    for index, area_id, by_code, code, is_overdue, n, groups in rows:
+        if index is None:
+            continue
+        if by_code:
+            counts = out[int(index)].setdefault(int(area_id), {})
+            kpi.add_coded_counts(counts, int(code), is_overdue, int(n))
+        else:
+            places[int(index), int(area_id)] = int(groups)
+    for (index, area_id), n in places.items():
+        by_area = out[index][area_id]
+        by_area["repeats"] = by_area["reports"] - n
     return out
 
 

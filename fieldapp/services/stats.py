@@ -6,6 +6,8 @@ periods and buckets in `fieldapp.stats`."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -221,12 +223,83 @@ def kpi_table(
     within_code: str | None,
     period: Period,
     now: datetime,
+    cache_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """The assessment table (考评) of the townships or counties under `within` for `period`:
     every KPI with numerator and denominator, the composite score, the rank within the
-    table, and the same for the previous period of equal length with the changes."""
+    table, and the same for the previous period of equal length with the changes.
+
+    With `cache_seconds` > 0 an answer computed that recently for the same scope, level,
+    area and period is returned as it was (its `as_of` says when it was computed): see
+    `_KpiCache`. The scope checks run on every call."""
     within = resolve_within(session, user, within_code)
     check_level(level, within)
+    if cache_seconds <= 0:
+        return _kpi_table(session, user, level, within, period, now)
+    key = _kpi_cache_key(session, user, level, within, period)
+    cached = _KPI_CACHE.get(key)
+    if cached is None:
+        cached = _kpi_table(session, user, level, within, period, now)
+        _KPI_CACHE.put(key, cached, cache_seconds)
+    return cached
+
+
+class _KpiCache:
+    """Recent KPI tables, each kept a few seconds. Computing one reads every report of two
+    periods (about 0.3 s at a million reports a year); a dashboard opened by many people at
+    once, or refreshed, would compute the same table again and again. A few seconds keeps
+    "a write shows within seconds" true. Per process (each gunicorn worker has its own),
+    thread-safe, bounded."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= time.monotonic():
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[Any, ...], value: dict[str, Any], seconds: float) -> None:
+        with self._lock:
+            clock = time.monotonic()
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > clock}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[key] = (clock + seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_KPI_CACHE: Final = _KpiCache()
+
+
+def _kpi_cache_key(
+    session: Session, user: User, level: str, within: AreaInfo | None, period: Period
+) -> tuple[Any, ...]:
+    # Everything the answer depends on: the database, what the user may see (city staff and
+    # administrators everything; others their area: scope.report_filter), the table asked for.
+    sees = ("all",) if user.role in ("city", "admin") else (user.role, user.area_id)
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    area = within.id if within is not None else None
+    return (database, sees, level, area, period.kind, period.start, period.end)
+
+
+def _kpi_table(
+    session: Session,
+    user: User,
+    level: str,
+    within: AreaInfo | None,
+    period: Period,
+    now: datetime,
+) -> dict[str, Any]:
     previous = period.previous()
     periods = [period, previous]
     areas = rollups.areas_below(session, level, within)
