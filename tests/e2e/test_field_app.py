@@ -281,6 +281,13 @@ def test_a_lost_answer_is_retried_without_a_duplicate(
         _fill_report(page, title, with_photo=False)
         page.click("#submit")
         report_id = _wait_state(page, None, title, "waiting", timeout=10)
+        # The row shows "waiting" as soon as it is queued, which can be before the route has
+        # stored the report and dropped the answer (slower on a loaded machine): wait for that
+        # too, pumping the page's events so the route handler runs.
+        for _ in range(150):
+            if answers_lost:
+                break
+            page.wait_for_timeout(100)
         assert answers_lost
         page.click(f'#queue li[data-id="{report_id}"] >> text=立即发送')
         _wait_state(page, report_id, title, "sent", timeout=30)
