@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 CHINA_TZ: Final = ZoneInfo("Asia/Shanghai")
 LEVELS: Final = ("city", "county", "township", "village", "cell")
 BREAKDOWNS: Final = ("category", "severity", "status", "period")
+#: The levels the KPI assessment (考评) ranks: GET /api/v1/kpis, the dashboards, the export.
+KPI_LEVELS: Final = ("county", "township")
 BUCKETS: Final = ("day", "week", "month")
 SEVERITIES: Final = ("red", "orange", "yellow")
 #: Merged duplicates (状态 merged) are the same dispute as their main case: every statistic

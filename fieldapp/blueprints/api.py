@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints import params
+from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
@@ -24,7 +25,6 @@ from fieldapp.services import (
     duplicates,
     geography,
     notifications,
-    outbox,
     photos,
     queue,
     reports,
@@ -46,23 +46,6 @@ def _json_body() -> Any:
             400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
         )
     return body
-
-
-def _dispatch(outbox_ids: list[int]) -> None:
-    """Hand the just-committed outbox rows to the broker now; if it is down, the relay will
-    send them later, so a failure here must not fail the request."""
-    if not outbox_ids:
-        return
-    celery_app = current_app.extensions["celery"]
-
-    def send(task: str, kwargs: dict[str, Any]) -> None:
-        celery_app.send_task(task, kwargs=kwargs, retry=False)
-
-    try:
-        outbox.dispatch(db.session, outbox_ids, send)
-    except Exception:  # the relay will pick them up
-        current_app.logger.warning("outbox fast path failed; relay will retry", exc_info=True)
-        db.session.rollback()
 
 
 def _language() -> str:
@@ -230,7 +213,7 @@ def create_report() -> ResponseReturnValue:
         policy=current_app.config["DEADLINE_POLICY"],
     )
     db.session.commit()
-    _dispatch(intake.outbox_ids)
+    dispatch_committed(intake.outbox_ids)
     return jsonify(intake.report), 201 if intake.created else 200
 
 
@@ -272,7 +255,7 @@ def add_photo(report_id: str) -> ResponseReturnValue:
         db.session, user, _uuid(report_id), data, max_bytes=max_bytes, remote_addr=remote_addr()
     )
     db.session.commit()
-    _dispatch(result.outbox_ids)
+    dispatch_committed(result.outbox_ids)
     return jsonify(result.photo), 201 if result.created else 200
 
 

@@ -27,10 +27,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, login_required, now, remote_addr, web_user
+from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.models import ExportJob, User
-from fieldapp.services import exports, outbox
+from fieldapp.services import exports
 from fieldapp.services.errors import DomainError
 from fieldapp.services.export_sources import LEVELS, viewer_level
 from fieldapp.services.reports import list_categories
@@ -70,21 +71,6 @@ def _job_json(job: ExportJob) -> dict[str, Any]:
     )
 
 
-def _dispatch(outbox_ids: list[int]) -> None:
-    """Hand the committed outbox row to the broker now; when it is down the relay sends it
-    later, so a failure here must not fail the request."""
-    celery_app = current_app.extensions["celery"]
-
-    def send(task: str, kwargs: dict[str, Any]) -> None:
-        celery_app.send_task(task, kwargs=kwargs, retry=False)
-
-    try:
-        outbox.dispatch(db.session, outbox_ids, send)
-    except Exception:  # the relay will pick it up
-        current_app.logger.warning("outbox fast path failed; relay will retry", exc_info=True)
-        db.session.rollback()
-
-
 def _request(user: User, body: Any) -> ExportJob:
     requested = exports.request_export(
         db.session,
@@ -95,7 +81,7 @@ def _request(user: User, body: Any) -> ExportJob:
         remote_addr=remote_addr(),
     )
     db.session.commit()
-    _dispatch([requested.outbox_id])
+    dispatch_committed([requested.outbox_id])
     return requested.job
 
 

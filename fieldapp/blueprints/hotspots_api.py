@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, now, remote_addr, web_user
+from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.errors import ApiError
 from fieldapp.models import User
-from fieldapp.services import hotspots, outbox
+from fieldapp.services import hotspots
 
 bp = Blueprint("hotspots_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -48,21 +49,6 @@ def _json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
     return body
-
-
-def _dispatch(outbox_ids: list[int]) -> None:
-    """Hand the committed outbox rows to the broker now; when it is down the relay sends them
-    later, so a failure here must not fail the request."""
-    celery_app = current_app.extensions["celery"]
-
-    def send(task: str, kwargs: dict[str, Any]) -> None:
-        celery_app.send_task(task, kwargs=kwargs, retry=False)
-
-    try:
-        outbox.dispatch(db.session, outbox_ids, send)
-    except Exception:  # the relay will pick them up
-        current_app.logger.warning("outbox fast path failed; relay will retry", exc_info=True)
-        db.session.rollback()
 
 
 @bp.get("/hotspots")
@@ -114,5 +100,5 @@ def recompute_hotspots() -> ResponseReturnValue:
     user = api_user()
     outbox_id = hotspots.enqueue_recompute(db.session, user, remote_addr=remote_addr())
     db.session.commit()
-    _dispatch([outbox_id])
+    dispatch_committed([outbox_id])
     return jsonify({"queued": True, "outbox_id": outbox_id}), 202

@@ -22,12 +22,19 @@ from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.services import stats
 from fieldapp.services.rollups import RollupFilters
-from fieldapp.stats import BREAKDOWNS, BUCKETS, LEVELS, parse_period, range_period, split_list
+from fieldapp.stats import (
+    BREAKDOWNS,
+    BUCKETS,
+    KPI_LEVELS,
+    LEVELS,
+    parse_period,
+    range_period,
+    split_list,
+)
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-KPI_LEVELS: Final = ("township", "county")
 #: Days a roll-up or KPI window may span at most.
 MAX_WINDOW_DAYS: Final = 3660
 

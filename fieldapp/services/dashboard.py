@@ -22,8 +22,6 @@ from fieldapp.services.rollups import AreaInfo
 from fieldapp.stats import LEVELS, Period, month_period, parse_period, range_period
 
 DASHBOARD_ROLES: Final = stats.STATS_ROLES
-#: The KPI assessment exists for these levels only (GET /api/v1/kpis).
-KPI_LEVELS: Final = ("county", "township")
 #: The longest custom range (the roll-up API's own limit).
 MAX_RANGE_DAYS: Final = 3660
 

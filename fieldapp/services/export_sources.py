@@ -424,9 +424,6 @@ register(
 
 # --- the assessment table (考评表): the KPI table of fieldapp.services.stats -----------------
 
-#: The levels the assessment ranks (fieldapp.kpi: townships and counties).
-ASSESSMENT_LEVELS = ("county", "township")
-
 # Column headers of the KPIs, by key (fieldapp.kpi.KPIS), in the export's language.
 KPI_HEADERS = {
     "acceptance_on_time": _l("On-time acceptance rate"),

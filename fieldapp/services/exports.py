@@ -34,13 +34,13 @@ from fieldapp.models import Area, Category, Cell, Department, ExportJob, User
 from fieldapp.services import audit, outbox
 from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
 from fieldapp.services.export_sources import (
-    ASSESSMENT_LEVELS,
     LEVELS,
     SOURCES,
     ExportParams,
     TableSource,
     viewer_level,
 )
+from fieldapp.stats import KPI_LEVELS
 from fieldapp.workflow import State
 
 RUN_EXPORT_TASK = "workers.tasks.run_export"
@@ -92,7 +92,7 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
         # only townships, coordinators have nothing below them to rank.
         level = level or "township"
         allowed_levels = tuple(
-            lv for lv in ASSESSMENT_LEVELS if LEVELS.index(lv) > LEVELS.index(viewer_level(viewer))
+            lv for lv in KPI_LEVELS if LEVELS.index(lv) > LEVELS.index(viewer_level(viewer))
         )
         if level not in allowed_levels:
             errors["level"] = _(

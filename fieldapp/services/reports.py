@@ -207,19 +207,7 @@ def file_report(
             ("area", location.county.id): _chain_ref(location.county),
         },
         officers={officer.id: officer.display_name},
-        parties={
-            data.id: [
-                ReportParty(
-                    report_id=data.id,
-                    position=i,
-                    name=p.name,
-                    id_number=p.id_number,
-                    phone=p.phone,
-                    role=p.role,
-                )
-                for i, p in enumerate(data.parties)
-            ]
-        },
+        parties={data.id: [ReportParty(report_id=data.id, **p) for p in parties]},
         photos={},
         coords={data.id: (lon, lat)},
     )
