@@ -79,13 +79,15 @@ def main() -> None:
                 (accounts.issue_token(session, user, "bench", now).token, points[cell_id])
                 for user, cell_id in officers
             ]
-            first_officer = (officers[0][0].id, officers[0][1])
+            # The bare INSERTs use the wrk clients' officers and cells: one place each, as in
+            # the HTTP run (reports at one place take turns on its lock; migration 0007).
+            clients = [(user.id, cell_id) for user, cell_id in officers[:CLIENTS]]
         port = free_port()
         server = start_gunicorn(url, port)
         try:
             wait_ready(port)
             intake = _closed_loop(port, tokens[:CLIENTS], DURATION_S)
-            bare = _bare_inserts(url, *first_officer, DURATION_S)
+            bare = _bare_inserts(url, clients, DURATION_S)
             floor = _closed_loop(port, tokens[:CLIENTS], DURATION_S, path="/healthz")
             figure(
                 "report_intake_http",
@@ -169,22 +171,22 @@ def _closed_loop(
     }
 
 
-def _bare_inserts(database_url: str, officer_id: int, cell_id: int, seconds: float) -> float:
+def _bare_inserts(database_url: str, clients: list[tuple[int, int]], seconds: float) -> float:
     """The floor: the same row (report + one party), durable commit per insert, no HTTP, no
-    validation, no locate."""
+    validation, no locate; one connection per (officer, cell) of `clients`."""
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn:
-        chain = conn.execute(
-            "SELECT village_id, township_id, county_id FROM cells WHERE id = %s", (cell_id,)
-        ).fetchone()
-    assert chain is not None
     counts: list[int] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
-    def worker() -> None:
+    def worker(officer_id: int, cell_id: int) -> None:
         n = 0
         with psycopg.connect(dsn, autocommit=False) as conn:
+            chain = conn.execute(
+                "SELECT village_id, township_id, county_id FROM cells WHERE id = %s", (cell_id,)
+            ).fetchone()
+            assert chain is not None
+            conn.commit()
             while time.monotonic() < stop_at:
                 rid = uuid.uuid4()
                 conn.execute(
@@ -208,7 +210,7 @@ def _bare_inserts(database_url: str, officer_id: int, cell_id: int, seconds: flo
             counts.append(n)
 
     started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=worker, args=client) for client in clients]
     for t in threads:
         t.start()
     for t in threads:

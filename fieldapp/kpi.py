@@ -18,7 +18,8 @@ and the composite score is taken over the KPIs that have a value (weights re-nor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -74,9 +75,8 @@ KPIS: Final[tuple[Kpi, ...]] = (
     # Repeat-place rate (重复发生率): repeats / reports, where a report is a repeat when an
     #   earlier report of the same category was filed at the same grid cell in the same
     #   period (REPEAT_PLACE). Lower is better: scored as 1 − rate. Per period rather than a
-    #   rolling 30 days: one aggregation instead of a sort of every report by place and
-    #   time (about 4× faster at a million reports a year), and periods of equal length
-    #   (what rankings and deltas compare) stay comparable.
+    #   rolling 30 days: periods of equal length (what rankings and deltas compare) stay
+    #   comparable. Counted from reports.prev_place_at (docs/kpis.md).
     Kpi("repeat_place", "重复发生率", "repeats", "reports", 0.10, higher_is_better=False),
     # Reports per 10,000 residents (每万人上报数): reports / area population × 10,000.
     #   Shown, not scored: more early reports is not worse work.
@@ -153,24 +153,33 @@ CODE_RATED: Final = 128
 
 
 def add_coded_counts(counts: dict[str, int], code: int, overdue: bool | None, n: int) -> None:
-    """Add `n` reports with this kpi_code (`overdue`: due_at < now) to the KPI counts."""
-    counts["reports"] = counts.get("reports", 0) + n
+    """Add `n` reports with this kpi_code (`overdue`: due_at < now) to the KPI counts (every
+    count name present afterwards, 0 when none applies)."""
+    for name, counted in _coded(code, bool(overdue)):
+        counts[name] = counts.get(name, 0) + (n if counted else 0)
+
+
+@functools.cache
+def _coded(code: int, overdue: bool) -> tuple[tuple[str, bool], ...]:
+    """(count name, whether a report with this code counts in it), decoded once per code:
+    the KPI table adds up thousands of (code, overdue) groups per request."""
+    out = [("reports", True)]
     for result, on_time, due in (
         (code & 3, "accepted_on_time", "acceptance_due"),
         ((code >> 2) & 3, "closed_on_time", "closing_due"),
     ):
         counted = result in (RESULT_ON_TIME, RESULT_LATE) or (
-            result == RESULT_LATE_WHEN_DUE and bool(overdue)
+            result == RESULT_LATE_WHEN_DUE and overdue
         )
-        counts[due] = counts.get(due, 0) + (n if counted else 0)
-        counts[on_time] = counts.get(on_time, 0) + (n if result == RESULT_ON_TIME else 0)
+        out += [(due, counted), (on_time, result == RESULT_ON_TIME)]
     for bit, name in (
         (CODE_RESOLVED, "resolved"),
         (CODE_CLOSED, "closed"),
         (CODE_SATISFIED, "satisfied"),
         (CODE_RATED, "rated"),
     ):
-        counts[name] = counts.get(name, 0) + (n if code & bit else 0)
+        out.append((name, bool(code & bit)))
+    return tuple(out)
 
 
 # --- the per-report rules the SQL implements (and the tests check it against) -------------
@@ -209,6 +218,13 @@ def closing_result(
     if status in OPEN_STATES and step == "handling" and due_at is not None and due_at < now:
         return "late"
     return None
+
+
+def repeat_count(places: Sequence[Hashable]) -> int:
+    """Repeats (REPEAT_PLACE) among the places (cell, category) of a period's reports, merged
+    duplicates left out: n reports at one place are 1 first report and n − 1 repeats. The SQL
+    gets the same number per report from reports.prev_place_at (migration 0007)."""
+    return len(places) - len(set(places))
 
 
 def rounded(v: float | None, digits: int = 4) -> float | None:

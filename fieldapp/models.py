@@ -16,6 +16,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -108,6 +109,7 @@ class Report(Base):
                 "status",
                 "due_at",
                 "kpi_code",
+                "prev_place_at",
             ],
         ),
         # The campaign view reads the few key cases (重点积案) among millions.
@@ -170,6 +172,13 @@ class Report(Base):
     # the rules: fieldapp.kpi (KPI_CODE_*, acceptance_result, closing_result); only "late
     # once due_at has passed" is decided at read time.
     kpi_code: Mapped[int] = mapped_column(SmallInteger, Computed(KPI_CODE_SQL, persisted=True))
+    prev_place_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
+    """The reported_at of the previous report at the same place (cell and category), merged
+    duplicates left out, ties by id; NULL for a place's first report and for merged ones. Kept
+    by PostgreSQL triggers on every write (migration 0007), never set by the app: a report is
+    a repeat (重复发生) in a period exactly when this falls in the period (fieldapp.kpi)."""
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"), index=True)
     is_key_case: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """重点积案: a key backlog case with a responsible leader and target date."""
@@ -278,6 +287,20 @@ class Checkin(Base):
     checked_in_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class CheckinMonth(Base):
+    """零报告 by month: check-in days per officer and calendar month, kept by triggers on
+    checkins (migration 0007) in the same transaction as the check-in, so a month's
+    compliance adds up ~5,000 rows instead of counting ~140,000 check-ins."""
+
+    __tablename__ = "checkin_months"
+    __table_args__ = (CheckConstraint("extract(day FROM month) = 1", name="first_day"),)
+
+    officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    """The month's first day."""
+    days: Mapped[int] = mapped_column(Integer)
 
 
 class ApiToken(Base):

@@ -108,6 +108,25 @@ def range_period(first: date, last: date) -> Period:
     return Period("range", first, last + timedelta(days=1))
 
 
+def whole_months(first: date, end: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The days [first, end) as the calendar months wholly inside them (their first days)
+    and the days left over at either edge ([a, b) ranges): what the per-month check-in
+    totals answer, and what must still be counted day by day."""
+    if end <= first:
+        return [], []
+    month = first if first.day == 1 else date(*_add_months(first.year, first.month, 1), 1)
+    months: list[date] = []
+    while (following := date(*_add_months(month.year, month.month, 1), 1)) <= end:
+        months.append(month)
+        month = following
+    if not months:
+        return [], [(first, end)]
+    rest = [(first, months[0])] if first < months[0] else []
+    if month < end:
+        rest.append((month, end))
+    return months, rest
+
+
 def day_start(day: date) -> datetime:
     """Midnight China time at the start of `day` (an aware datetime)."""
     return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)

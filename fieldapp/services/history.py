@@ -75,7 +75,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -716,6 +716,17 @@ class HistoryPlan:
     checkins: Checkins | None
     group_threshold: int = GROUP_INCIDENT_THRESHOLD
     """People involved from which a report is a potential group incident (app config)."""
+
+    @functools.cached_property
+    def prev_place_at(self) -> Array:
+        """reports.prev_place_at, epoch seconds (NO_TIME for NULL)."""
+        return previous_at_same_place(
+            self.reports.cell,
+            self.reports.category,
+            self.reports.reported_at,
+            self.workflow.ids,
+            self.workflow.status == _S[State.MERGED],
+        )
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -1604,6 +1615,38 @@ def uuid_strings(raw: bytes) -> Array:
     return out.view("S36").ravel()
 
 
+#: The triggers of migration 0007, whose work the loader does itself — reports.prev_place_at
+#: in the COPY text (previous_at_same_place), checkin_months recounted after the COPY — so a
+#: COPY with triggers off loses nothing.
+COPY_COMPUTED_TRIGGERS: Final = (
+    "reports_place_before_insert",
+    "reports_place_after_insert",
+    "reports_place_after_update",
+    "reports_place_after_delete",
+    "checkins_months_after_write",
+    "checkins_months_after_update",
+)
+
+
+def previous_at_same_place(
+    cell: Array, category: Array, reported_at: Array, ids: Array, merged: Array
+) -> Array:
+    """reports.prev_place_at for a whole history (migration 0007 keeps it by triggers, which
+    COPY skips): per report, the reported_at of the previous report of the same cell and
+    category, merged duplicates left out and ties ordered by id (uuid order is the order of
+    its lowercase hex text); NO_TIME for a place's first report and for merged ones."""
+    out = np.full(cell.size, NO_TIME, dtype=np.int64)
+    kept = np.flatnonzero(~merged)
+    # Sorted by place, then time, then id: each report's predecessor is the entry before it
+    # when that entry is of the same place.
+    order = kept[np.lexsort((ids[kept], reported_at[kept], category[kept], cell[kept]))]
+    same_place = (cell[order[1:]] == cell[order[:-1]]) & (
+        category[order[1:]] == category[order[:-1]]
+    )
+    out[order[1:][same_place]] = reported_at[order[:-1][same_place]]
+    return out
+
+
 # --- planning: check-ins -----------------------------------------------------------------------
 
 
@@ -1699,6 +1742,7 @@ REPORT_COLUMNS = (
     "satisfaction",
     "merged_into_id",
     "body_hash",
+    "prev_place_at",
 )
 EVENT_COLUMNS = (
     "report_id",
@@ -1830,6 +1874,7 @@ def _report_text(h: HistoryPlan, lo: int, hi: int) -> str:
         _strings(_ids(w.ids[np.maximum(merged, 0)]), np.arange(m), merged < 0),
         # The body hash is SHA-256 of the phone's request; here a digest of the random id.
         [hashlib.sha256(i.encode()).hexdigest() for i in ids],
+        _times_text(h.prev_place_at[lo:hi]),
     ]
     return _lines(columns)
 
@@ -2141,6 +2186,8 @@ def load_history(
     finally:
         if fast:
             cur.execute("SET LOCAL session_replication_role TO DEFAULT")
+    if fast and h.checkins is not None and len(h.checkins):
+        _recount_checkin_months(cur, h.reports.start, h.reports.end)
     key_cases = _flag_key_cases(cur, h.reports.start, h.reports.end + timedelta(days=1))
     say(f"key backlog cases (重点积案) flagged: {key_cases:,}")
     copied = time.perf_counter()
@@ -2292,14 +2339,36 @@ def _guard_foreign_keys(cur: Any, h: HistoryPlan) -> bool:
                 "(changed while it was planned?); nothing was written"
             )
     superuser = cur.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()[0]
+    # Triggers whose work the COPY text already holds (reports.prev_place_at) may be skipped;
+    # any other would be silently lost.
     own_triggers = cur.execute(
         "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY("
-        "ARRAY['reports'::regclass, 'case_events'::regclass, 'checkins'::regclass])"
+        "ARRAY['reports'::regclass, 'case_events'::regclass, 'checkins'::regclass]) "
+        "AND tgname <> ALL(%s)",
+        (list(COPY_COMPUTED_TRIGGERS),),
     ).fetchone()[0]
     if not superuser or own_triggers:
         return False
     cur.execute("SET LOCAL session_replication_role = replica")
     return True
+
+
+def _recount_checkin_months(cur: Any, first: date, last: date) -> None:
+    """checkin_months for the months of [first, last], counted afresh from checkins: its
+    triggers were off during the COPY (COPY_COMPUTED_TRIGGERS)."""
+    # Raw SQL: a set-based recount on the loader's cursor, inside its transaction.
+    cur.execute(
+        "DELETE FROM checkin_months WHERE month >= date_trunc('month', %(a)s::date) "
+        "AND month <= %(b)s",
+        {"a": first, "b": last},
+    )
+    cur.execute(
+        "INSERT INTO checkin_months (officer_id, month, days) "
+        "SELECT officer_id, date_trunc('month', day)::date, count(*) FROM checkins "
+        "WHERE day >= date_trunc('month', %(a)s::date) "
+        "AND day < date_trunc('month', %(b)s::date) + interval '1 month' GROUP BY 1, 2",
+        {"a": first, "b": last},
+    )
 
 
 def _checkins_overlap(cur: Any, h: HistoryPlan) -> bool:

@@ -13,7 +13,7 @@ migration 0005) as an index-only scan; windows within one township or county use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,17 +26,17 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
-    text,
     true,
-    tuple_,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
 from fieldapp import kpi
-from fieldapp.models import Area, Cell, Checkin, OfficerCell, Report, User
+from fieldapp.models import Area, Cell, Checkin, CheckinMonth, OfficerCell, Report, User
 from fieldapp.services import scope
-from fieldapp.stats import LEVELS, MERGED, Period, day_start, level_index
+from fieldapp.stats import LEVELS, MERGED, Period, day_start, level_index, whole_months
 
 _REPORT_COLUMN: dict[str, Any] = {
     "cell": Report.cell_id,
@@ -253,11 +253,11 @@ def count_reports(
 # --- KPI counts -------------------------------------------------------------------------------
 
 
-def _period_index(periods: Sequence[Period]) -> ColumnElement[Any]:
-    """The index in `periods` of a report's period, for reports within [first start, last
-    end) (the caller's WHERE). Evaluated for every report: when the periods follow each other
-    without a gap (a period and the previous one), one comparison per period boundary
-    instead of two per period, else NULL outside every period."""
+def _period_case(periods: Sequence[Period], then: Callable[[int], Any]) -> ColumnElement[Any]:
+    """`then(i)` for a report of period i, for reports within [first start, last end) (the
+    caller's WHERE). Evaluated for every report: when the periods follow each other without a
+    gap (a period and the previous one), one comparison per period boundary instead of two
+    per period, else NULL outside every period."""
     latest_first = sorted(range(len(periods)), key=lambda i: periods[i].start, reverse=True)
     contiguous = all(
         periods[later].start == periods[earlier].end
@@ -271,7 +271,7 @@ def _period_index(periods: Sequence[Period]) -> ColumnElement[Any]:
                         Report.reported_at >= day_start(p.start),
                         Report.reported_at < day_start(p.end),
                     ),
-                    index,
+                    then(index),
                 )
                 for index, p in enumerate(periods)
             ),
@@ -279,10 +279,10 @@ def _period_index(periods: Sequence[Period]) -> ColumnElement[Any]:
         )
     *newer, oldest = latest_first
     if not newer:
-        return literal(oldest)
+        return then(oldest)
     return case(
-        *((Report.reported_at >= day_start(periods[i].start), i) for i in newer),
-        else_=oldest,
+        *((Report.reported_at >= day_start(periods[i].start), then(i)) for i in newer),
+        else_=then(oldest),
     )
 
 
@@ -297,30 +297,21 @@ def kpi_counts(
     """For each period (in order), area id of `level` (township or county) → the report
     counts named in `fieldapp.kpi` (see its rules), over the reports `user` may see.
 
-    One index-only scan over all periods (the covering index holds every column read here)
-    feeding two groupings (GROUPING SETS): the reports per period, area, stored KPI code
-    (`reports.kpi_code`: the part of the rules that does not depend on now) and "due_at has
-    passed", added up into the counts by `kpi.add_coded_counts`; and the distinct (cell,
-    category) places per period and area for the repeats."""
+    One index-only scan over all periods (the covering index holds every column read here),
+    grouped by period, area, stored KPI code (`reports.kpi_code`: the part of the rules that
+    does not depend on now), "due_at has passed" and "repeat at its place in this period"
+    (`reports.prev_place_at` within the period), added up into the counts by
+    `kpi.add_coded_counts`. A few thousand groups come back."""
     area_col = _REPORT_COLUMN[level]
     first = min(p.start for p in periods)
     last = max(p.end for p in periods)
-    which = _period_index(periods)
-    overdue = Report.due_at < now
-    # Repeats: n reports of one category at one cell are 1 first + n − 1 repeats, so per area
-    # repeats = reports − distinct (cell, category) places. Both groupings are hashed in the
-    # same pass over the index (a DISTINCT inside count() would sort every row instead); the
-    # outer query adds each up per period and area, so only a few thousand rows come back.
-    # grouping(cell_id) tells the two apart: 1 in the code rows, 0 in the place rows.
-    inner = (
-        select(
-            which.label("period_index"),
-            area_col.label("area_id"),
-            Report.kpi_code.label("code"),
-            overdue.label("overdue"),
-            func.grouping(Report.cell_id).label("by_code"),
-            func.count().label("n"),
-        )
+    which = _period_case(periods, literal)
+    # A repeat: the previous report at its place (cell, category) is in the same period.
+    # prev_place_at is earlier than the report, so "at or after the period's start" is enough.
+    repeat = _period_case(periods, lambda i: Report.prev_place_at >= day_start(periods[i].start))
+    keys = (which, area_col, Report.kpi_code, Report.due_at < now, func.coalesce(repeat, False))
+    stmt = (
+        select(*keys, func.count())
         .where(
             Report.reported_at >= day_start(first),
             Report.reported_at < day_start(last),
@@ -328,42 +319,16 @@ def kpi_counts(
             _within_reports(within),
             scope.report_filter(user),
         )
-        .group_by(
-            func.grouping_sets(
-                tuple_(which, area_col, Report.kpi_code, overdue),
-                tuple_(which, area_col, Report.cell_id, Report.category),
-            )
-        )
-        .subquery()
+        .group_by(*keys)
     )
-    stmt = select(
-        inner.c.period_index,
-        inner.c.area_id,
-        inner.c.by_code,
-        inner.c.code,
-        inner.c.overdue,
-        func.sum(inner.c.n),
-        func.count(),
-    ).group_by(
-        inner.c.period_index, inner.c.area_id, inner.c.by_code, inner.c.code, inner.c.overdue
-    )
-    # ~80,000 places in two months at a million reports a year: one in-memory hash table
-    # with 64 MB, a spill to disk with the default 4 MB. For this transaction only.
-    session.execute(text("SELECT set_config('work_mem', '64MB', true)"))
     out: list[dict[int, dict[str, int]]] = [{} for _ in periods]
-    places: dict[tuple[int, int], int] = {}
     rows: Any = session.execute(stmt)
-    for index, area_id, by_code, code, is_overdue, n, groups in rows:
+    for index, area_id, code, is_overdue, is_repeat, n in rows:
         if index is None:
             continue
-        if by_code:
-            counts = out[int(index)].setdefault(int(area_id), {})
-            kpi.add_coded_counts(counts, int(code), is_overdue, int(n))
-        else:
-            places[int(index), int(area_id)] = int(groups)
-    for (index, area_id), n in places.items():
-        by_area = out[index][area_id]
-        by_area["repeats"] = by_area["reports"] - n
+        counts = out[int(index)].setdefault(int(area_id), {})
+        kpi.add_coded_counts(counts, int(code), is_overdue, int(n))
+        counts["repeats"] = counts.get("repeats", 0) + (int(n) if is_repeat else 0)
     return out
 
 
@@ -376,8 +341,10 @@ def checkin_counts(
     """Officers per area of `level` (active officers attached to a cell of the area, each
     once) and, for each window [first, end) of days, their check-ins per area.
 
-    One query: check-ins are first counted per officer (an index-only scan of the days of all
-    windows), then the ~5,000 officers' counts are added up per area."""
+    One query: check-ins are first counted per officer — the calendar months wholly inside a
+    window from the per-month totals (`checkin_months`), only the days at its edges from the
+    check-ins themselves (`stats.whole_months`) — then the ~5,000 officers' counts are added
+    up per area."""
     area_col = _CELL_COLUMN[level]
     officers = (
         select(area_col.label("area_id"), OfficerCell.user_id.label("user_id"))
@@ -389,24 +356,10 @@ def checkin_counts(
     if within is not None:
         officers = officers.where(_CELL_COLUMN[within.level] == within.id)
     oa = officers.subquery()
-    live = [(first, end) for first, end in windows if end > first]
-    per_officer: Any = None
-    if live:
-        per_officer = (
-            select(
-                Checkin.officer_id.label("officer_id"),
-                *(
-                    func.count().filter(Checkin.day >= first, Checkin.day < end).label(f"w{index}")
-                    for index, (first, end) in enumerate(windows)
-                ),
-            )
-            .where(
-                Checkin.day >= min(first for first, _ in live),
-                Checkin.day < max(end for _, end in live),
-            )
-            .group_by(Checkin.officer_id)
-            .subquery()
-        )
+    split = [whole_months(first, end) for first, end in windows]
+    live = [index for index, (first, end) in enumerate(windows) if end > first]
+    per_officer = _checkins_per_officer(split) if live else None
+    if per_officer is not None:
         stmt: Any = select(
             oa.c.area_id,
             func.count(oa.c.user_id),
@@ -422,11 +375,65 @@ def checkin_counts(
     for row in session.execute(stmt.group_by(oa.c.area_id)):
         area_id = int(row[0])
         counted[area_id] = int(row[1])
-        if live:
-            for index in range(len(windows)):
-                if windows[index][1] > windows[index][0]:
-                    result[index][area_id] = int(row[2 + index])
+        if per_officer is not None:
+            for index in live:
+                result[index][area_id] = int(row[2 + index])
     return counted, result
+
+
+def _checkins_per_officer(
+    split: Sequence[tuple[list[date], list[tuple[date, date]]]],
+) -> Any:
+    """officer_id, w0, w1, …: check-in days per officer in each window, given as (whole
+    months, edge day ranges); the per-month totals and the edge days added up."""
+    parts = []
+    all_months = sorted({m for months, _rest in split for m in months})
+    if all_months:
+        parts.append(
+            select(
+                CheckinMonth.officer_id.label("officer_id"),
+                *(
+                    func.coalesce(
+                        func.sum(CheckinMonth.days).filter(CheckinMonth.month.in_(months)), 0
+                    ).label(f"w{index}")
+                    if months
+                    else literal(0).label(f"w{index}")
+                    for index, (months, _rest) in enumerate(split)
+                ),
+            )
+            .where(CheckinMonth.month.in_(all_months))
+            .group_by(CheckinMonth.officer_id)
+        )
+
+    def days_in(ranges: Sequence[tuple[date, date]]) -> ColumnElement[bool]:
+        return or_(*(and_(Checkin.day >= a, Checkin.day < b) for a, b in ranges))
+
+    all_rest = [r for _months, rest in split for r in rest]
+    if all_rest:
+        parts.append(
+            select(
+                Checkin.officer_id.label("officer_id"),
+                *(
+                    func.count().filter(days_in(rest)).label(f"w{index}")
+                    if rest
+                    else literal(0).label(f"w{index}")
+                    for index, (_months, rest) in enumerate(split)
+                ),
+            )
+            .where(days_in(all_rest))
+            .group_by(Checkin.officer_id)
+        )
+    if not parts:
+        return None
+    both = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return (
+        select(
+            both.c.officer_id,
+            *(func.sum(both.c[f"w{index}"]).label(f"w{index}") for index in range(len(split))),
+        )
+        .group_by(both.c.officer_id)
+        .subquery()
+    )
 
 
 # --- key backlog cases (重点积案) ------------------------------------------------------------

@@ -19,6 +19,7 @@ from fieldapp.stats import (
     range_period,
     split_list,
     sum_up,
+    whole_months,
 )
 
 
@@ -192,3 +193,57 @@ def test_closing_rules(
     expected: str | None,
 ) -> None:
     assert kpi.closing_result(status, step, closed_on_time, due_at, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "end", "months", "rest"),
+    [
+        # A month: itself, nothing left over.
+        (date(2026, 10, 1), date(2026, 11, 1), [date(2026, 10, 1)], []),
+        # This month so far: no whole month, every day counted one by one.
+        (date(2026, 11, 1), date(2026, 11, 26), [], [(date(2026, 11, 1), date(2026, 11, 26))]),
+        # A quarter across the new year; a range with edges on both sides.
+        (
+            date(2026, 12, 1),
+            date(2027, 3, 1),
+            [date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)],
+            [],
+        ),
+        (
+            date(2027, 1, 20),
+            date(2027, 3, 5),
+            [date(2027, 2, 1)],
+            [(date(2027, 1, 20), date(2027, 2, 1)), (date(2027, 3, 1), date(2027, 3, 5))],
+        ),
+        (date(2027, 1, 5), date(2027, 1, 5), [], []),
+    ],
+)
+def test_whole_months_examples(
+    first: date, end: date, months: list[date], rest: list[tuple[date, date]]
+) -> None:
+    assert whole_months(first, end) == (months, rest)
+
+
+@given(
+    first=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+    length=st.integers(min_value=0, max_value=800),
+)
+def test_whole_months_cover_the_days_exactly_once(first: date, length: int) -> None:
+    end = first + timedelta(days=length)
+    months, rest = whole_months(first, end)
+    days: list[date] = []
+    for m in months:
+        assert m.day == 1
+        following = date(m.year + m.month // 12, m.month % 12 + 1, 1)
+        days += [m + timedelta(days=i) for i in range((following - m).days)]
+    for a, b in rest:
+        assert a < b
+        days += [a + timedelta(days=i) for i in range((b - a).days)]
+    assert sorted(days) == [first + timedelta(days=i) for i in range(length)]
+    # Whole months are never counted day by day: with one inside, each edge is shorter than a
+    # month; without, the days hold no month's first day followed by its whole month.
+    assert len(rest) <= 2
+    if months:
+        assert all((b - a).days < 31 for a, b in rest)
+    else:
+        assert rest == ([(first, end)] if length else []) and length < 62
