@@ -55,6 +55,13 @@ def refuse_nul_characters() -> None:
     """PostgreSQL text cannot hold the NUL character (U+0000): a query parameter, form field
     or JSON string carrying one is refused here with a message, instead of failing later in
     the database as a 500. No person types it; a broken client or a fuzzer sends it."""
+    # Every API call passes here: for a JSON body (read and cached as get_json would), look
+    # at the raw bytes first — NUL itself, or JSON's and a URL's escapes of it — and decode
+    # only a request that has one of them somewhere. Forms and uploads are parsed as before.
+    if request.is_json:
+        raw = request.query_string + request.get_data(cache=True)
+        if b"\x00" not in raw and b"\\u0000" not in raw and b"%00" not in raw:
+            return
     found = (
         _has_nul(dict(request.args.lists()))
         or _has_nul(dict(request.form.lists()))

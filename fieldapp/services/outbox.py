@@ -6,9 +6,9 @@ delivered twice does its work once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -17,9 +17,19 @@ from fieldapp.models import OutboxMessage
 
 Sender = Callable[[str, dict[str, Any]], None]
 
-# Rows younger than this are left to the request that wrote them (it dispatches right after
-# its commit); the relay picks up what that fast path could not send.
-FAST_PATH_GRACE = timedelta(seconds=3)
+
+class Message(NamedTuple):
+    """What the broker needs of an outbox row."""
+
+    id: int
+    task: str
+    payload: dict[str, Any]
+
+
+# Rows younger than this are left to the request that wrote them (it sends them right after
+# its commit); the relay picks up what that fast path could not send, and what a worker has
+# not finished by then (a message delivered twice does its work once: see claim).
+FAST_PATH_GRACE = timedelta(seconds=30)
 
 
 def enqueue(session: Session, task: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -29,39 +39,43 @@ def enqueue(session: Session, task: str, payload: dict[str, Any]) -> OutboxMessa
     return message
 
 
-def dispatch(session: Session, message_ids: list[int], send: Sender) -> int:
-    """Send the given messages now (the fast path after a commit). Best effort: a failure
-    leaves them for the relay. Returns how many were sent.
-
-    The rows are claimed and marked sent in one UPDATE (the hottest path: it follows every
-    report), then handed to the broker; one that could not be sent is handed back to the relay
-    in the same transaction. Rows younger than FAST_PATH_GRACE are never touched by the relay,
-    and a row already marked is skipped, so a message is sent at most once here."""
-    if not message_ids:
-        return 0
-    claimed: list[tuple[int, str, dict[str, Any]]] = [
-        (row[0], row[1], row[2])
-        for row in session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.dispatched_at.is_(None))
-            .values(dispatched_at=func.now(), attempts=OutboxMessage.attempts + 1, last_error=None)
-            .returning(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload)
-        )
-    ]
+def send_committed(session: Session, messages: Sequence[Message], send: Sender) -> int:
+    """Hand just-committed messages to the broker (the fast path). When all goes well, no
+    write at all: a report costs one transaction, not two. When the broker fails, the rows
+    not sent get the error (one small commit that need not wait for the disk) and the relay
+    sends them after FAST_PATH_GRACE; so does it what a worker has not finished by then (a
+    message delivered twice does its work once: see claim). Returns how many were sent."""
     sent = 0
-    for message_id, task, payload in claimed:
+    for message in messages:
         try:
-            send(task, {**payload, "outbox_id": message_id})
+            send(message.task, {**message.payload, "outbox_id": message.id})
         except Exception as exc:  # any broker/transport error: the relay sends it later
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_([m[0] for m in claimed[sent:]]))
-                .values(dispatched_at=None, last_error=f"{type(exc).__name__}: {exc}"[:1000])
+                .where(OutboxMessage.id.in_([m.id for m in messages[sent:]]))
+                .values(
+                    attempts=OutboxMessage.attempts + 1,
+                    last_error=f"{type(exc).__name__}: {exc}"[:1000],
+                )
             )
+            _commit_without_waiting_for_disk(session)
             break
         sent += 1
-    _commit_without_waiting_for_disk(session)
     return sent
+
+
+def dispatch(session: Session, message_ids: list[int], send: Sender) -> int:
+    """send_committed for rows known by id (read back first; the less busy paths)."""
+    if not message_ids:
+        return 0
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload).where(
+            OutboxMessage.id.in_(message_ids)
+        )
+    )
+    messages = [Message(int(r[0]), str(r[1]), dict(r[2])) for r in rows]
+    session.rollback()  # a read only: end it before the broker calls
+    return send_committed(session, messages, send)
 
 
 def relay(session: Session, send: Sender, *, now: datetime | None = None, limit: int = 500) -> int:
@@ -73,6 +87,7 @@ def relay(session: Session, send: Sender, *, now: datetime | None = None, limit:
         select(OutboxMessage)
         .where(
             OutboxMessage.dispatched_at.is_(None),
+            OutboxMessage.done_at.is_(None),
             OutboxMessage.created_at <= now - FAST_PATH_GRACE,
         )
         .order_by(OutboxMessage.id)
@@ -99,9 +114,9 @@ def _send_all(session: Session, rows: list[OutboxMessage], send: Sender) -> int:
 
 
 def _commit_without_waiting_for_disk(session: Session) -> None:
-    """This commit only records that messages went out. Should a crash lose it, the relay
-    sends them again and the tasks, which claim their row, do the work once: so it need not
-    wait for the disk (a second fsync after every report would halve the intake rate)."""
+    """This commit only records how sending went. Should a crash lose it, the relay sends
+    the messages again and the tasks, which claim their row, do the work once: so it need
+    not wait for the disk."""
     session.execute(text("SET LOCAL synchronous_commit = off"))
     session.commit()
 
@@ -116,8 +131,15 @@ def claim(session: Session, outbox_id: int) -> bool:
 
 
 def mark_done(session: Session, outbox_id: int) -> None:
+    # A row the fast path sent was never marked dispatched: mark it now, so the relay's
+    # partial index (dispatched_at IS NULL) holds only what may still need sending.
     session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(done_at=datetime.now(UTC))
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id)
+        .values(
+            done_at=datetime.now(UTC),
+            dispatched_at=func.coalesce(OutboxMessage.dispatched_at, func.now()),
+        )
     )
 
 
@@ -128,12 +150,4 @@ def release(session: Session, outbox_id: int, error: str) -> None:
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id)
         .values(dispatched_at=None, last_error=error[:1000])
-    )
-
-
-def pending_count(session: Session) -> int:
-    return int(
-        session.execute(
-            select(func.count()).where(OutboxMessage.dispatched_at.is_(None))
-        ).scalar_one()
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import scope
+from fieldapp.services import outbox, scope
 from fieldapp.services.accounts import officer_cell_ids
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
 from fieldapp.services.report_input import CHINA_TZ, ReportInput, parse_report
@@ -80,7 +80,8 @@ _INTAKE_SQL = text(
 class Intake:
     report: dict[str, Any]
     created: bool
-    outbox_ids: list[int]
+    outbox: list[outbox.Message]
+    """Committed with the report: to hand to the broker after the commit."""
 
 
 def active_categories(session: Session) -> set[str]:
@@ -114,7 +115,7 @@ def file_report(
     if location is None:
         existing = session.get(Report, data.id)
         if existing is not None:  # a repeat: its answer, not an error about its new position
-            return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
+            return Intake(_repeat(session, existing, officer, data), created=False, outbox=[])
         nearest = queries.nearest_cell(session, lon, lat)
         distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
         raise OutsideCity(
@@ -175,6 +176,7 @@ def file_report(
     # One statement, one round trip: the report, its parties, its outbox message and its
     # audit record. Two phones (or one phone retrying) racing with the same id: the loser
     # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
+    payload = {"report_id": str(data.id)}
     outbox_id: int | None = session.execute(
         _INTAKE_SQL,
         {
@@ -183,7 +185,7 @@ def file_report(
             "lat": lat,
             "parties": json.dumps(parties, ensure_ascii=False),
             "task": PROCESS_REPORT_TASK,
-            "payload": json.dumps({"report_id": str(data.id)}),
+            "payload": json.dumps(payload),
             "remote_addr": remote_addr,
             "details": json.dumps(
                 {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
@@ -193,7 +195,7 @@ def file_report(
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
-        return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
+        return Intake(_repeat(session, stored, officer, data), created=False, outbox=[])
 
     # A transient object (never added to the session) carrying what was just inserted.
     report = Report(**values)
@@ -212,7 +214,9 @@ def file_report(
         coords={data.id: (lon, lat)},
     )
     answer = _build(report, lookups, category_names(session), scope.sees_parties_unmasked(officer))
-    return Intake(answer, created=True, outbox_ids=[outbox_id])
+    return Intake(
+        answer, created=True, outbox=[outbox.Message(outbox_id, PROCESS_REPORT_TASK, payload)]
+    )
 
 
 def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:

@@ -60,10 +60,18 @@ def test_a_nul_character_anywhere_is_a_400_with_a_message(
     for response in (
         client.post("/api/v1/auth/token", json={"username": "\x00", "password": "x"}),
         client.get("/api/v1/reports?category=%00", headers=auth(people, "coord_1")),
+        # In a key deep inside a JSON body; in the query string of a JSON request.
+        client.post("/api/v1/auth/token", json={"username": [{"x\x00": 1}], "password": "x"}),
+        client.post(
+            "/api/v1/reports?note=%00", json={"title": "x"}, headers=auth(people, "officer_a")
+        ),
     ):
         assert response.status_code == 400
         error = response.get_json()["error"]
         assert error["code"] == "invalid_text" and "U+0000" in error["message"]
+    # A backslash followed by "u0000" is text like any other (the raw bytes look alike).
+    r = client.post("/api/v1/auth/token", json={"username": "\\u0000", "password": "x"})
+    assert r.status_code == 401
 
 
 def test_an_alert_id_beyond_the_database_range_is_not_found(

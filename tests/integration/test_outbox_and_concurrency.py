@@ -115,6 +115,52 @@ def test_broker_down_reports_still_accepted_then_tasks_run_once(
     assert sorted(notified) == sorted((i, 1) for i in ids)
 
 
+def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
+    engine: Engine, database_url: str, people: dict, cleanup: list[str]
+) -> None:
+    """A report's message goes to the broker after the commit with no second write; the relay
+    leaves it alone within the grace, sends it after if no worker has done it, and never
+    sends one a worker has done."""
+    app = _app(database_url, "memory://")
+    client = app.test_client()
+    bodies = [_body() for _ in range(2)]
+    for body in bodies:
+        cleanup.append(body["id"])
+        r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
+        assert r.status_code == 201, r.get_json()
+    with Session(engine) as session:
+        rows = {
+            m.payload["report_id"]: m
+            for m in session.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.payload["report_id"].astext.in_([b["id"] for b in bodies])
+                )
+            ).scalars()
+        }
+        assert all(
+            (m.dispatched_at, m.done_at, m.attempts, m.last_error) == (None, None, 0, None)
+            for m in rows.values()
+        )
+        done, waiting = (rows[b["id"]] for b in bodies)
+        outbox.mark_done(session, done.id)  # a worker did the first
+        session.commit()
+        sent: list[int] = []
+
+        def send(task: str, kwargs: dict[str, Any]) -> None:
+            sent.append(kwargs["outbox_id"])
+
+        mine = [done.id, waiting.id]
+        assert outbox.relay(session, send) == 0 or not set(sent) & set(mine)
+        later = datetime.now(UTC) + outbox.FAST_PATH_GRACE + timedelta(seconds=1)
+        outbox.relay(session, send, now=later)
+        assert waiting.id in sent and done.id not in sent
+        session.expire_all()
+        assert session.get(OutboxMessage, done.id).dispatched_at is not None  # type: ignore[union-attr]
+        sent.clear()
+        outbox.relay(session, send, now=later)
+        assert not set(sent) & set(mine)  # sent once: now marked dispatched
+
+
 def _done(engine: Engine, ids: list[str]) -> int:
     with Session(engine) as session:
         return int(
