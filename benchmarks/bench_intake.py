@@ -7,6 +7,9 @@ wrk_intake.lua). Figures:
   row from 16 concurrent psycopg connections in the same run (target ≥ 50 % of it; p99 ≤ 100 ms);
 - the framework's floor: GET /healthz (no database) through the same server and generator, the
   most any endpoint of this stack can do on this machine;
+- the ceiling of any intake in Python here: the same load against the least intake gunicorn
+  could serve (benchmarks/intake_floor_app.py: parse, the two INSERTs, durable commit; as a
+  Flask view and as a bare WSGI callable), next to the same bare rate;
 - the morning peak: all 4,586 officers checking in. The real peak is 4,586 in ten minutes
   (7.6/s); we replay it ten times faster (76/s, open loop, every officer once) and report p99
   (target ≤ 100 ms)."""
@@ -82,13 +85,36 @@ def main() -> None:
             # The bare INSERTs use the wrk clients' officers and cells: one place each, as in
             # the HTTP run (reports at one place take turns on its lock; migration 0007).
             clients = [(user.id, cell_id) for user, cell_id in officers[:CLIENTS]]
+            rows: Any = session.execute(
+                text("SELECT id, village_id, township_id, county_id FROM cells")
+            )
+            chains: dict[int, list[int]] = {cid: [v, t, c] for cid, v, t, c in rows}
+            floor_chains: dict[str, list[int]] = {
+                token: [officer_id, cell_id, *chains[cell_id]]
+                for (token, _point), (officer_id, cell_id) in zip(
+                    tokens[:CLIENTS], clients, strict=True
+                )
+            }
         port = free_port()
         server = start_gunicorn(url, port)
         try:
             wait_ready(port)
+            _checkpoint(url)
             intake = _closed_loop(port, tokens[:CLIENTS], DURATION_S)
+            _checkpoint(url)
             bare = _bare_inserts(url, clients, DURATION_S)
             floor = _closed_loop(port, tokens[:CLIENTS], DURATION_S, path="/healthz")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        ceilings = {
+            form: _floor_app(url, form, floor_chains, tokens[:CLIENTS])
+            for form in ("flask_app", "wsgi_app")
+        }
+        port = free_port()
+        server = start_gunicorn(url, port)
+        try:
+            wait_ready(port)
             figure(
                 "report_intake_http",
                 clients=CLIENTS,
@@ -106,6 +132,12 @@ def main() -> None:
                 framework_floor_per_s=round(floor["rate"], 1),
                 framework_floor_ratio_to_bare=round(floor["rate"] / bare, 3),
                 framework_floor_p99_ms=round(floor["p99"], 1),
+                ceiling="the least intake gunicorn could serve: parse the JSON, INSERT report "
+                "and party, durable commit, answer the id (benchmarks/intake_floor_app.py)",
+                ceiling_flask_per_s=round(ceilings["flask_app"]["rate"], 1),
+                ceiling_flask_ratio_to_bare=round(ceilings["flask_app"]["rate"] / bare, 3),
+                ceiling_wsgi_per_s=round(ceilings["wsgi_app"]["rate"], 1),
+                ceiling_wsgi_ratio_to_bare=round(ceilings["wsgi_app"]["rate"] / bare, 3),
                 cpus=os.cpu_count(),
             )
             peak = _morning_peak(port, tokens)
@@ -126,6 +158,42 @@ def main() -> None:
 
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_intake.lua")
+
+
+def _checkpoint(database_url: str) -> None:
+    """Each write phase starts from a fresh checkpoint: 20 s of a thousand durable inserts a
+    second fills the WAL, and the checkpoint it triggers would otherwise fall in whichever
+    phase comes next (seen here: the bare rate from 1,200 to 2,000/s between runs)."""
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.errors.InsufficientPrivilege:  # a configured server, not our own
+        pass
+
+
+def _floor_app(
+    database_url: str, form: str, chains: dict[str, list[int]], tokens: list[Any]
+) -> dict[str, Any]:
+    """The same load against benchmarks/intake_floor_app.py (`form`: flask_app or wsgi_app)
+    served by the same gunicorn: what no intake written in Python can beat here."""
+    port = free_port()
+    server = start_gunicorn(
+        database_url,
+        port,
+        {
+            "FLOOR_DSN": database_url.replace("postgresql+psycopg://", "postgresql://"),
+            "FLOOR_CHAINS": json.dumps(chains),
+        },
+        app=f"benchmarks.intake_floor_app:{form}",
+    )
+    try:
+        wait_ready(port)
+        _checkpoint(database_url)
+        return _closed_loop(port, tokens, DURATION_S)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _closed_loop(

@@ -66,10 +66,14 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    database_url: str, port: int, extra_env: dict[str, str] | None = None
+    database_url: str,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+    app: str = "fieldapp:create_app()",
 ) -> subprocess.Popen[bytes]:
-    """The app as `make run` serves it (gunicorn, gthread workers) on a throwaway database;
-    background work goes to an in-memory broker (nothing consumes it during a benchmark)."""
+    """The app (or another WSGI `app` of this repository) served by gunicorn with gthread
+    workers, on a throwaway database; background work goes to an in-memory broker (nothing
+    consumes it during a benchmark)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -86,7 +90,8 @@ def start_gunicorn(
             "--worker-class=gthread",
             f"--bind=127.0.0.1:{port}",
             "--log-level=warning",
-            "fieldapp:create_app()",
+            f"--chdir={REPO}",
+            app,
         ],
         env=env,
     )
