@@ -21,7 +21,6 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import outbox, scope
-from fieldapp.services.accounts import officer_cell_ids
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
 from fieldapp.services.report_input import CHINA_TZ, ReportInput, parse_report
 from grid import queries
@@ -111,8 +110,8 @@ def file_report(
     data = parse_report(body, now=now, categories=active_categories(session))
 
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
-    location = queries.locate(session, lon, lat)
-    if location is None:
+    located = queries.locate_for_officer(session, lon, lat, officer.id)
+    if located is None:
         existing = session.get(Report, data.id)
         if existing is not None:  # a repeat: its answer, not an error about its new position
             return Intake(_repeat(session, existing, officer, data), created=False, outbox=[])
@@ -127,10 +126,7 @@ def file_report(
             {"lon": _("Outside the city."), "lat": _("Outside the city.")},
         )
 
-    own_cells = officer_cell_ids(session, officer.id)
-    outside_own = location.cell.id not in own_cells
-    distance_own = queries.distance_to_cells(session, lon, lat, own_cells) if outside_own else 0.0
-
+    location = located.location
     values: dict[str, Any] = {
         "id": data.id,
         "officer_id": officer.id,
@@ -142,8 +138,8 @@ def file_report(
         "input_lat": data.lat,
         "input_crs": data.crs,
         "accuracy_m": data.accuracy_m,
-        "outside_own_cells": outside_own,
-        "distance_to_own_cells_m": None if distance_own == float("inf") else distance_own,
+        "outside_own_cells": located.outside_own_cells,
+        "distance_to_own_cells_m": located.distance_to_own_cells_m,
         "occurred_at": data.occurred_at,
         "reported_at": now,
         "category": data.category,
