@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from grid.direct import DirectStatement, fetch_one
 from grid.locator import IndexedCell
 from grid.models import Area, BoundaryHistory, BoundaryVersion, Cell, Department
 
@@ -102,8 +103,9 @@ _LOCATE_QUERY = """
 _LOCATE_SQL = text(_LOCATE_QUERY)
 # Report intake's locate, one round trip instead of three: the same cell as `locate`, whether
 # it is one of the officer's cells, and only when it is not (the CASE evaluates the subquery
-# lazily) the distance to the nearest of them, NULL when the officer has none.
-_LOCATE_FOR_OFFICER_SQL = text(
+# lazily) the distance to the nearest of them, NULL when the officer has none. Run directly on
+# psycopg (grid.direct): it runs for every report.
+_LOCATE_FOR_OFFICER_SQL = DirectStatement(
     f"""
     SELECT located.*, own.inside,
            CASE WHEN own.inside THEN CAST(0 AS float8) ELSE (
@@ -151,9 +153,9 @@ def locate_for_officer(
 ) -> OfficerLocation | None:
     """`locate`, plus what `distance_to_cells` would say of the officer's cells, in one
     query; None outside every cell."""
-    row = session.execute(
-        _LOCATE_FOR_OFFICER_SQL, {"lon": lon, "lat": lat, "officer_id": officer_id}
-    ).first()
+    row = fetch_one(
+        session, _LOCATE_FOR_OFFICER_SQL, {"lon": lon, "lat": lat, "officer_id": officer_id}
+    )
     if row is None:
         return None
     distance = row[16]

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
@@ -27,16 +27,18 @@ from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.services.report_input import CHINA_TZ, PartyInput, ReportInput, parse_report
 from grid import queries
 from grid.crs import to_wgs84
+from grid.direct import DirectStatement, fetch_one
 
 # A report with at least this many people is a potential group incident (群体性), DESIGN §1.
 GROUP_INCIDENT_THRESHOLD = 5
 PROCESS_REPORT_TASK = "workers.tasks.process_report"
 
 
-# Intake's write, prepared once (psycopg prepares it server-side after a few uses). Every CTE
-# runs whether or not the final SELECT reads it; the three dependent inserts select FROM
-# new_report, so on an id conflict nothing at all is written and the answer is NULL.
-_INTAKE_SQL = text(
+# Intake's write, prepared once (psycopg prepares it server-side after a few uses) and run
+# directly on psycopg (grid.direct). Every CTE runs whether or not the final SELECT reads it;
+# the three dependent inserts select FROM new_report, so on an id conflict nothing at all is
+# written and the answer is NULL.
+_INTAKE_SQL = DirectStatement(
     """
     WITH new_report AS (
         INSERT INTO reports (
@@ -175,7 +177,8 @@ def file_report(
     # audit record. Two phones (or one phone retrying) racing with the same id: the loser
     # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
     payload = {"report_id": str(data.id)}
-    outbox_id: int | None = session.execute(
+    written = fetch_one(
+        session,
         _INTAKE_SQL,
         {
             **values,
@@ -189,7 +192,9 @@ def file_report(
                 {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
             ),
         },
-    ).scalar_one()
+    )
+    assert written is not None  # the final SELECT always answers one row
+    outbox_id: int | None = written[0]
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
