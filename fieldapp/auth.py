@@ -48,14 +48,13 @@ def api_user() -> User:
         raise ApiError(
             401, "unauthorized", _("The token is unknown, expired or revoked. Sign in again.")
         )
-    g.api_user, g.api_token = found
+    g.api_user, g.api_token_id = found
     return found[0]
 
 
 def api_token() -> ApiToken:
     api_user()
-    token: ApiToken = g.api_token
-    return token
+    return accounts.token_row(db.session, g.api_token_id)
 
 
 def web_user() -> User | None:

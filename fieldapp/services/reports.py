@@ -9,33 +9,36 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import outbox, scope
-from fieldapp.services.accounts import officer_cell_ids
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
-from fieldapp.services.report_input import CHINA_TZ, ReportInput, parse_report
+from fieldapp.services.report_input import CHINA_TZ, PartyInput, ReportInput, parse_report
 from grid import queries
 from grid.crs import to_wgs84
+from grid.direct import DirectStatement, fetch_one
 
 # A report with at least this many people is a potential group incident (群体性), DESIGN §1.
 GROUP_INCIDENT_THRESHOLD = 5
 PROCESS_REPORT_TASK = "workers.tasks.process_report"
 
 
-# Intake's write, prepared once (psycopg prepares it server-side after a few uses). Every CTE
-# runs whether or not the final SELECT reads it; the three dependent inserts select FROM
-# new_report, so on an id conflict nothing at all is written and the answer is NULL.
-_INTAKE_SQL = text(
+# Intake's write, prepared once (psycopg prepares it server-side after a few uses) and run
+# directly on psycopg (grid.direct). Every CTE runs whether or not the final SELECT reads it;
+# the three dependent inserts select FROM new_report, so on an id conflict nothing at all is
+# written and the answer is NULL.
+_INTAKE_SQL = DirectStatement(
     """
     WITH new_report AS (
         INSERT INTO reports (
@@ -111,8 +114,8 @@ def file_report(
     data = parse_report(body, now=now, categories=active_categories(session))
 
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
-    location = queries.locate(session, lon, lat)
-    if location is None:
+    located = queries.locate_for_officer(session, lon, lat, officer.id)
+    if located is None:
         existing = session.get(Report, data.id)
         if existing is not None:  # a repeat: its answer, not an error about its new position
             return Intake(_repeat(session, existing, officer, data), created=False, outbox=[])
@@ -127,10 +130,7 @@ def file_report(
             {"lon": _("Outside the city."), "lat": _("Outside the city.")},
         )
 
-    own_cells = officer_cell_ids(session, officer.id)
-    outside_own = location.cell.id not in own_cells
-    distance_own = queries.distance_to_cells(session, lon, lat, own_cells) if outside_own else 0.0
-
+    location = located.location
     values: dict[str, Any] = {
         "id": data.id,
         "officer_id": officer.id,
@@ -142,8 +142,8 @@ def file_report(
         "input_lat": data.lat,
         "input_crs": data.crs,
         "accuracy_m": data.accuracy_m,
-        "outside_own_cells": outside_own,
-        "distance_to_own_cells_m": None if distance_own == float("inf") else distance_own,
+        "outside_own_cells": located.outside_own_cells,
+        "distance_to_own_cells_m": located.distance_to_own_cells_m,
         "occurred_at": data.occurred_at,
         "reported_at": now,
         "category": data.category,
@@ -177,7 +177,8 @@ def file_report(
     # audit record. Two phones (or one phone retrying) racing with the same id: the loser
     # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
     payload = {"report_id": str(data.id)}
-    outbox_id: int | None = session.execute(
+    written = fetch_one(
+        session,
         _INTAKE_SQL,
         {
             **values,
@@ -191,16 +192,18 @@ def file_report(
                 {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
             ),
         },
-    ).scalar_one()
+    )
+    assert written is not None  # the final SELECT always answers one row
+    outbox_id: int | None = written[0]
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
         return Intake(_repeat(session, stored, officer, data), created=False, outbox=[])
 
-    # A transient object (never added to the session) carrying what was just inserted.
-    report = Report(**values)
-    # The answer is built from what intake already knows (the chain, the parties, the point),
-    # not re-read with the batch queries: this is the hottest path of the platform.
+    # The answer is built from what intake already knows (the row's values, the chain, the
+    # parties, the point), not re-read with the batch queries, and without instantiating ORM
+    # objects just to read their attributes back: this is the hottest path of the platform.
+    report = SimpleNamespace(**values)
     lookups = _Lookups(
         refs={
             ("cell", location.cell.id): _chain_ref(location.cell),
@@ -209,7 +212,7 @@ def file_report(
             ("area", location.county.id): _chain_ref(location.county),
         },
         officers={officer.id: officer.display_name},
-        parties={data.id: [ReportParty(report_id=data.id, **p) for p in parties]},
+        parties={data.id: data.parties},
         photos={},
         coords={data.id: (lon, lat)},
     )
@@ -341,7 +344,7 @@ class _Lookups:
 
     refs: dict[tuple[str, int], dict[str, Any]]
     officers: dict[int, str]
-    parties: dict[uuid.UUID, list[ReportParty]]
+    parties: Mapping[uuid.UUID, Sequence[ReportParty | PartyInput]]
     photos: dict[uuid.UUID, list[Any]]
     coords: dict[uuid.UUID, tuple[float, float]]
 
@@ -400,7 +403,10 @@ def reports_json(session: Session, reports: list[Report], viewer: User) -> list[
 
 
 def _build(
-    r: Report, lookups: _Lookups, names: dict[str, tuple[str, str]], unmasked: bool
+    r: Report | SimpleNamespace,
+    lookups: _Lookups,
+    names: dict[str, tuple[str, str]],
+    unmasked: bool,
 ) -> dict[str, Any]:
     lon, lat = lookups.coords[r.id]
     zh, en = names.get(r.category, (r.category, r.category))
@@ -464,7 +470,7 @@ def _ref(obj: Any) -> dict[str, Any] | None:
     return None if obj is None else {"id": obj.id, "code": obj.code, "name": obj.name}
 
 
-def _party(p: ReportParty, unmasked: bool) -> dict[str, Any]:
+def _party(p: ReportParty | PartyInput, unmasked: bool) -> dict[str, Any]:
     if unmasked:
         return {"name": p.name, "id_number": p.id_number, "phone": p.phone, "role": p.role}
     return {
