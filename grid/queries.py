@@ -151,8 +151,8 @@ class OfficerLocation:
 def locate_for_officer(
     session: Session, lon: float, lat: float, officer_id: int
 ) -> OfficerLocation | None:
-    """`locate`, plus what `distance_to_cells` would say of the officer's cells, in one
-    query; None outside every cell."""
+    """`locate`, plus whether the cell is one of the officer's and, if not, the metres to the
+    nearest of them (on the spheroid), in one query; None outside every cell."""
     row = fetch_one(
         session, _LOCATE_FOR_OFFICER_SQL, {"lon": lon, "lat": lat, "officer_id": officer_id}
     )
@@ -461,19 +461,6 @@ def _with_geom(values: dict[str, Any]) -> dict[str, Any]:
     if "geometry" in out:
         out["geom"] = from_shape(as_multipolygon(out.pop("geometry")), srid=4326)
     return out
-
-
-def distance_to_cells(session: Session, lon: float, lat: float, cell_ids: Sequence[int]) -> float:
-    """Metres from a point to the nearest of the given cells (0 inside one), on the spheroid."""
-    if not cell_ids:
-        return float("inf")
-    point = _point(lon, lat)
-    value = session.execute(
-        select(func.min(func.ST_Distance(func.Geography(Cell.geom), func.Geography(point)))).where(
-            Cell.id.in_(cell_ids)
-        )
-    ).scalar()
-    return float(value) if value is not None else float("inf")
 
 
 def point_wkt(lon: float, lat: float) -> str:

@@ -237,11 +237,3 @@ def revoke_all_tokens(session: Session, user: User, actor_id: int | None) -> int
         session, actor_id=actor_id, action="token.revoke_all", object_type="user", object_id=user.id
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def officer_cell_ids(session: Session, user_id: int) -> list[int]:
-    return list(
-        session.execute(select(OfficerCell.cell_id).where(OfficerCell.user_id == user_id))
-        .scalars()
-        .all()
-    )
