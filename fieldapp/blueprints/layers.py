@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from datetime import date
 from typing import Any, Final
 
 from flask import Blueprint, Response, request
@@ -25,6 +24,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, web_user
+from fieldapp.blueprints import params
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.models import User
@@ -38,8 +38,6 @@ bp = Blueprint("layers", __name__, url_prefix="/api/v1/layers")
 #: Who may read the map layers (and open /city/map): city staff, county staff (their county
 #: only, through the report scope) and administrators.
 MAP_ROLES: Final = frozenset({"city", "county", "admin"})
-#: Days a window may span at most: ten years of reports is already more than anyone reads.
-MAX_WINDOW_DAYS: Final = 3660
 #: Answers smaller than this are not worth a gzip header.
 GZIP_MIN_BYTES: Final = 1024
 #: Tiles change only as reports arrive; a few minutes of staleness on a map is harmless.
@@ -76,27 +74,12 @@ def map_user() -> User:
 
 
 def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_parameters", _("Check the map filters."), {field: message})
-
-
-def _day(name: str) -> date | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _invalid(name, _("A date like %(example)s.", example="2026-11-25")) from None
+    return params.invalid(_("Check the map filters."), field, message)
 
 
 def filters_from_request() -> LayerFilters:
     """from/to (ISO dates, China time, both included) and category from the query string."""
-    date_from, date_to = _day("from"), _day("to")
-    if date_from and date_to:
-        if date_to < date_from:
-            raise _invalid("to", _("The end date is before the start date."))
-        if (date_to - date_from).days > MAX_WINDOW_DAYS:
-            raise _invalid("from", _("At most ten years at a time."))
+    date_from, date_to = params.date_window(request.args, _("Check the map filters."))
     category = request.args.get("category") or None
     if category is not None and len(category) > 32:
         raise _invalid("category", _("Unknown category."))
@@ -104,10 +87,7 @@ def filters_from_request() -> LayerFilters:
 
 
 def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = request.args.get(name) or default
-    if value not in allowed:
-        raise _invalid(name, _("One of: %(values)s.", values=", ".join(allowed)))
-    return value
+    return params.choice(request.args, name, allowed, default, _("Check the map filters."))
 
 
 def _bbox() -> tuple[float, float, float, float] | None:

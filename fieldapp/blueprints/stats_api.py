@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Final
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, now, remote_addr
+from fieldapp.blueprints import params
 from fieldapp.blueprints.layers import request_user
 from fieldapp.db import db
 from fieldapp.errors import ApiError
@@ -35,39 +35,19 @@ from fieldapp.stats import (
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-#: Days a roll-up or KPI window may span at most.
-MAX_WINDOW_DAYS: Final = 3660
-
 
 def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_parameters", _("Check the parameters."), {field: message})
+    return params.invalid(_("Check the parameters."), field, message)
 
 
 def _choice(name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-    value = request.args.get(name) or default
-    if value is not None and value not in allowed:
-        raise _invalid(name, _("One of: %(values)s.", values=", ".join(allowed)))
-    return value
-
-
-def _day(name: str) -> date | None:
-    raw = request.args.get(name)
-    if not raw:
+    if default is None and not request.args.get(name):
         return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _invalid(name, _("A date like %(example)s.", example="2026-11-25")) from None
+    return params.choice(request.args, name, allowed, default or "", _("Check the parameters."))
 
 
 def _window() -> tuple[date | None, date | None]:
-    first, last = _day("from"), _day("to")
-    if first and last:
-        if last < first:
-            raise _invalid("to", _("The end date is before the start date."))
-        if (last - first).days > MAX_WINDOW_DAYS:
-            raise _invalid("from", _("At most ten years at a time."))
-    return first, last
+    return params.date_window(request.args, _("Check the parameters."))
 
 
 def _within() -> str | None:
