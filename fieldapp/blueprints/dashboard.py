@@ -22,12 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
+from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import User
 from fieldapp.services import case_list, dashboard
 from fieldapp.services.errors import DomainError
 from fieldapp.services.reports import list_categories
 from fieldapp.stats import china_day
-from fieldapp.workflow import State
 
 bp = Blueprint("dashboard", __name__)
 
@@ -39,28 +39,6 @@ LEVEL_LABELS: Final = {
     "township": _l("Townships"),
     "village": _l("Villages and communities"),
     "cell": _l("Grid cells"),
-}
-STATUS_LABELS: Final = {
-    State.REPORTED.value: _l("Awaiting acceptance"),
-    State.ACCEPTED.value: _l("Accepted"),
-    State.REJECTED.value: _l("Rejected"),
-    State.MERGED.value: _l("Merged"),
-    State.ASSIGNED.value: _l("Assigned"),
-    State.SIGNED_FOR.value: _l("Signed for"),
-    State.IN_PROGRESS.value: _l("In progress"),
-    State.CLOSING_REQUESTED.value: _l("Awaiting review"),
-    State.CLOSED.value: _l("Closed"),
-}
-SEVERITY_LABELS: Final = {"red": _l("Red"), "orange": _l("Orange"), "yellow": _l("Yellow")}
-OUTCOME_LABELS: Final = {
-    "resolved": _l("Resolved"),
-    "stabilised": _l("Stabilised"),
-    "escalated": _l("Escalated"),
-}
-SATISFACTION_LABELS: Final = {
-    "satisfied": _l("Satisfied"),
-    "basically_satisfied": _l("Basically satisfied"),
-    "dissatisfied": _l("Dissatisfied"),
 }
 
 
@@ -142,7 +120,7 @@ def _labels() -> dict[str, Any]:
         "load_failed": _("The figures could not be loaded. Check the connection and try again."),
         "previous": _("Previous period"),
         "severities": {k: str(v) for k, v in SEVERITY_LABELS.items()},
-        "statuses": {k: str(v) for k, v in STATUS_LABELS.items()},
+        "statuses": {k: str(v) for k, v in STATE_LABELS.items()},
         "levels": {k: str(v) for k, v in LEVEL_LABELS.items()},
     }
 
@@ -244,7 +222,7 @@ def cases() -> ResponseReturnValue:
         when=when,
         page_url=page_url,
         dashboard_url=f"{url_for('dashboard.page')}?{urlencode(back)}",
-        status_labels=STATUS_LABELS,
+        status_labels=STATE_LABELS,
         severity_labels=SEVERITY_LABELS,
     )
 
@@ -286,7 +264,7 @@ def _chips(filters: case_list.CaseFilters, category_names: dict[str, str]) -> li
         if set(filters.statuses) == set(case_list.OPEN_STATUS_VALUES):
             chips.append(_("Open"))
         else:
-            chips.append(", ".join(str(STATUS_LABELS.get(s, s)) for s in filters.statuses))
+            chips.append(", ".join(str(STATE_LABELS.get(s, s)) for s in filters.statuses))
     if filters.outcomes:
         chips.append(", ".join(str(OUTCOME_LABELS.get(s, s)) for s in filters.outcomes))
     if filters.satisfactions:

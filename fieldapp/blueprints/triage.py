@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from fieldapp.auth import login_required, now, remote_addr, web_user
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, Department, Notification, Report, SupervisionOrder, User
 from fieldapp.services import cases, duplicates, geography, notifications, photos, reports, scope
 from fieldapp.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -54,17 +55,6 @@ BULK_ACTIONS = (Action.ACCEPT, Action.ASSIGN)
 MAX_BULK_FAILURES_SHOWN = 8
 
 # Labels are lazy so they are translated per request, in the reader's language.
-STATE_LABELS = {
-    State.REPORTED.value: _l("Awaiting acceptance"),
-    State.ACCEPTED.value: _l("Accepted"),
-    State.REJECTED.value: _l("Rejected"),
-    State.MERGED.value: _l("Merged"),
-    State.ASSIGNED.value: _l("Assigned"),
-    State.SIGNED_FOR.value: _l("Signed for"),
-    State.IN_PROGRESS.value: _l("In progress"),
-    State.CLOSING_REQUESTED.value: _l("Awaiting review"),
-    State.CLOSED.value: _l("Closed"),
-}
 ACTION_LABELS = {
     Action.ACCEPT.value: _l("Accept"),
     Action.REJECT.value: _l("Do not accept"),
@@ -87,18 +77,7 @@ ACTION_LABELS = {
     "key_case": _l("Made a key backlog case"),
     "key_case_cleared": _l("No longer a key backlog case"),
 }
-SEVERITY_LABELS = {"red": _l("Red"), "orange": _l("Orange"), "yellow": _l("Yellow")}
 LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}
-OUTCOME_LABELS = {
-    "resolved": _l("Resolved"),
-    "stabilised": _l("Stabilised"),
-    "escalated": _l("Escalated"),
-}
-SATISFACTION_LABELS = {
-    "satisfied": _l("Satisfied"),
-    "basically_satisfied": _l("Basically satisfied"),
-    "dissatisfied": _l("Dissatisfied"),
-}
 LEVEL_LABELS = {"township": _l("Township"), "county": _l("County"), "city": _l("City")}
 FIELD_LABELS = {
     "reason": _l("Reason"),

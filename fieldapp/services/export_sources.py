@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, aliased
 from fieldapp import kpi
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.export_writers import Column
+from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, Category, Cell, Department, Report, User
 from fieldapp.services import rollups, scope, stats
 from fieldapp.services.errors import Forbidden
@@ -124,31 +125,7 @@ def register(source: TableSource) -> TableSource:
     return source
 
 
-# --- labels ---------------------------------------------------------------------------------
-
-# Lazy: evaluated under the export's language (force_locale in the worker).
-STATUS_LABELS = {
-    "reported": _l("Awaiting acceptance"),
-    "accepted": _l("Accepted"),
-    "rejected": _l("Rejected"),
-    "merged": _l("Merged"),
-    "assigned": _l("Assigned"),
-    "signed_for": _l("Signed for"),
-    "in_progress": _l("In progress"),
-    "closing_requested": _l("Awaiting review"),
-    "closed": _l("Closed"),
-}
-SEVERITY_LABELS = {"red": _l("Red"), "orange": _l("Orange"), "yellow": _l("Yellow")}
-OUTCOME_LABELS = {
-    "resolved": _l("Resolved"),
-    "stabilised": _l("Stabilised"),
-    "escalated": _l("Escalated"),
-}
-SATISFACTION_LABELS = {
-    "satisfied": _l("Satisfied"),
-    "basically_satisfied": _l("Basically satisfied"),
-    "dissatisfied": _l("Dissatisfied"),
-}
+# --- labels (fieldapp.labels; lazy: evaluated under the export's language) ------------------
 
 
 def _resolved(labels: dict[str, Any]) -> dict[str | None, str | None]:
@@ -302,7 +279,7 @@ def case_select(session: Session, viewer: User, params: ExportParams) -> Any:
 def case_rows(session: Session, viewer: User, params: ExportParams) -> Iterator[list[Any]]:
     """The case list, streamed through a server-side cursor (`yield_per`: psycopg fetches
     YIELD_PER rows per round trip; the result is never held whole)."""
-    statuses = _resolved(STATUS_LABELS)
+    statuses = _resolved(STATE_LABELS)
     severities = _resolved(SEVERITY_LABELS)
     outcomes = _resolved(OUTCOME_LABELS)
     satisfactions = _resolved(SATISFACTION_LABELS)
