@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon
@@ -195,7 +195,9 @@ def nearest_cell(session: Session, lon: float, lat: float) -> tuple[Location, fl
     return location, float(row.distance_m)
 
 
-_LEVEL_COLUMN = {
+#: The column of `cells` holding a cell's area of each level (its own id for "cell"): what
+#: every per-area count of cells or reports groups or filters by.
+CELL_COLUMN_OF_LEVEL: Final = {
     "cell": Cell.id,
     "village": Cell.village_id,
     "township": Cell.township_id,
@@ -224,10 +226,11 @@ def rollup(
     per area of `level`, areas with zero included, ordered by code.
 
     `within` restricts the answer to the areas below (or equal to) that area id."""
-    if level not in _LEVEL_COLUMN:
-        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(_LEVEL_COLUMN)}")
+    if level not in CELL_COLUMN_OF_LEVEL:
+        levels = ", ".join(CELL_COLUMN_OF_LEVEL)
+        raise ValueError(f"unknown level {level!r}; choose one of {levels}")
     src = source.subquery() if isinstance(source, Select) else source
-    area_col = _LEVEL_COLUMN[level]
+    area_col = CELL_COLUMN_OF_LEVEL[level]
     counts = (
         select(area_col.label("area_id"), func.count().label("n"))
         .select_from(src.join(Cell, Cell.id == src.c[cell_id_column]))
@@ -255,7 +258,7 @@ def _ids_below(area_id: int, level: str) -> Select[Any]:
             | (Cell.county_id == area_id)
             | (Cell.city_id == area_id)
         )
-    column = _LEVEL_COLUMN[level]
+    column = CELL_COLUMN_OF_LEVEL[level]
     return (
         select(column)
         .where(
@@ -475,8 +478,9 @@ def areas_geojson(
     (or cell) of `level`, below `within` if given, ordered by code — for exports. PostGIS
     writes the GeoJSON (ST_AsGeoJSON, 7 decimals ≈ 1 cm) so the exporter copies text through
     instead of building shapely objects; streamed in batches, never all in memory."""
-    if level not in _LEVEL_COLUMN:
-        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(_LEVEL_COLUMN)}")
+    if level not in CELL_COLUMN_OF_LEVEL:
+        levels = ", ".join(CELL_COLUMN_OF_LEVEL)
+        raise ValueError(f"unknown level {level!r}; choose one of {levels}")
     parent = aliased(Area)
     target: Any = Cell if level == "cell" else Area
     parent_id = Cell.village_id if level == "cell" else Area.parent_id

@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Final
 
 from flask_babel import gettext as _
@@ -34,6 +34,7 @@ from fieldapp.services import geography, scope
 from fieldapp.services.errors import NotFound
 from fieldapp.services.report_input import CHINA_TZ
 from fieldapp.services.reports import category_names
+from fieldapp.stats import MERGED, day_start
 from grid import queries
 from maps.classify import classify
 
@@ -51,8 +52,6 @@ TILE_EXTENT: Final = 4096
 TILE_BUFFER: Final = 64
 MAX_TILE_ZOOM: Final = 22
 WEB_MERCATOR_HALF_WORLD: Final = 20037508.342789244  # metres from the origin to the edge
-
-_STATUS_MERGED: Final = "merged"
 
 
 @dataclass(frozen=True)
@@ -81,11 +80,6 @@ def _cell_scope(user: User) -> ColumnElement[bool] | None:
     return false()
 
 
-_LEVEL_CELL_COLUMN: Final = {
-    "village": Cell.village_id,
-    "township": Cell.township_id,
-    "county": Cell.county_id,
-}
 _LEVEL_REPORT_COLUMN: Final = {
     "cell": Report.cell_id,
     "village": Report.village_id,
@@ -104,7 +98,7 @@ def area_codes_in_scope(session: Session, user: User, level: str) -> set[str] | 
     else:
         stmt = (
             select(Area.code)
-            .join(Cell, _LEVEL_CELL_COLUMN[level] == Area.id)
+            .join(Cell, queries.CELL_COLUMN_OF_LEVEL[level] == Area.id)
             .where(clause)
             .distinct()
         )
@@ -114,18 +108,14 @@ def area_codes_in_scope(session: Session, user: User, level: str) -> set[str] | 
 # --- counting ------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
-
-
 def _window(stmt: Any, user: User, filters: LayerFilters) -> Any:
     """`stmt` (a select over reports) narrowed to what the map counts: visible to `user`, not
     merged into another case, inside the window and category."""
-    stmt = stmt.where(Report.status != _STATUS_MERGED)
+    stmt = stmt.where(Report.status != MERGED)
     if filters.date_from is not None:
-        stmt = stmt.where(Report.reported_at >= _day_start(filters.date_from))
+        stmt = stmt.where(Report.reported_at >= day_start(filters.date_from))
     if filters.date_to is not None:
-        stmt = stmt.where(Report.reported_at < _day_start(filters.date_to + timedelta(days=1)))
+        stmt = stmt.where(Report.reported_at < day_start(filters.date_to + timedelta(days=1)))
     if filters.category:
         stmt = stmt.where(Report.category == filters.category)
     return scope.visible_reports(stmt, user)

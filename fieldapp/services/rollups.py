@@ -37,6 +37,7 @@ from fieldapp import kpi
 from fieldapp.models import Area, Cell, Checkin, CheckinMonth, OfficerCell, Report, User
 from fieldapp.services import scope
 from fieldapp.stats import LEVELS, MERGED, Period, day_start, level_index, whole_months
+from grid import queries
 
 _REPORT_COLUMN: dict[str, Any] = {
     "cell": Report.cell_id,
@@ -44,13 +45,7 @@ _REPORT_COLUMN: dict[str, Any] = {
     "township": Report.township_id,
     "county": Report.county_id,
 }
-_CELL_COLUMN: dict[str, Any] = {
-    "cell": Cell.id,
-    "village": Cell.village_id,
-    "township": Cell.township_id,
-    "county": Cell.county_id,
-    "city": Cell.city_id,
-}
+_CELL_COLUMN: dict[str, Any] = queries.CELL_COLUMN_OF_LEVEL
 
 
 @dataclass(frozen=True)
