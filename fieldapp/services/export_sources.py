@@ -39,7 +39,7 @@ from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS
 from fieldapp.models import Area, Category, Cell, Department, Report, User
 from fieldapp.services import rollups, scope, stats
 from fieldapp.services.errors import Forbidden
-from fieldapp.stats import Period, china_day, parse_period, range_period
+from fieldapp.stats import Period, china_day, day_start, parse_period, range_period
 from grid import queries
 
 LEVELS = ("city", "county", "township", "village", "cell")
@@ -135,10 +135,6 @@ def _resolved(labels: dict[str, Any]) -> dict[str | None, str | None]:
     return out
 
 
-def china_day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
-
-
 def _china_time(column: Any) -> Any:
     """A timestamptz as naive China time, converted by PostgreSQL: cheaper than a zoneinfo
     conversion per value in Python, and what the writers expect."""
@@ -170,9 +166,9 @@ def report_conditions(session: Session, viewer: User, params: ExportParams) -> l
     list endpoint, `scope.report_filter`), merged duplicates left out, and the filters."""
     clauses: list[ColumnElement[bool]] = [scope.report_filter(viewer)]
     if params.date_from:
-        clauses.append(Report.reported_at >= china_day_start(params.date_from))
+        clauses.append(Report.reported_at >= day_start(params.date_from))
     if params.date_to:
-        clauses.append(Report.reported_at < china_day_start(params.date_to) + timedelta(days=1))
+        clauses.append(Report.reported_at < day_start(params.date_to + timedelta(days=1)))
     if params.category:
         clauses.append(Report.category == params.category)
     if params.severity:

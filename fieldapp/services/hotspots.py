@@ -39,6 +39,7 @@ from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import Area, CaseEvent, Cell, HotspotAlert, Report, SupervisionOrder, User
 from fieldapp.services import audit, notifications
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fieldapp.stats import day_start
 from fieldapp.workflow import OPEN_STATES
 from grid import queries
 from maps.early_warning import (
@@ -202,10 +203,6 @@ def forget_geography() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, dtime(0), tzinfo=CHINA_TZ)
-
-
 def daily_counts(
     session: Session,
     end_date: date,
@@ -239,8 +236,8 @@ def daily_counts(
         ),
         {
             "start": start,
-            "t0": _day_start(start),
-            "t1": _day_start(end_date + timedelta(days=1)),
+            "t0": day_start(start),
+            "t1": day_start(end_date + timedelta(days=1)),
             "cats": cats,
         },
     ).all()
@@ -716,8 +713,8 @@ def cases_behind(session: Session, alert: HotspotAlert) -> list[Report]:
         .where(
             Report.cell_id.in_(alert.cell_ids),
             Report.status.in_([s.value for s in OPEN_STATES]),
-            Report.reported_at >= _day_start(alert.period_from),
-            Report.reported_at < _day_start(alert.period_to + timedelta(days=1)),
+            Report.reported_at >= day_start(alert.period_from),
+            Report.reported_at < day_start(alert.period_to + timedelta(days=1)),
         )
         .order_by(Report.reported_at, Report.id)
     )

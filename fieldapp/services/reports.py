@@ -24,7 +24,8 @@ from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, Us
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import outbox, scope
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
-from fieldapp.services.report_input import CHINA_TZ, PartyInput, ReportInput, parse_report
+from fieldapp.services.report_input import PartyInput, ReportInput, parse_report
+from fieldapp.stats import day_start
 from grid import queries
 from grid.crs import to_wgs84
 from grid.direct import DirectStatement, fetch_one
@@ -264,9 +265,9 @@ def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict
     if filters.severity:
         stmt = stmt.where(Report.severity == filters.severity)
     if filters.date_from:
-        stmt = stmt.where(Report.reported_at >= _day_start(filters.date_from))
+        stmt = stmt.where(Report.reported_at >= day_start(filters.date_from))
     if filters.date_to:
-        stmt = stmt.where(Report.reported_at < _day_start(filters.date_to, plus_days=1))
+        stmt = stmt.where(Report.reported_at < day_start(filters.date_to + timedelta(days=1)))
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows: list[Report] = list(
         session.execute(
@@ -283,10 +284,6 @@ def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict
         "per_page": filters.per_page,
         "total": int(total),
     }
-
-
-def _day_start(day: date, plus_days: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ) + timedelta(days=plus_days)
 
 
 def parse_filters(args: dict[str, str]) -> ReportFilters:

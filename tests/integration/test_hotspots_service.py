@@ -32,6 +32,7 @@ from fieldapp.models import (
 )
 from fieldapp.services import accounts, hotspots
 from fieldapp.services.errors import Forbidden
+from fieldapp.stats import day_start
 from tests.support import PASSWORD, ROWS, auth, small_city
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -314,7 +315,7 @@ def test_acknowledge_and_supervise_through_the_api(
             select(Report.id).where(
                 Report.cell_id.in_(alert.cell_ids),
                 Report.status == "reported",
-                Report.reported_at >= hotspots._day_start(alert.period_from),
+                Report.reported_at >= day_start(alert.period_from),
             )
         ).scalars()
     )
