@@ -7,6 +7,13 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from sqlalchemy.orm import Session
+
+from fieldapp.outbox_sender import OutboxSender
+from fieldapp.services import outbox
+
+# The worker's side of OutboxSender's batches: sends each row's own task.
+DISPATCH_OUTBOX_TASK = "workers.tasks.dispatch_outbox"
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -33,4 +40,17 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+    app.extensions["fieldapp.outbox_sender"] = _outbox_sender(app, celery_app)
     return celery_app
+
+
+def _outbox_sender(app: Flask, celery_app: Celery) -> OutboxSender:
+    def send(outbox_ids: list[int]) -> None:
+        celery_app.send_task(DISPATCH_OUTBOX_TASK, kwargs={"outbox_ids": outbox_ids}, retry=False)
+
+    def record_failure(outbox_ids: list[int], exc: Exception) -> None:
+        # A session of its own: the sender thread must not share a request's connection.
+        with Session(app.extensions["fieldapp.engine"]) as session:
+            outbox.record_send_failure(session, outbox_ids, exc)
+
+    return OutboxSender(send, record_failure)

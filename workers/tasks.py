@@ -38,11 +38,19 @@ def warm_geography_caches() -> int:
 @shared_task(name="workers.tasks.relay_outbox")
 def relay_outbox() -> int:
     """Send outbox rows that the requests could not (broker down, crash after commit)."""
+    return outbox.relay(db.session, _send_task)
 
-    def send(task: str, kwargs: dict[str, object]) -> None:
-        current_celery.send_task(task, kwargs=kwargs, retry=False)
 
-    return outbox.relay(db.session, send)
+@shared_task(name="workers.tasks.dispatch_outbox")
+def dispatch_outbox(outbox_ids: list[int]) -> int:
+    """A web process's batch of committed outbox rows (fieldapp.outbox_sender): send each
+    row's own task; rows done already are skipped. Lost or repeated, the relay and the tasks'
+    claim keep the work done once."""
+    return outbox.dispatch(db.session, outbox_ids, _send_task)
+
+
+def _send_task(task: str, kwargs: dict[str, object]) -> None:
+    current_celery.send_task(task, kwargs=kwargs, retry=False)
 
 
 @shared_task(name="workers.tasks.process_report", acks_late=True)

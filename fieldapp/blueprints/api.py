@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints import params
-from fieldapp.blueprints.fast_path import dispatch_committed, send_committed
+from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
@@ -213,7 +213,7 @@ def create_report() -> ResponseReturnValue:
         policy=current_app.config["DEADLINE_POLICY"],
     )
     db.session.commit()
-    send_committed(intake.outbox)
+    dispatch_committed(intake.outbox_ids)
     return jsonify(intake.report), 201 if intake.created else 200
 
 

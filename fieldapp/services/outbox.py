@@ -40,38 +40,44 @@ def enqueue(session: Session, task: str, payload: dict[str, Any]) -> OutboxMessa
 
 
 def send_committed(session: Session, messages: Sequence[Message], send: Sender) -> int:
-    """Hand just-committed messages to the broker (the fast path). When all goes well, no
-    write at all: a report costs one transaction, not two. When the broker fails, the rows
-    not sent get the error (one small commit that need not wait for the disk) and the relay
-    sends them after FAST_PATH_GRACE; so does it what a worker has not finished by then (a
-    message delivered twice does its work once: see claim). Returns how many were sent."""
+    """Hand committed messages to the broker, one task each (the fast path). When all goes
+    well, no write at all: a report costs one transaction, not two. When the broker fails,
+    the rows not sent get the error (one small commit that need not wait for the disk) and the
+    relay sends them after FAST_PATH_GRACE; so does it what a worker has not finished by then
+    (a message delivered twice does its work once: see claim). Returns how many were sent."""
     sent = 0
     for message in messages:
         try:
             send(message.task, {**message.payload, "outbox_id": message.id})
         except Exception as exc:  # any broker/transport error: the relay sends it later
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([m.id for m in messages[sent:]]))
-                .values(
-                    attempts=OutboxMessage.attempts + 1,
-                    last_error=f"{type(exc).__name__}: {exc}"[:1000],
-                )
-            )
-            _commit_without_waiting_for_disk(session)
+            record_send_failure(session, [m.id for m in messages[sent:]], exc)
             break
         sent += 1
     return sent
 
 
+def record_send_failure(session: Session, message_ids: list[int], exc: Exception) -> None:
+    """Note on rows that handing them to the broker failed (the relay sends them later)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(
+            attempts=OutboxMessage.attempts + 1,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
+    )
+    _commit_without_waiting_for_disk(session)
+
+
 def dispatch(session: Session, message_ids: list[int], send: Sender) -> int:
-    """send_committed for rows known by id (read back first; the less busy paths)."""
+    """send_committed for rows known by id, read back first (the worker's side of the fast
+    path: outbox_sender's batches); rows already done are skipped."""
     if not message_ids:
         return 0
     rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload).where(
-            OutboxMessage.id.in_(message_ids)
-        )
+        select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
+        .order_by(OutboxMessage.id)
     )
     messages = [Message(int(r[0]), str(r[1]), dict(r[2])) for r in rows]
     session.rollback()  # a read only: end it before the broker calls

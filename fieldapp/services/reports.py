@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import outbox, scope
+from fieldapp.services import scope
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
 from fieldapp.services.report_input import PartyInput, ReportInput, parse_report
 from fieldapp.stats import day_start
@@ -84,7 +84,7 @@ _INTAKE_SQL = DirectStatement(
 class Intake:
     report: dict[str, Any]
     created: bool
-    outbox: list[outbox.Message]
+    outbox_ids: list[int]
     """Committed with the report: to hand to the broker after the commit."""
 
 
@@ -119,7 +119,7 @@ def file_report(
     if located is None:
         existing = session.get(Report, data.id)
         if existing is not None:  # a repeat: its answer, not an error about its new position
-            return Intake(_repeat(session, existing, officer, data), created=False, outbox=[])
+            return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
         nearest = queries.nearest_cell(session, lon, lat)
         distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
         raise OutsideCity(
@@ -177,7 +177,6 @@ def file_report(
     # One statement, one round trip: the report, its parties, its outbox message and its
     # audit record. Two phones (or one phone retrying) racing with the same id: the loser
     # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
-    payload = {"report_id": str(data.id)}
     written = fetch_one(
         session,
         _INTAKE_SQL,
@@ -187,7 +186,7 @@ def file_report(
             "lat": lat,
             "parties": json.dumps(parties, ensure_ascii=False),
             "task": PROCESS_REPORT_TASK,
-            "payload": json.dumps(payload),
+            "payload": json.dumps({"report_id": str(data.id)}),
             "remote_addr": remote_addr,
             "details": json.dumps(
                 {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
@@ -199,7 +198,7 @@ def file_report(
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
-        return Intake(_repeat(session, stored, officer, data), created=False, outbox=[])
+        return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
 
     # The answer is built from what intake already knows (the row's values, the chain, the
     # parties, the point), not re-read with the batch queries, and without instantiating ORM
@@ -218,9 +217,7 @@ def file_report(
         coords={data.id: (lon, lat)},
     )
     answer = _build(report, lookups, category_names(session), scope.sees_parties_unmasked(officer))
-    return Intake(
-        answer, created=True, outbox=[outbox.Message(outbox_id, PROCESS_REPORT_TASK, payload)]
-    )
+    return Intake(answer, created=True, outbox_ids=[outbox_id])
 
 
 def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def test_broker_down_reports_still_accepted_then_tasks_run_once(
         r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
         assert r.status_code == 201, r.get_json()
     ids = [b["id"] for b in bodies]
+    assert down.extensions["fieldapp.outbox_sender"].flush(timeout=30)
     with Session(engine) as session:
         pending = (
             session.execute(
@@ -128,6 +129,7 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
         cleanup.append(body["id"])
         r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
         assert r.status_code == 201, r.get_json()
+    assert app.extensions["fieldapp.outbox_sender"].flush(timeout=30)
     with Session(engine) as session:
         rows = {
             m.payload["report_id"]: m
@@ -150,6 +152,12 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
             sent.append(kwargs["outbox_id"])
 
         mine = [done.id, waiting.id]
+        # They went to the broker: as one batch or two, to the worker's dispatch_outbox,
+        # which sends each row's own task unless a worker did it already.
+        assert set(mine) <= _dispatched_through_memory_broker(app)
+        assert outbox.dispatch(session, mine, send) == 1
+        assert sent == [waiting.id]
+        sent.clear()
         assert outbox.relay(session, send) == 0 or not set(sent) & set(mine)
         later = datetime.now(UTC) + outbox.FAST_PATH_GRACE + timedelta(seconds=1)
         outbox.relay(session, send, now=later)
@@ -159,6 +167,24 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
         sent.clear()
         outbox.relay(session, send, now=later)
         assert not set(sent) & set(mine)  # sent once: now marked dispatched
+
+
+def _dispatched_through_memory_broker(app: Flask) -> set[int]:
+    """The outbox ids of the dispatch_outbox messages waiting in the in-memory broker."""
+    ids: set[int] = set()
+    with app.extensions["celery"].connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery", no_ack=True)
+        try:
+            while True:
+                message = queue.get(timeout=0.5)
+                if message.headers.get("task") == "workers.tasks.dispatch_outbox":
+                    _args, kwargs, _embed = message.decode()
+                    ids.update(kwargs["outbox_ids"])
+        except queue.Empty:
+            pass
+        finally:
+            queue.close()
+    return ids
 
 
 def _done(engine: Engine, ids: list[str]) -> int:
