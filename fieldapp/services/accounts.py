@@ -11,16 +11,18 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from fieldapp.models import ApiToken, Area, Cell, LoginAttempt, OfficerCell, User
 from fieldapp.services import audit
 from fieldapp.services.errors import InvalidInput, RateLimited, Unauthorized
+from grid.direct import DirectStatement, fetch_one
 
 ROLES = ("officer", "coordinator", "county", "city", "department", "admin")
 # Which level of area each role is responsible for.
@@ -188,25 +190,41 @@ def issue_token(session: Session, user: User, device: str, now: datetime) -> Iss
     return IssuedToken(token, expires_at)
 
 
-# Built once: every API call runs it, and building the statement costs more than looking up
-# its compiled form. Only the token's id: loading the ApiToken entity too cost a fifth of the
-# lookup, and only revoking needs it (token_row loads it then).
-_USER_FOR_TOKEN = (
-    select(User, ApiToken.id)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(
-        ApiToken.token_sha256 == bindparam("digest"),
-        ApiToken.revoked_at.is_(None),
-        ApiToken.expires_at > bindparam("now"),
-        User.active.is_(True),
-    )
+# Every API call checks its token: the lookup runs on psycopg directly (grid.direct) and the
+# user is put into the session as if loaded by a query, without SQLAlchemy's per-statement and
+# per-row ORM work, which cost more than the rest of the lookup (cf. benchmarks/bench_intake.py).
+_USER_ATTRIBUTES = [(a.key, a.columns[0].name) for a in inspect(User).column_attrs]
+_USER_FOR_TOKEN = DirectStatement(
+    f"""
+    SELECT t.id, {", ".join("u." + column for _key, column in _USER_ATTRIBUTES)}
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_sha256 = :digest AND t.revoked_at IS NULL AND t.expires_at > :now
+      AND u.active
+    """
 )
 
 
 def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, int] | None:
     """The active user of a valid (known, unexpired, unrevoked) token, and the token's id."""
-    row = session.execute(_USER_FOR_TOKEN, {"digest": _digest(token), "now": now}).first()
-    return (row[0], row[1]) if row else None
+    row = fetch_one(session, _USER_FOR_TOKEN, {"digest": _digest(token), "now": now})
+    if row is None:
+        return None
+    values = {key: value for (key, _column), value in zip(_USER_ATTRIBUTES, row[1:], strict=True)}
+    return _persistent_user(session, values), int(row[0])
+
+
+def _persistent_user(session: Session, values: dict[str, object]) -> User:
+    """The User of a whole `users` row read directly, in the session as if a query had loaded
+    it (SQLAlchemy's documented way to bring in objects from elsewhere: all attributes set, so
+    nothing is expired or lazy-loaded, and it is clean: only later changes are flushed)."""
+    key = inspect(User).identity_key_from_primary_key((values["id"],))
+    known = session.identity_map.get(key)
+    if known is not None:
+        return cast(User, known)
+    user = User(**values)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 def token_row(session: Session, token_id: int) -> ApiToken:

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from fieldapp.models import AuditEvent, OutboxMessage, Photo, Report, ReportParty
+from fieldapp.models import AuditEvent, OutboxMessage, Photo, Report, ReportParty, User
 from grid import crs
 from tests.support import PASSWORD, auth, cell_centre
 
@@ -92,6 +93,40 @@ def test_revoked_and_unknown_tokens_are_refused(client: FlaskClient) -> None:
     assert client.get("/api/v1/me").status_code == 401
     r = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_a_token_gives_its_user_as_a_clean_persistent_object(
+    app: Flask, db_session: Session, people: dict
+) -> None:
+    """user_for_token reads the row directly: the User must still behave as one a query
+    loaded (in the session, clean, changes flushed), and the token rules must hold."""
+    from fieldapp.services import accounts
+
+    now = datetime.now(UTC)
+    token = str(people["officer_b"]["token"])
+    with app.app_context():
+        found = accounts.user_for_token(db_session, token, now)
+        assert found is not None
+        user, token_id = found
+        assert user.username == "t_officer_b" and user.role == "officer" and user.active
+        assert inspect(user).persistent and user in db_session and not db_session.dirty
+        assert db_session.get(User, user.id) is user
+        again = accounts.user_for_token(db_session, token, now)
+        assert again is not None and again[0] is user and again[1] == token_id
+
+        user.display_name = "改名测试"
+        db_session.flush()
+        stored = db_session.execute(
+            text("SELECT display_name FROM users WHERE id = :id"), {"id": user.id}
+        ).scalar_one()
+        assert stored == "改名测试"
+
+        later = now + accounts.TOKEN_LIFETIME + timedelta(seconds=1)
+        assert accounts.user_for_token(db_session, token, later) is None
+        user.active = False
+        db_session.flush()
+        assert accounts.user_for_token(db_session, token, now) is None
+        assert accounts.user_for_token(db_session, "not-a-token", now) is None
 
 
 def test_me_lists_the_officers_cells(client: FlaskClient, people: dict) -> None:
