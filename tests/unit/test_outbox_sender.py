@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from fieldapp.outbox_sender import OutboxSender
 
@@ -92,3 +93,13 @@ def test_nothing_to_send_starts_nothing() -> None:
     sender.submit([])
     assert sender.flush(timeout=0.1)
     assert broker.batches == []
+
+
+def test_ids_arriving_close_together_share_one_message() -> None:
+    broker = _Broker()
+    sender = OutboxSender(broker.send, broker.record_failure, linger=0.5)
+    sender.submit([1])
+    time.sleep(0.05)
+    sender.submit([2])
+    assert sender.flush(timeout=10)  # a flush sends at once, without waiting out the linger
+    assert broker.batches == [[1, 2]]
