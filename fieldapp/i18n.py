@@ -23,6 +23,13 @@ def select_locale() -> str:
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+def language() -> str:
+    """The language code of this request ("zh" or "en"), as select_locale chooses it, without
+    having Babel parse it into a Locale: an intake answer needs only the code, and parsing
+    cost a report's request more than choosing."""
+    return select_locale()
+
+
 def init_babel(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale

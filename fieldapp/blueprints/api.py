@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -17,6 +16,7 @@ from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
+from fieldapp.i18n import language
 from fieldapp.models import Area, Cell, OfficerCell
 from fieldapp.services import (
     accounts,
@@ -46,11 +46,6 @@ def _json_body() -> Any:
             400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
         )
     return body
-
-
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
 
 
 # --- auth ----------------------------------------------------------------------------------
@@ -149,7 +144,7 @@ def me() -> ResponseReturnValue:
 
 @bp.get("/categories")
 def categories() -> ResponseReturnValue:
-    return jsonify({"categories": reports.list_categories(db.session, _language())})
+    return jsonify({"categories": reports.list_categories(db.session, language())})
 
 
 @bp.get("/locate")

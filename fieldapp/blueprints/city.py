@@ -16,13 +16,13 @@ from typing import Any, Final
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
+from fieldapp.i18n import language
 from fieldapp.models import Area, User
 from fieldapp.services import geography
 from fieldapp.services.reports import list_categories
@@ -40,11 +40,6 @@ HOTSPOTS_PATH: Final = "/api/v1/hotspots"
 DISPLAY_CRS: Final = ("wgs84", "gcj02")
 # url_for needs numbers for the tile route; these are replaced by {z}/{x}/{y} placeholders.
 _TILE_SENTINELS: Final = {"z": 987654, "x": 876543, "y": 765432}
-
-
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
 
 
 def _route_exists(path: str) -> bool:
@@ -170,9 +165,9 @@ def map_page() -> ResponseReturnValue:
         lo = from_wgs84(bounds[0], bounds[1], display_crs)
         hi = from_wgs84(bounds[2], bounds[3], display_crs)
         bounds = (lo[0], lo[1], hi[0], hi[1])
-    categories = list_categories(db.session, _language())
+    categories = list_categories(db.session, language())
     config: dict[str, Any] = {
-        "language": _language(),
+        "language": language(),
         "display_crs": display_crs,
         "level": DEFAULT_LEVEL,
         "metric": "count",

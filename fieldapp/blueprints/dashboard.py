@@ -15,13 +15,14 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, get_locale
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError
 
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
+from fieldapp.i18n import language
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import User
 from fieldapp.services import case_list, dashboard
@@ -40,11 +41,6 @@ LEVEL_LABELS: Final = {
     "village": _l("Villages and communities"),
     "cell": _l("Grid cells"),
 }
-
-
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
 
 
 def _user() -> User:
@@ -70,12 +66,12 @@ def dashboard_nav() -> dict[str, Any]:
 
 def _day_text(day: date) -> str:
     """2026年11月26日 in Chinese, 26 Nov 2026 in English."""
-    return str(format_date(day, "yyyy年M月d日" if _language() == "zh" else "d MMM yyyy"))
+    return str(format_date(day, "yyyy年M月d日" if language() == "zh" else "d MMM yyyy"))
 
 
 def period_text(value: str, first: date | None = None, last: date | None = None) -> str:
     """A period as people write it: 2026年11月, 2026年第4季度, 2026年; English otherwise."""
-    zh = _language() == "zh"
+    zh = language() == "zh"
     if value == "range" and first and last:
         return f"{_day_text(first)} – {_day_text(last)}"
     if "-Q" in value:
@@ -145,9 +141,9 @@ def page() -> ResponseReturnValue:
         if period.kind != "range"
         else {"from": period_data["from"], "to": period_data["to"]}
     )
-    categories = list_categories(session, _language())
+    categories = list_categories(session, language())
     config: dict[str, Any] = {
-        "language": _language(),
+        "language": language(),
         "area": {"code": area.code, "name": area.name, "level": area.level},
         "child_level": area.child_level,
         "headline_kpi_level": area.headline_kpi_level,
@@ -200,7 +196,7 @@ def cases() -> ResponseReturnValue:
     except DomainError as err:
         return _error(err)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
-    category_names = {c["code"]: c["name"] for c in list_categories(session, _language())}
+    category_names = {c["code"]: c["name"] for c in list_categories(session, language())}
 
     def page_url(number: int) -> str:
         return f"{request.path}?{urlencode({**args, 'page': number})}"

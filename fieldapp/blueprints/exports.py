@@ -23,13 +23,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, login_required, now, remote_addr, web_user
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
 from fieldapp.errors import ApiError
+from fieldapp.i18n import language
 from fieldapp.models import ExportJob, User
 from fieldapp.services import exports
 from fieldapp.services.errors import DomainError
@@ -143,11 +143,6 @@ def download_export(job_id: str) -> ResponseReturnValue:
 # --- the page -------------------------------------------------------------------------------
 
 
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
-
-
 PREFILL_FIELDS = ("kind", "format", "level", *exports.FILTER_FIELDS)
 
 
@@ -178,7 +173,7 @@ def page() -> ResponseReturnValue:
         kinds=_kinds(user),
         kind_labels=dict(_kinds(user)),
         levels=LEVELS[LEVELS.index(viewer_level(user)) :],
-        categories=list_categories(db.session, _language()),
+        categories=list_categories(db.session, language()),
         list_url=url_for("exports_api.list_exports"),
         labels={
             "queued": _("Queued"),
@@ -201,7 +196,7 @@ def request_from_page() -> ResponseReturnValue:
     fmt = form.get("format", "")
     if kind == "areas_geojson":
         fmt = "geojson"
-    body: dict[str, Any] = {"kind": kind, "format": fmt, "language": _language()}
+    body: dict[str, Any] = {"kind": kind, "format": fmt, "language": language()}
     if kind in ("kpis", "assessment", "areas_geojson"):
         body["level"] = form.get("level") or None
     body["filters"] = {

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
+
+from fieldapp.i18n import language
 
 bp = Blueprint("field", __name__, url_prefix="/field")
 
@@ -36,11 +37,6 @@ VERSIONED_FILES = (
     TEMPLATES / "field" / "app.html",
     Path(__file__).resolve(),
 )
-
-
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
 
 
 def ui_strings() -> dict[str, str]:
@@ -186,9 +182,9 @@ def ui_strings() -> dict[str, str]:
 
 @bp.get("/")
 def app_shell() -> ResponseReturnValue:
-    language = _language()
+    chosen = language()
     config = {
-        "language": language,
+        "language": chosen,
         "api": "/api/v1",
         "group_threshold": current_app.config.get("GROUP_INCIDENT_THRESHOLD", 5),
         "max_photo_bytes": current_app.config.get("MAX_PHOTO_BYTES", 10 * 1024 * 1024),
@@ -200,7 +196,7 @@ def app_shell() -> ResponseReturnValue:
     response = Response(
         render_template(
             "field/app.html",
-            language=language,
+            language=chosen,
             i18n=ui_strings(),
             config=config,
             leaflet=LEAFLET,
@@ -218,7 +214,7 @@ def manifest() -> ResponseReturnValue:
         "name": "日照网格员",
         "short_name": "网格员",
         "description": _("File early dispute reports from the field, also with no signal."),
-        "lang": "zh-CN" if _language() == "zh" else "en",
+        "lang": "zh-CN" if language() == "zh" else "en",
         "start_url": url_for("field.app_shell"),
         "scope": url_for("field.app_shell"),
         "display": "standalone",

@@ -20,13 +20,13 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, web_user
 from fieldapp.blueprints import params
 from fieldapp.db import db
 from fieldapp.errors import ApiError
+from fieldapp.i18n import language
 from fieldapp.models import User
 from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
@@ -103,11 +103,6 @@ def _bbox() -> tuple[float, float, float, float] | None:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-def _language() -> str:
-    locale = get_locale()
-    return locale.language if locale else "zh"
-
-
 # --- answers -------------------------------------------------------------------------------
 
 
@@ -163,7 +158,7 @@ def reports() -> ResponseReturnValue:
     """The newest visible reports of the window as points (capped; see ``truncated``)."""
     user = map_user()
     layer = map_layers.report_points(
-        db.session, user, filters_from_request(), bbox=_bbox(), language=_language()
+        db.session, user, filters_from_request(), bbox=_bbox(), language=language()
     )
     return _json(layer)
 

@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from fieldapp.auth import login_required, now, remote_addr, web_user
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.i18n import language
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, Department, Notification, Report, SupervisionOrder, User
 from fieldapp.services import cases, duplicates, geography, notifications, photos, reports, scope
@@ -144,10 +145,7 @@ def format_when(value: Any) -> str:
     when = _as_datetime(value)
     if when is None:
         return ""
-    locale = get_locale()
-    pattern = (
-        "yyyy年M月d日 HH:mm" if locale is None or locale.language == "zh" else "d MMM yyyy HH:mm"
-    )
+    pattern = "yyyy年M月d日 HH:mm" if language() == "zh" else "d MMM yyyy HH:mm"
     return str(format_datetime(when, pattern))
 
 
@@ -268,8 +266,7 @@ def departments_for_user(session: Session, user: User) -> list[Department]:
 
 
 def _categories(session: Session) -> list[dict[str, str]]:
-    locale = get_locale()
-    return reports.list_categories(session, locale.language if locale else "zh")
+    return reports.list_categories(session, language())
 
 
 def _parse_uuid(value: str) -> uuid.UUID:

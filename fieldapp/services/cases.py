@@ -613,9 +613,8 @@ def _state_label(state: State) -> str:
 
 def _label(value: Action | State, chinese: dict[Any, str]) -> str:
     """The Chinese term officials use, or the code spelled out in English."""
-    from flask_babel import get_locale
+    from fieldapp.i18n import language
 
-    locale = get_locale()
-    if locale is not None and locale.language == "en":
+    if language() == "en":
         return value.value.replace("_", " ")
     return chinese[value]

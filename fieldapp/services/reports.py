@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import scope
@@ -411,7 +412,7 @@ def _build(
         "description": r.description,
         "address": r.address,
         "category": r.category,
-        "category_name": zh if _language() == "zh" else en,
+        "category_name": zh if language() == "zh" else en,
         "severity": r.severity,
         "people_involved": r.people_involved,
         "potential_group_incident": r.potential_group_incident,
@@ -488,10 +489,3 @@ def _photo(report_id: uuid.UUID, ph: Any) -> dict[str, Any]:
         "exif_lat": ph.exif_lat,
         "exif_taken_at": ph.exif_taken_at.isoformat() if ph.exif_taken_at else None,
     }
-
-
-def _language() -> str:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return locale.language if locale else "zh"
