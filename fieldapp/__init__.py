@@ -27,7 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     init_babel(app)
 
-    from fieldapp.auth import csrf
+    from fieldapp.auth import CookieSessionInterface, csrf
     from fieldapp.blueprints import (
         api,
         auth,
@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     from fieldapp.errors import register_error_handlers
 
+    app.session_interface = CookieSessionInterface()
     csrf.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(api.bp)

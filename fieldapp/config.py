@@ -87,6 +87,10 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # GET /api/v1/kpis answers from a table computed at most this many seconds ago for the
         # same scope, area and period (fieldapp.services.stats._KpiCache; 0 = always compute).
         "KPI_CACHE_SECONDS": float(env.get("FIELDAPP_KPI_CACHE_SECONDS", 5)),
+        # A pooled database connection idle longer than this is pinged before use (fieldapp.db).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": float(
+            env.get("FIELDAPP_DATABASE_PING_AFTER_IDLE_SECONDS", 1)
+        ),
         # Exports (fieldapp.services.exports): files under this directory, kept this long.
         "EXPORT_DIR": env.get("FIELDAPP_EXPORT_DIR") or str(instance_path / "exports"),
         "EXPORT_TTL_HOURS": float(env.get("FIELDAPP_EXPORT_TTL_HOURS", 24)),
