@@ -1088,6 +1088,19 @@ def _create_report() -> dict[str, Any]:
                 },
             ),
             "500": _responses_ref("InternalError"),
+            "503": _error_response(
+                "The grid boundaries were re-imported while the report was being written, "
+                "more than once; nothing was written. Send the same request again.",
+                {
+                    "try_again": (
+                        "Boundaries being updated",
+                        _error(
+                            "try_again",
+                            "The grid boundaries are being updated. Send the report again.",
+                        ),
+                    )
+                },
+            ),
         },
     }
 

@@ -16,7 +16,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from grid.direct import DirectStatement, fetch_one
 from grid.locator import IndexedCell
 from grid.models import Area, BoundaryHistory, BoundaryVersion, Cell, Department
 
@@ -101,29 +100,6 @@ _LOCATE_QUERY = """
     LIMIT 1
     """
 _LOCATE_SQL = text(_LOCATE_QUERY)
-# Report intake's locate, one round trip instead of three: the same cell as `locate`, whether
-# it is one of the officer's cells, and only when it is not (the CASE evaluates the subquery
-# lazily) the distance to the nearest of them, NULL when the officer has none. Run directly on
-# psycopg (grid.direct): it runs for every report.
-_LOCATE_FOR_OFFICER_SQL = DirectStatement(
-    f"""
-    SELECT located.*, own.inside,
-           CASE WHEN own.inside THEN CAST(0 AS float8) ELSE (
-               SELECT min(ST_Distance(
-                   geography(mine.geom), geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))))
-               FROM officer_cells oc JOIN cells mine ON mine.id = oc.cell_id
-               WHERE oc.user_id = :officer_id
-           ) END
-    FROM ({_LOCATE_QUERY}) AS located (
-        c_id, c_code, c_name, v_id, v_code, v_name, t_id, t_code, t_name,
-        co_id, co_code, co_name, ci_id, ci_code, ci_name)
-    CROSS JOIN LATERAL (
-        SELECT EXISTS (
-            SELECT 1 FROM officer_cells WHERE user_id = :officer_id AND cell_id = located.c_id
-        ) AS inside
-    ) AS own
-    """
-)
 
 
 def locate(session: Session, lon: float, lat: float) -> Location | None:
@@ -138,30 +114,9 @@ def locate(session: Session, lon: float, lat: float) -> Location | None:
     return _location_from_row(row) if row else None
 
 
-@dataclass(frozen=True)
-class OfficerLocation:
-    """Where an officer's report is, and how it relates to the officer's own cells."""
-
-    location: Location
-    outside_own_cells: bool
-    distance_to_own_cells_m: float | None
-    """0 inside one of them; None when the officer has no cells."""
-
-
-def locate_for_officer(
-    session: Session, lon: float, lat: float, officer_id: int
-) -> OfficerLocation | None:
-    """`locate`, plus whether the cell is one of the officer's and, if not, the metres to the
-    nearest of them (on the spheroid), in one query; None outside every cell."""
-    row = fetch_one(
-        session, _LOCATE_FOR_OFFICER_SQL, {"lon": lon, "lat": lat, "officer_id": officer_id}
-    )
-    if row is None:
-        return None
-    distance = row[16]
-    return OfficerLocation(
-        _location_from_row(row), not row[15], None if distance is None else float(distance)
-    )
+def cell_locations(session: Session) -> dict[int, Location]:
+    """Every cell's chain, by cell id (for the STRtree twin of locate)."""
+    return {row[0]: _location_from_row(row) for row in session.execute(_chain_select())}
 
 
 def location_of_cell(session: Session, cell_id: int) -> Location | None:

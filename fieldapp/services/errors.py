@@ -48,6 +48,14 @@ class OutsideCity(DomainError):
     code = "outside_city"
 
 
+class TryAgain(DomainError):
+    """Nothing is wrong with the request, but it met a moment of change (boundaries being
+    re-imported): the same request again will do."""
+
+    status = 503
+    code = "try_again"
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"

@@ -5,9 +5,12 @@ import changed the boundaries."""
 from __future__ import annotations
 
 import threading
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry import mapping
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from grid import LEVELS, queries
@@ -15,7 +18,10 @@ from grid.geometry import metres_to_degrees, simplify_coverage
 from grid.locator import CellIndex
 
 _lock = threading.Lock()
-_cell_index: CellIndex | None = None
+# By engine, i.e. by database: a process may talk to more than one (tests, benchmarks), and
+# versions are numbered per database. (Not by URL: hashing one costs a report more than
+# locating it.)
+_cells: weakref.WeakKeyDictionary[Engine, CellSnapshot] = weakref.WeakKeyDictionary()
 _layers: dict[tuple[str, int, float], list[dict[str, Any]]] = {}
 
 # Simplification tolerance per level: coarse levels are drawn at city scale.
@@ -26,14 +32,44 @@ class UnknownLevel(ValueError):
     pass
 
 
-def cell_index(session: Session) -> CellIndex:
-    """The cached STRtree over the cells, rebuilt when the boundary version moved."""
-    global _cell_index
+@dataclass(frozen=True)
+class CellSnapshot:
+    """The cells as of one boundary version: the STRtree twin of locate, and every cell's
+    chain (village, township, county, city) by cell id."""
+
+    version: int
+    index: CellIndex
+    locations: dict[int, queries.Location]
+
+    def locate(self, lon: float, lat: float) -> queries.Location | None:
+        """As grid.queries.locate answers for these boundaries (the same GEOS predicate and
+        lowest-code rule), without the database."""
+        cell_id = self.index.locate(lon, lat)
+        return None if cell_id is None else self.locations[cell_id]
+
+
+def cell_snapshot(session: Session, *, check_version: bool = True) -> CellSnapshot:
+    """The cached cells, rebuilt when the boundary version moved. With check_version=False,
+    a snapshot already built is returned without asking the database: for a caller that
+    checks the version itself, as report intake does in the statement that writes."""
+    database = session.get_bind().engine
+    cached = _cells.get(database)
+    if not check_version and cached is not None:
+        return cached
     version = queries.boundary_version(session)
     with _lock:
-        if _cell_index is None or _cell_index.version != version:
-            _cell_index = CellIndex(queries.cell_index_entries(session), version=version)
-        return _cell_index
+        cached = _cells.get(database)
+        if cached is None or cached.version != version:
+            entries = queries.cell_index_entries(session)
+            cached = _cells[database] = CellSnapshot(
+                version, CellIndex(entries, version=version), queries.cell_locations(session)
+            )
+        return cached
+
+
+def cell_index(session: Session) -> CellIndex:
+    """The cached STRtree over the cells, rebuilt when the boundary version moved."""
+    return cell_snapshot(session).index
 
 
 def area_layer(

@@ -23,8 +23,15 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import scope
-from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideCity
+from fieldapp.services import geography, scope
+from fieldapp.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OutsideCity,
+    TryAgain,
+)
 from fieldapp.services.report_input import PartyInput, ReportInput, parse_report
 from fieldapp.stats import day_start
 from grid import queries
@@ -37,12 +44,31 @@ PROCESS_REPORT_TASK = "workers.tasks.process_report"
 
 
 # Intake's write, prepared once (psycopg prepares it server-side after a few uses) and run
-# directly on psycopg (grid.direct). Every CTE runs whether or not the final SELECT reads it;
-# the three dependent inserts select FROM new_report, so on an id conflict nothing at all is
-# written and the answer is NULL.
+# directly on psycopg (grid.direct). The cell was found in this process's snapshot of the
+# boundaries (geography.cell_snapshot), so `placed` first checks, in this statement's own
+# snapshot, that the boundaries are still that version: if not, nothing is written and
+# `placed` is empty. It also works out whether the cell is one of the officer's and, only when
+# it is not (the CASE evaluates the subquery lazily), the metres to the nearest of them on the
+# spheroid (NULL when the officer has none). Every CTE runs whether or not the final SELECT
+# reads it; the three dependent inserts select FROM new_report, so on an id conflict nothing
+# at all is written and the message id is NULL.
 _INTAKE_SQL = DirectStatement(
     """
-    WITH new_report AS (
+    WITH placed AS (
+        SELECT own.inside, CASE WHEN own.inside THEN CAST(0 AS float8) ELSE (
+            SELECT min(ST_Distance(
+                geography(mine.geom), geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))))
+            FROM officer_cells oc JOIN cells mine ON mine.id = oc.cell_id
+            WHERE oc.user_id = :officer_id
+        ) END AS distance
+        FROM (
+            SELECT EXISTS (
+                SELECT 1 FROM officer_cells WHERE user_id = :officer_id AND cell_id = :cell_id
+            ) AS inside
+        ) AS own
+        WHERE (SELECT coalesce(max(id), 0) FROM boundary_versions)
+            = CAST(:boundary_version AS integer)
+    ), new_report AS (
         INSERT INTO reports (
         id, officer_id, cell_id, village_id, township_id, county_id,
         input_lon, input_lat, input_crs, accuracy_m, outside_own_cells, distance_to_own_cells_m,
@@ -50,15 +76,15 @@ _INTAKE_SQL = DirectStatement(
         title, description, address, status, version, body_hash,
         owner_level, owner_area_id, step, step_started_at, due_at,
         geom)
-        VALUES (
-        :id, :officer_id, :cell_id, :village_id, :township_id, :county_id,
-        :input_lon, :input_lat, :input_crs, :accuracy_m, :outside_own_cells,
-        :distance_to_own_cells_m,
+        SELECT
+        CAST(:id AS uuid), :officer_id, :cell_id, :village_id, :township_id, :county_id,
+        :input_lon, :input_lat, :input_crs, :accuracy_m, NOT placed.inside, placed.distance,
         :occurred_at, :reported_at, :category, :severity, :people_involved,
         :potential_group_incident,
         :title, :description, :address, :status, :version, :body_hash,
         :owner_level, :owner_area_id, :step, :step_started_at, :due_at,
-        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+        FROM placed
         ON CONFLICT (id) DO NOTHING
         RETURNING id
     ), new_parties AS (
@@ -76,9 +102,13 @@ _INTAKE_SQL = DirectStatement(
             CAST(:details AS jsonb)
         FROM new_report
     )
-    SELECT (SELECT id FROM new_message)
+    SELECT (SELECT id FROM new_message), placed.inside, placed.distance
+    FROM (SELECT 1) AS answer LEFT JOIN placed ON true
     """
 )
+# Boundaries re-imported this many times while one report was being written: give up and let
+# the phone send it again (it does so by itself).
+_MAX_PLACING_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -116,90 +146,34 @@ def file_report(
     data = parse_report(body, now=now, categories=active_categories(session))
 
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
-    located = queries.locate_for_officer(session, lon, lat, officer.id)
-    if located is None:
-        existing = session.get(Report, data.id)
-        if existing is not None:  # a repeat: its answer, not an error about its new position
-            return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
-        nearest = queries.nearest_cell(session, lon, lat)
-        distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
-        raise OutsideCity(
-            _(
-                "This position is outside the city (%(km)s km from the nearest grid cell). "
-                "Check the location and that the coordinate system is right.",
-                km=distance,
-            ),
-            {"lon": _("Outside the city."), "lat": _("Outside the city.")},
+    # Located in this process's snapshot of the cells, which the write checks is current.
+    cells = geography.cell_snapshot(session, check_version=False)
+    for _attempt in range(_MAX_PLACING_ATTEMPTS):
+        location = cells.locate(lon, lat)
+        if location is None:
+            cells = geography.cell_snapshot(session)  # outside, or outside old boundaries?
+            location = cells.locate(lon, lat)
+        if location is None:
+            return _outside_city(session, officer, data, lon, lat)
+        values = _report_values(data, officer, location, now, group_threshold, policy)
+        written = fetch_one(
+            session,
+            _INTAKE_SQL,
+            _write_parameters(values, data, location, cells.version, lon, lat, remote_addr),
         )
-
-    location = located.location
-    values: dict[str, Any] = {
-        "id": data.id,
-        "officer_id": officer.id,
-        "cell_id": location.cell.id,
-        "village_id": location.village.id,
-        "township_id": location.township.id,
-        "county_id": location.county.id,
-        "input_lon": data.lon,
-        "input_lat": data.lat,
-        "input_crs": data.crs,
-        "accuracy_m": data.accuracy_m,
-        "outside_own_cells": located.outside_own_cells,
-        "distance_to_own_cells_m": located.distance_to_own_cells_m,
-        "occurred_at": data.occurred_at,
-        "reported_at": now,
-        "category": data.category,
-        "severity": data.severity,
-        "people_involved": data.people_involved,
-        "potential_group_incident": data.people_involved >= group_threshold,
-        "title": data.title,
-        "description": data.description,
-        "address": data.address,
-        "status": "reported",
-        "version": 1,
-        "body_hash": data.body_hash,
-        # The case starts owned by its township, with the acceptance clock running.
-        "owner_level": "township",
-        "owner_area_id": location.township.id,
-        "step": "acceptance",
-        "step_started_at": now,
-        "due_at": (policy or DeadlinePolicy()).due("acceptance", data.severity, now),
-    }
-    parties = [
-        {
-            "position": i,
-            "name": p.name,
-            "id_number": p.id_number,
-            "phone": p.phone,
-            "role": p.role,
-        }
-        for i, p in enumerate(data.parties)
-    ]
-    # One statement, one round trip: the report, its parties, its outbox message and its
-    # audit record. Two phones (or one phone retrying) racing with the same id: the loser
-    # waits for the winner's commit, inserts nothing at all, and answers from the stored row.
-    written = fetch_one(
-        session,
-        _INTAKE_SQL,
-        {
-            **values,
-            "lon": lon,
-            "lat": lat,
-            "parties": json.dumps(parties, ensure_ascii=False),
-            "task": PROCESS_REPORT_TASK,
-            "payload": json.dumps({"report_id": str(data.id)}),
-            "remote_addr": remote_addr,
-            "details": json.dumps(
-                {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
-            ),
-        },
-    )
-    assert written is not None  # the final SELECT always answers one row
-    outbox_id: int | None = written[0]
+        assert written is not None  # the final SELECT always answers one row
+        outbox_id, inside, distance = written
+        if inside is not None:
+            break
+        cells = geography.cell_snapshot(session)  # the boundaries moved: read them again
+    else:
+        raise TryAgain(_("The grid boundaries are being updated. Send the report again."))
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
         return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
+    values["outside_own_cells"] = not inside
+    values["distance_to_own_cells_m"] = distance
 
     # The answer is built from what intake already knows (the row's values, the chain, the
     # parties, the point), not re-read with the batch queries, and without instantiating ORM
@@ -219,6 +193,97 @@ def file_report(
     )
     answer = _build(report, lookups, category_names(session), scope.sees_parties_unmasked(officer))
     return Intake(answer, created=True, outbox_ids=[outbox_id])
+
+
+def _outside_city(
+    session: Session, officer: User, data: ReportInput, lon: float, lat: float
+) -> Intake:
+    existing = session.get(Report, data.id)
+    if existing is not None:  # a repeat: its answer, not an error about its new position
+        return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
+    nearest = queries.nearest_cell(session, lon, lat)
+    distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
+    raise OutsideCity(
+        _(
+            "This position is outside the city (%(km)s km from the nearest grid cell). "
+            "Check the location and that the coordinate system is right.",
+            km=distance,
+        ),
+        {"lon": _("Outside the city."), "lat": _("Outside the city.")},
+    )
+
+
+def _report_values(
+    data: ReportInput,
+    officer: User,
+    location: queries.Location,
+    now: datetime,
+    group_threshold: int,
+    policy: DeadlinePolicy | None,
+) -> dict[str, Any]:
+    """The new report's row, but for the two columns the write works out (own cells)."""
+    return {
+        "id": data.id,
+        "officer_id": officer.id,
+        "cell_id": location.cell.id,
+        "village_id": location.village.id,
+        "township_id": location.township.id,
+        "county_id": location.county.id,
+        "input_lon": data.lon,
+        "input_lat": data.lat,
+        "input_crs": data.crs,
+        "accuracy_m": data.accuracy_m,
+        "occurred_at": data.occurred_at,
+        "reported_at": now,
+        "category": data.category,
+        "severity": data.severity,
+        "people_involved": data.people_involved,
+        "potential_group_incident": data.people_involved >= group_threshold,
+        "title": data.title,
+        "description": data.description,
+        "address": data.address,
+        "status": "reported",
+        "version": 1,
+        "body_hash": data.body_hash,
+        # The case starts owned by its township, with the acceptance clock running.
+        "owner_level": "township",
+        "owner_area_id": location.township.id,
+        "step": "acceptance",
+        "step_started_at": now,
+        "due_at": (policy or DeadlinePolicy()).due("acceptance", data.severity, now),
+    }
+
+
+def _write_parameters(
+    values: dict[str, Any],
+    data: ReportInput,
+    location: queries.Location,
+    boundary_version: int,
+    lon: float,
+    lat: float,
+    remote_addr: str | None,
+) -> dict[str, Any]:
+    """_INTAKE_SQL's parameters. One statement, one round trip: the report, its parties, its
+    outbox message and its audit record. Two phones (or one phone retrying) racing with the
+    same id: the loser waits for the winner's commit, inserts nothing at all, and answers
+    from the stored row."""
+    parties = [
+        {"position": i, "name": p.name, "id_number": p.id_number, "phone": p.phone, "role": p.role}
+        for i, p in enumerate(data.parties)
+    ]
+    return {
+        **values,
+        "lon": lon,
+        "lat": lat,
+        "boundary_version": boundary_version,
+        "parties": json.dumps(parties, ensure_ascii=False),
+        "task": PROCESS_REPORT_TASK,
+        "payload": json.dumps({"report_id": str(data.id)}),
+        "remote_addr": remote_addr,
+        "details": json.dumps(
+            {"cell": location.cell.code, "severity": data.severity}, ensure_ascii=False
+        ),
+    }
 
 
 def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fieldapp.models import Area, Cell, Report, User
 from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
 from fieldapp.services.report_input import CHINA_TZ
+from grid import queries
 from tests.support import auth, cell_centre
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -94,6 +95,9 @@ def second_county(db_session: Session) -> None:
         update(Cell).where(Cell.township_id == township.id).values(county_id=county.id)
     )
     db_session.flush()
+    # As the boundary importer would (the one way the hierarchy changes): a new version, so
+    # caches of the cells (intake's snapshot) are rebuilt.
+    queries.record_version(db_session, "tests", "township 2 into a county of its own")
 
 
 # --- choropleth -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from fieldapp.models import AuditEvent, OutboxMessage, Photo, Report, ReportParty, User
+from fieldapp.models import AuditEvent, Cell, OutboxMessage, Photo, Report, ReportParty, User
 from grid import crs
 from tests.support import PASSWORD, auth, cell_centre
 
@@ -175,6 +175,50 @@ def test_a_report_is_filed_located_and_audited(
         .action
         == "report.create"
     )
+
+
+def test_a_report_lands_in_the_current_cells_when_this_process_knew_older_boundaries(
+    client: FlaskClient, people: dict, db_session: Session
+) -> None:
+    """Intake locates in the process's snapshot of the cells and its write checks the
+    boundary version: after an import that moved the cells, the report goes by the new ones."""
+    from grid import queries
+
+    point = cell_centre(0, 0)
+    first = client.post("/api/v1/reports", json=report_body(), headers=auth(people, "officer_a"))
+    assert first.get_json()["cell"]["code"] == "991101001001001"  # the snapshot knows (0, 0)
+    # An import swaps the shapes of two cells and records a new version.
+    a, b = (
+        db_session.execute(select(Cell).where(Cell.code == code)).scalar_one()
+        for code in ("991101001001001", "991101002001001")
+    )
+    a.geom, b.geom = b.geom, a.geom
+    db_session.flush()
+    queries.record_version(db_session, "test", "swap two cells")
+    body = {**report_body(), "lon": point[0], "lat": point[1]}
+    moved = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
+    assert moved.status_code == 201, moved.get_json()
+    assert moved.get_json()["cell"]["code"] == "991101002001001"
+    assert moved.get_json()["township"]["code"] == "991101002"
+    stored = db_session.get(Report, uuid.UUID(body["id"]))
+    assert stored is not None and stored.cell_id == b.id and stored.outside_own_cells
+
+
+def test_boundaries_changing_under_every_attempt_get_a_503_and_nothing_written(
+    client: FlaskClient, people: dict, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldapp.services import geography, reports
+
+    real = geography.cell_snapshot(db_session)
+    stale = geography.CellSnapshot(real.version - 1, real.index, real.locations)
+    monkeypatch.setattr(reports.geography, "cell_snapshot", lambda *_a, **_k: stale)
+    body = report_body()
+    r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
+    assert r.status_code == 503 and r.get_json()["error"]["code"] == "try_again"
+    assert db_session.get(Report, uuid.UUID(body["id"])) is None
+    assert not db_session.execute(
+        select(AuditEvent).where(AuditEvent.object_id == body["id"])
+    ).first()
 
 
 def test_same_id_same_body_is_the_same_answer_and_different_body_conflicts(
