@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -54,7 +55,9 @@ class OutboxSender:
         # nothing to a notification and, at a busy hour, gathers dozens of ids per message.
         self._linger = linger
         self._start_in_this_process()
-        atexit.register(self.flush, 2.0)
+        # A weak reference: the exit hook must not keep every app's sender (and through it
+        # the app's engine and pooled connections) alive, as tests create many apps.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _start_in_this_process(self) -> None:
         # Also after a fork: the child gets neither the parent's thread nor a usable lock.
@@ -131,3 +134,10 @@ class OutboxSender:
                 self._record_failure(batch, exc)
             except Exception:  # the database too: the relay still finds the rows
                 log.warning("outbox sender: could not record the failure", exc_info=True)
+
+
+def _flush_at_exit(sender: weakref.ref[OutboxSender]) -> None:
+    """Give what is still queued a moment to reach the broker (the relay sends the rest)."""
+    alive = sender()
+    if alive is not None:
+        alive.flush(2.0)

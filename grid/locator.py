@@ -29,10 +29,9 @@ class IndexedCell:
 class CellIndex:
     """An STRtree over cell polygons with the lowest-code tie-break."""
 
-    def __init__(self, cells: Sequence[IndexedCell], version: int | None = None) -> None:
+    def __init__(self, cells: Sequence[IndexedCell]) -> None:
         # Sorted by code once, so "lowest position" means "lowest code" during look-ups.
         ordered = sorted(cells, key=lambda c: c.code)
-        self.version = version
         self.ids = np.array([c.id for c in ordered], dtype=np.int64)
         self.codes = [c.code for c in ordered]
         self.geometries = np.array([c.geometry for c in ordered], dtype=object)

@@ -32,7 +32,7 @@ def boundary_stats() -> dict[str, int]:
 @shared_task(name="workers.tasks.warm_geography_caches")
 def warm_geography_caches() -> int:
     """Rebuild this worker's cell index if the boundaries changed; returns the version."""
-    return geography.cell_index(db.session).version or 0
+    return geography.cell_snapshot(db.session).version
 
 
 @shared_task(name="workers.tasks.relay_outbox")

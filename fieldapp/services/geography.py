@@ -62,7 +62,7 @@ def cell_snapshot(session: Session, *, check_version: bool = True) -> CellSnapsh
         if cached is None or cached.version != version:
             entries = queries.cell_index_entries(session)
             cached = _cells[database] = CellSnapshot(
-                version, CellIndex(entries, version=version), queries.cell_locations(session)
+                version, CellIndex(entries), queries.cell_locations(session)
             )
         return cached
 

@@ -6,9 +6,9 @@ delivered twice does its work once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -18,17 +18,10 @@ from fieldapp.models import OutboxMessage
 Sender = Callable[[str, dict[str, Any]], None]
 
 
-class Message(NamedTuple):
-    """What the broker needs of an outbox row."""
-
-    id: int
-    task: str
-    payload: dict[str, Any]
-
-
-# Rows younger than this are left to the request that wrote them (it sends them right after
-# its commit); the relay picks up what that fast path could not send, and what a worker has
-# not finished by then (a message delivered twice does its work once: see claim).
+# Rows younger than this are left to the fast path (fieldapp.outbox_sender: the writing
+# process hands them to the broker within moments of its commit, and a worker sends each row's
+# task: dispatch); the relay picks up what that could not send, and what a worker has not
+# finished by then (a message delivered twice does its work once: see claim).
 FAST_PATH_GRACE = timedelta(seconds=30)
 
 
@@ -37,23 +30,6 @@ def enqueue(session: Session, task: str, payload: dict[str, Any]) -> OutboxMessa
     session.add(message)
     session.flush()
     return message
-
-
-def send_committed(session: Session, messages: Sequence[Message], send: Sender) -> int:
-    """Hand committed messages to the broker, one task each (the fast path). When all goes
-    well, no write at all: a report costs one transaction, not two. When the broker fails,
-    the rows not sent get the error (one small commit that need not wait for the disk) and the
-    relay sends them after FAST_PATH_GRACE; so does it what a worker has not finished by then
-    (a message delivered twice does its work once: see claim). Returns how many were sent."""
-    sent = 0
-    for message in messages:
-        try:
-            send(message.task, {**message.payload, "outbox_id": message.id})
-        except Exception as exc:  # any broker/transport error: the relay sends it later
-            record_send_failure(session, [m.id for m in messages[sent:]], exc)
-            break
-        sent += 1
-    return sent
 
 
 def record_send_failure(session: Session, message_ids: list[int], exc: Exception) -> None:
@@ -70,18 +46,28 @@ def record_send_failure(session: Session, message_ids: list[int], exc: Exception
 
 
 def dispatch(session: Session, message_ids: list[int], send: Sender) -> int:
-    """send_committed for rows known by id, read back first (the worker's side of the fast
-    path: outbox_sender's batches); rows already done are skipped."""
+    """Send each row's own task (the worker's side of the fast path: outbox_sender's batches);
+    rows already done are skipped. When all goes well, no write at all: a report costs one
+    transaction, not two. When the broker fails, the rows not sent get the error and the relay
+    sends them after FAST_PATH_GRACE. Returns how many were sent."""
     if not message_ids:
         return 0
-    rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
-        .order_by(OutboxMessage.id)
-    )
-    messages = [Message(int(r[0]), str(r[1]), dict(r[2])) for r in rows]
+    rows = [
+        (int(r[0]), str(r[1]), dict(r[2]))
+        for r in session.execute(
+            select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.payload)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
+            .order_by(OutboxMessage.id)
+        )
+    ]
     session.rollback()  # a read only: end it before the broker calls
-    return send_committed(session, messages, send)
+    for sent, (message_id, task, payload) in enumerate(rows):
+        try:
+            send(task, {**payload, "outbox_id": message_id})
+        except Exception as exc:  # any broker/transport error: the relay sends it later
+            record_send_failure(session, [r[0] for r in rows[sent:]], exc)
+            return sent
+    return len(rows)
 
 
 def relay(session: Session, send: Sender, *, now: datetime | None = None, limit: int = 500) -> int:

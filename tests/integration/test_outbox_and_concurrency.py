@@ -158,6 +158,15 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
         assert outbox.dispatch(session, mine, send) == 1
         assert sent == [waiting.id]
         sent.clear()
+
+        def broker_down(task: str, kwargs: dict[str, Any]) -> None:
+            raise ConnectionError("broker down")
+
+        assert outbox.dispatch(session, mine, broker_down) == 0
+        session.expire_all()
+        failed = session.get(OutboxMessage, waiting.id)
+        assert failed is not None and failed.attempts == 1
+        assert failed.last_error == "ConnectionError: broker down"
         assert outbox.relay(session, send) == 0 or not set(sent) & set(mine)
         later = datetime.now(UTC) + outbox.FAST_PATH_GRACE + timedelta(seconds=1)
         outbox.relay(session, send, now=later)
