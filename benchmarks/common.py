@@ -71,9 +71,10 @@ def start_gunicorn(
     extra_env: dict[str, str] | None = None,
     app: str = "fieldapp:create_app()",
 ) -> subprocess.Popen[bytes]:
-    """The app (or another WSGI `app` of this repository) served by gunicorn with gthread
-    workers, on a throwaway database; background work goes to an in-memory broker (nothing
-    consumes it during a benchmark)."""
+    """The app (or another WSGI `app` of this repository) served by gunicorn with the
+    platform's settings (fieldapp/gunicorn_config.py, as `make run`), on a throwaway
+    database; background work goes to an in-memory broker (nothing consumes it during a
+    benchmark)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -85,9 +86,7 @@ def start_gunicorn(
             sys.executable,
             "-m",
             "gunicorn",
-            "--workers=3",
-            "--threads=6",
-            "--worker-class=gthread",
+            "--config=python:fieldapp.gunicorn_config",
             f"--bind=127.0.0.1:{port}",
             "--log-level=warning",
             f"--chdir={REPO}",

@@ -1,0 +1,29 @@
+"""gunicorn settings of the platform's web server, shared by `fieldapp up` (`make run`) and
+the benchmarks, so that what is measured is what runs: `-c python:fieldapp.gunicorn_config`.
+Any of them can be overridden on the command line or in GUNICORN_CMD_ARGS.
+
+Threads, not only processes: a request spends most of its time waiting for PostgreSQL, and
+each process holds its own caches (cells, categories) and connection pool. Three processes of
+six threads served the intake benchmark at least as well as 4×4, 2×8, 6×3, 8×2 or 16×1 on
+two cores (session notes of issue #3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+worker_class = "gthread"
+workers = 3
+threads = 6
+
+
+def post_worker_init(worker: Any) -> None:
+    """Warm each worker before it accepts connections (fieldapp.warmup). Other WSGI apps
+    served with these settings (the benchmark's floor apps) are left alone."""
+    app = worker.wsgi
+    if isinstance(app, Flask) and "fieldapp.engine" in app.extensions:
+        from fieldapp.warmup import warm_up
+
+        done = warm_up(app, connections=worker.cfg.threads)
+        worker.log.info("worker %s warmed up: %s", worker.pid, done)
