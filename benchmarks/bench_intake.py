@@ -11,6 +11,9 @@ wrk_intake.lua). Figures:
 - the ceiling of any intake in Python here: the same load against the least intake gunicorn
   could serve (benchmarks/intake_floor_app.py: parse, the two INSERTs, durable commit; as a
   Flask view and as a bare WSGI callable), next to the same bare rate;
+- CPU instructions per report in the server process (valgrind's callgrind, in-process, see
+  benchmarks/intake_instructions.py) for the app and for the two least intakes: the figure
+  that does not move with the machine's other work, while the rates above do by a third;
 - the morning peak: all 4,586 officers checking in. The real peak is 4,586 in ten minutes
   (7.6/s); we replay it ten times faster (76/s, open loop, every officer once) and report p99
   (target ≤ 100 ms)."""
@@ -21,8 +24,10 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -52,6 +57,7 @@ DURATION_S = float(os.environ.get("BENCH_INTAKE_SECONDS", 20))
 # (categories, translations), and their p99 is reported apart as the cold start.
 WARMUP_S = 5.0
 PEAK_SPEEDUP = 10
+INSTRUCTION_REPORTS = int(os.environ.get("BENCH_INTAKE_INSTRUCTION_REPORTS", 200))
 
 
 def main() -> None:
@@ -150,6 +156,18 @@ def main() -> None:
                 ceiling_wsgi_ratio_to_bare=round(ceilings["wsgi_app"]["rate"] / bare, 3),
                 cpus=os.cpu_count(),
             )
+            instructions = _instructions_per_report(url, tokens[0], floor_chains)
+            figure(
+                "report_intake_instructions",
+                reports=INSTRUCTION_REPORTS,
+                app_per_report=instructions["app"],
+                ceiling_flask_per_report=instructions["flask_app"],
+                ceiling_wsgi_per_report=instructions["wsgi_app"],
+                app_to_ceiling_flask=round(instructions["app"] / instructions["flask_app"], 2),
+                counted="CPU instructions in the server process (every thread, psycopg's "
+                "client included, PostgreSQL not), the WSGI app called in-process under "
+                "valgrind's callgrind (benchmarks/intake_instructions.py)",
+            )
             peak = _morning_peak(port, tokens)
             figure(
                 "morning_peak_checkins",
@@ -180,6 +198,50 @@ def _checkpoint(database_url: str) -> None:
             conn.execute("CHECKPOINT")
     except psycopg.errors.InsufficientPrivilege:  # a configured server, not our own
         pass
+
+
+def _instructions_per_report(
+    database_url: str, client: Any, floor_chains: dict[str, list[int]]
+) -> dict[str, int]:
+    """Instructions per report of the app and of the least intakes, one client's reports."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind not found: run `make bench` (it installs it)")
+    token, point = client
+    config = {
+        "url": database_url,
+        "token": token,
+        "point": point,
+        "floor_chains": {token: floor_chains[token]},
+        "occurred_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+    counts: dict[str, int] = {}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as config_file:
+        json.dump(config, config_file)
+        config_file.flush()
+        for form in ("app", "flask_app", "wsgi_app"):
+            run = subprocess.run(
+                [
+                    valgrind,
+                    "--tool=callgrind",
+                    "--instr-atstart=no",
+                    "--callgrind-out-file=/dev/null",
+                    sys.executable,
+                    "-m",
+                    "benchmarks.intake_instructions",
+                    form,
+                    str(INSTRUCTION_REPORTS),
+                    config_file.name,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            collected = re.search(r"Collected : (\d+)", run.stderr)
+            if run.returncode != 0 or collected is None:
+                raise SystemExit(f"counting {form}'s instructions failed:\n{run.stderr[-2000:]}")
+            counts[form] = int(collected.group(1)) // INSTRUCTION_REPORTS
+    return counts
 
 
 def _vacuum_analyze(database_url: str) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what this project needs on Debian 12: system packages (PostgreSQL with the matching
 # PostGIS, redis-server, the Python venv module; with --with-browser also Chromium, its driver
-# and CJK fonts; with --with-bench also wrk, the HTTP load generator of `make bench`), then
+# and CJK fonts; with --with-bench also wrk, the HTTP load generator of `make bench`, and
+# valgrind, whose callgrind counts the instructions of a report), then
 # .venv with the project installed in editable mode.
 #
 # Idempotent and quick to re-run: the package check is a single dpkg-query call, and the pip
@@ -114,7 +115,7 @@ if ((WITH_BROWSER)); then
   wanted+=(chromium chromium-driver fonts-noto-cjk)
 fi
 if ((WITH_BENCH)); then
-  wanted+=(wrk)
+  wanted+=(wrk valgrind)
 fi
 
 mapfile -t present < <(installed_of "${wanted[@]}")
