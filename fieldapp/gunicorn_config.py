@@ -26,4 +26,9 @@ def post_worker_init(worker: Any) -> None:
         from fieldapp.warmup import warm_up
 
         done = warm_up(app, connections=worker.cfg.threads)
-        worker.log.info("worker %s warmed up: %s", worker.pid, done)
+        worker.log.info(
+            "worker %s warmed up in %.0f ms: %s",
+            worker.pid,
+            done.pop("total_ms"),
+            ", ".join(f"{key} {value}" for key, value in done.items()),
+        )
