@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from benchmarks.common import (
     figure,
     free_port,
+    libpq_dsn,
     percentile,
     start_gunicorn,
     throwaway_database,
@@ -192,7 +193,7 @@ def _checkpoint(database_url: str) -> None:
     """Each write phase starts from a fresh checkpoint: 20 s of a thousand durable inserts a
     second fills the WAL, and the checkpoint it triggers would otherwise fall in whichever
     phase comes next (seen here: the bare rate from 1,200 to 2,000/s between runs)."""
-    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_dsn(database_url)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
@@ -248,7 +249,7 @@ def _vacuum_analyze(database_url: str) -> None:
     """After the bulk load, as the PostgreSQL manual advises: otherwise autovacuum's first
     pass over the fresh database (its tables and catalogues) fell in the measured phase (seen
     in the server log), and the plans it invalidated were re-made under load."""
-    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_dsn(database_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
 
@@ -263,7 +264,7 @@ def _floor_app(
         database_url,
         port,
         {
-            "FLOOR_DSN": database_url.replace("postgresql+psycopg://", "postgresql://"),
+            "FLOOR_DSN": libpq_dsn(database_url),
             "FLOOR_CHAINS": json.dumps(chains),
         },
         app=f"benchmarks.intake_floor_app:{form}",
@@ -324,7 +325,7 @@ def _closed_loop(
 def _bare_inserts(database_url: str, clients: list[tuple[int, int]], seconds: float) -> float:
     """The floor: the same row (report + one party), durable commit per insert, no HTTP, no
     validation, no locate; one connection per (officer, cell) of `clients`."""
-    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_dsn(database_url)
     counts: list[int] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds

@@ -23,6 +23,11 @@ from fieldapp import localservices, migrate
 REPO = Path(__file__).resolve().parent.parent
 
 
+def libpq_dsn(database_url: str) -> str:
+    """The libpq form of a SQLAlchemy psycopg URL, for psycopg.connect."""
+    return database_url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def figure(name: str, **values: Any) -> None:
     """Print one figure as a JSON line (the format every benchmark shares)."""
     print(json.dumps({"benchmark": name, **values}, ensure_ascii=False), flush=True)

@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.common import libpq_dsn
+
 WARMUP_REPORTS = 30
 
 
@@ -36,9 +38,9 @@ def _load_app(form: str, config: dict[str, Any]) -> Callable[..., Any]:
         app = create_app()
         warm_up(app, connections=1)
         return app
-    os.environ["FLOOR_DSN"] = config["url"].replace("postgresql+psycopg://", "postgresql://")
+    os.environ["FLOOR_DSN"] = libpq_dsn(config["url"])
     os.environ["FLOOR_CHAINS"] = json.dumps(config["floor_chains"])
-    from benchmarks import intake_floor_app
+    from benchmarks import intake_floor_app  # reads the two variables above when imported
 
     return getattr(intake_floor_app, form)
 

@@ -1,5 +1,5 @@
-"""The few statements that run on every report (intake's locate and write) go to the session's
-psycopg connection directly, on the session's transaction.
+"""The few statements that run on every report (the bearer-token check and intake's write) go
+to the session's psycopg connection directly, on the session's transaction.
 
 SQLAlchemy's per-statement work (cache key, execution context, bind processing, result
 metadata) costs more Python than psycopg's own work for the statement; on the hottest path of

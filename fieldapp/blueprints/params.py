@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from fieldapp.errors import ApiError
+from fieldapp.services.report_input import parse_day
 from grid.crs import CRS_NAMES
 
 
@@ -80,13 +81,10 @@ def choice(
 
 def day(args: MultiDict[str, str], name: str, summary: str) -> date | None:
     """An ISO date, or None when absent."""
-    raw = args.get(name)
-    if not raw:
-        return None
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise invalid(summary, name, _("A date like %(example)s.", example="2026-11-25")) from None
+        return parse_day(args.get(name))
+    except ValueError as exc:
+        raise invalid(summary, name, str(exc)) from None
 
 
 def date_window(args: MultiDict[str, str], summary: str) -> tuple[date | None, date | None]:

@@ -67,11 +67,6 @@ def cell_snapshot(session: Session, *, check_version: bool = True) -> CellSnapsh
         return cached
 
 
-def cell_index(session: Session) -> CellIndex:
-    """The cached STRtree over the cells, rebuilt when the boundary version moved."""
-    return cell_snapshot(session).index
-
-
 def area_layer(
     session: Session, level: str, bbox: tuple[float, float, float, float] | None = None
 ) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,6 +70,17 @@ class ReportInput:
     address: str | None
     parties: list[PartyInput] = field(default_factory=list)
     body_hash: str = ""
+
+
+def parse_day(raw: str | None) -> date | None:
+    """An ISO date (a query parameter), None when absent; ValueError carries the message a
+    person sees."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(_("A date like %(example)s.", example="2026-11-25")) from None
 
 
 def body_hash(body: dict[str, Any]) -> str:

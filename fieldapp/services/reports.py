@@ -32,7 +32,7 @@ from fieldapp.services.errors import (
     OutsideCity,
     TryAgain,
 )
-from fieldapp.services.report_input import PartyInput, ReportInput, parse_report
+from fieldapp.services.report_input import PartyInput, ReportInput, parse_day, parse_report
 from fieldapp.stats import day_start
 from grid import queries
 from grid.crs import to_wgs84
@@ -366,13 +366,10 @@ def parse_filters(args: dict[str, str]) -> ReportFilters:
         return value
 
     def day(name: str) -> date | None:
-        raw = args.get(name)
-        if not raw:
-            return None
         try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = _("A date like %(example)s.", example="2026-11-25")
+            return parse_day(args.get(name))
+        except ValueError as exc:
+            errors[name] = str(exc)
             return None
 
     filters = ReportFilters(

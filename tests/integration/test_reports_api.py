@@ -439,6 +439,7 @@ def test_list_filters_and_pagination(client: FlaskClient, people: dict) -> None:
     )
     assert bad.status_code == 400
     assert {"per_page", "from"} <= set(bad.get_json()["error"]["fields"])
+    assert "2026-11-25" in bad.get_json()["error"]["fields"]["from"]  # the form it wants
 
 
 # --- photos ---------------------------------------------------------------------------------
