@@ -1,5 +1,6 @@
-"""What a person reads for a case's stored codes: its state, severity, outcome and the
-follow-up's satisfaction. Defined once for the triage pages, the dashboards and the exports.
+"""What a person reads for a case's stored codes: its state, the workflow's actions (and the
+other entries of a case's record), severity, outcome and the follow-up's satisfaction.
+Defined once for the triage pages, the services' messages, the dashboards and the exports.
 Lazy: each is translated where it is shown, in the reader's language (an export's under its
 own, with force_locale in the worker)."""
 
@@ -10,7 +11,7 @@ from typing import Final
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
-from fieldapp.workflow import State
+from fieldapp.workflow import Action, State
 
 STATE_LABELS: Final[dict[str, LazyString]] = {
     State.REPORTED.value: _l("Awaiting acceptance"),
@@ -38,3 +39,40 @@ SATISFACTION_LABELS: Final[dict[str, LazyString]] = {
     "basically_satisfied": _l("Basically satisfied"),
     "dissatisfied": _l("Dissatisfied"),
 }
+ACTION_LABELS: Final[dict[str, LazyString]] = {
+    Action.ACCEPT.value: _l("Accept"),
+    Action.REJECT.value: _l("Do not accept"),
+    Action.MERGE.value: _l("Merge as duplicate"),
+    Action.RESOLVE_ON_SITE.value: _l("Resolve on site"),
+    Action.ASSIGN.value: _l("Assign to a department"),
+    Action.SIGN_FOR.value: _l("Sign for"),
+    Action.RETURN.value: _l("Return (wrong department)"),
+    Action.PROGRESS.value: _l("Record progress"),
+    Action.REQUEST_EXTENSION.value: _l("Request an extension"),
+    Action.APPROVE_EXTENSION.value: _l("Approve the extension"),
+    Action.DENY_EXTENSION.value: _l("Deny the extension"),
+    Action.REQUEST_CLOSING.value: _l("Request closing"),
+    Action.APPROVE_CLOSING.value: _l("Approve closing"),
+    Action.SEND_BACK.value: _l("Send back for more work"),
+    Action.ESCALATE.value: _l("Escalate one level"),
+    Action.SUPERVISE.value: _l("Supervision order"),
+    Action.FOLLOW_UP.value: _l("Follow-up visit"),
+    Action.UNMERGE.value: _l("Undo the merge"),
+    Action.REASSIGN.value: _l("Reassign to another department"),
+    # Entries of a case's record that are not transitions of this case.
+    "merged_in": _l("A duplicate was merged in"),
+    "unmerged_out": _l("A merged duplicate was taken out again"),
+    "key_case": _l("Made a key backlog case"),
+    "key_case_cleared": _l("No longer a key backlog case"),
+}
+"""A step's button and its name in the case's record and in messages."""
+
+
+def action_label(action: str) -> str:
+    """The action's label in the reader's language (the code itself if unknown)."""
+    return str(ACTION_LABELS.get(action, action))
+
+
+def state_label(state: str) -> str:
+    """The state's label in the reader's language (the code itself if unknown)."""
+    return str(STATE_LABELS.get(state, state))

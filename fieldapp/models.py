@@ -186,6 +186,10 @@ class Report(Base):
     key_target_date: Mapped[date | None] = mapped_column(Date)
     body_hash: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the canonical request body: the same id with another body is a conflict."""
+    case_number: Mapped[str] = mapped_column(String(40), unique=True, server_default=FetchedValue())
+    """The number people say on the phone, 东港-2026-000123: per county-level unit and year,
+    sequential, assigned by a PostgreSQL trigger at insert for every writer (migration
+    0008); never set by the app. The UUID stays the API id."""
 
 
 class CaseEvent(Base):
@@ -484,3 +488,14 @@ class ExportJob(Base):
     worker, and the sweep marks it failed."""
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CaseNumberCounter(Base):
+    """The last case number given per prefix (county short name) and year; written only by
+    the insert trigger of migration 0008."""
+
+    __tablename__ = "case_number_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)

@@ -116,6 +116,7 @@ REPORT_INPUT_EXAMPLE: dict[str, Any] = {
 
 REPORT_EXAMPLE: dict[str, Any] = {
     "id": REPORT_ID,
+    "case_number": "东港-2026-000123",
     "status": "reported",
     "title": "邻里因排水沟堵塞争执",
     "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
@@ -217,11 +218,12 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, str | None], str]]
     ),
     "reject": ("不予受理", ("owner",), {"reported": "rejected"}, "`reason` required; final."),
     "merge": (
-        "合并",
+        "合并重复报告",
         ("owner",),
         {"reported": "merged", "accepted": "merged"},
-        "`into`: the id of another open case the caller owns. `merged_into` is set; the "
-        "other case's record gets a `merged_in` event.",
+        "`into`: the case to keep — its id or its `case_number` — another open case the "
+        "caller owns. This case is the duplicate: `merged_into` is set; the other case's "
+        "record gets a `merged_in` event. Undone by `unmerge`.",
     ),
     "resolve_on_site": (
         "自办自结",
@@ -230,7 +232,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, str | None], str]]
         "`outcome` required.",
     ),
     "assign": (
-        "交办",
+        "交办责任部门",
         ("owner",),
         {"accepted": "assigned"},
         "`department` required: code or id of a department of the case's county or of the "
@@ -239,13 +241,13 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, str | None], str]]
     ),
     "sign_for": ("签收", ("department",), {"assigned": "signed_for"}, "Nothing more."),
     "return": (
-        "退办",
+        "退办（非本部门职责）",
         ("department",),
         {"assigned": "accepted"},
         "`reason` required (e.g. wrong department); the assignment ends.",
     ),
     "progress": (
-        "办理进展",
+        "报告办理进展",
         ("department",),
         {"signed_for": "in_progress", "in_progress": None},
         "`reason` required: the progress note.",
@@ -288,7 +290,7 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, str | None], str]]
         "`reason` required.",
     ),
     "escalate": (
-        "上交",
+        "上交上级",
         ("owner",),
         {
             "reported": "reported",
@@ -311,6 +313,22 @@ CASE_ACTIONS: dict[str, tuple[str, tuple[str, ...], dict[str, str | None], str]]
         ("owner", "reporter"),
         {"closed": None},
         "`satisfaction` required; may be repeated, the last rating counts.",
+    ),
+    "unmerge": (
+        "撤销合并",
+        ("owner",),
+        {"merged": None},
+        "Undoes a merge: the case goes back to the state, clock and due time it had before "
+        "the merge (not unchanged: the table cannot say which); `merged_into` is cleared. "
+        "Both cases' records keep the merge and show the undo (`unmerged_out` on the kept "
+        "case).",
+    ),
+    "reassign": (
+        "改派其他部门",
+        ("owner",),
+        {"assigned": "assigned", "signed_for": "assigned", "in_progress": "assigned"},
+        "`department` (another one than now) and `reason` required. The new department must "
+        "sign for it; the handling clock runs on. Notifies the new department's handlers.",
     ),
 }
 
@@ -1733,6 +1751,7 @@ def _case_duplicates() -> dict[str, Any]:
                                 "candidates": [
                                     {
                                         "id": CASE_ID,
+                                        "case_number": "东港-2026-000118",
                                         "title": "邻里排水沟堵塞纠纷",
                                         "distance_m": 42.5,
                                         "score": 0.62,
@@ -2535,6 +2554,7 @@ def _schemas() -> dict[str, Schema]:
             "grid.",
             "required": [
                 "id",
+                "case_number",
                 "status",
                 "title",
                 "description",
@@ -2563,6 +2583,14 @@ def _schemas() -> dict[str, Schema]:
             ],
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
+                "case_number": {
+                    "type": "string",
+                    "description": "The case number people say on the phone (案件编号): the "
+                    "county-level unit's short name, the year received (China time) and a "
+                    "sequence per unit and year, e.g. 东港-2026-000123. Given by the server at "
+                    "intake; the id stays the API's key.",
+                    "examples": ["东港-2026-000123"],
+                },
                 "status": _ref(
                     "CaseState", description="Workflow state (办理状态): `reported` on intake."
                 ),
@@ -2775,16 +2803,16 @@ def _case_schemas() -> dict[str, Schema]:
                     "maxLength": 2000,
                     "description": "Reason, note or summary (理由/说明), trimmed. Required by "
                     "reject, return, progress, request_extension, deny_extension, "
-                    "request_closing, send_back, escalate and supervise; kept in the event "
-                    "for every step.",
+                    "request_closing, send_back, escalate, supervise and reassign; kept in "
+                    "the event for every step.",
                 },
                 "department": {
                     "oneOf": [
                         {"type": "string", "minLength": 1, "examples": ["371102-D03"]},
                         {"type": "integer"},
                     ],
-                    "description": "assign: the department (责任部门) by code or by id; one "
-                    "of the case's county or of the city.",
+                    "description": "assign and reassign: the department (责任部门) by code "
+                    "or by id; one of the case's county or of the city.",
                 },
                 "due_at": {
                     "type": ["string", "null"],
@@ -2796,9 +2824,9 @@ def _case_schemas() -> dict[str, Schema]:
                 },
                 "into": {
                     "type": "string",
-                    "format": "uuid",
-                    "description": "merge: the case this one duplicates; open, owned by the "
-                    "caller, not this case.",
+                    "description": "merge: the case to keep (this one is the duplicate), by "
+                    "id or by case number (东港-2026-000118); open, owned by the caller, not "
+                    "this case.",
                 },
                 "days": {
                     "type": "integer",
@@ -2992,9 +3020,22 @@ def _case_schemas() -> dict[str, Schema]:
         "DuplicateCandidate": {
             "type": "object",
             "description": "An earlier report that may describe the same dispute (疑似重复).",
-            "required": ["id", "title", "distance_m", "score", "status", "severity", "reported_at"],
+            "required": [
+                "id",
+                "case_number",
+                "title",
+                "distance_m",
+                "score",
+                "status",
+                "severity",
+                "reported_at",
+            ],
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
+                "case_number": {
+                    "type": "string",
+                    "description": "案件编号, e.g. 东港-2026-000118.",
+                },
                 "title": {"type": "string"},
                 "distance_m": {
                     "type": "number",

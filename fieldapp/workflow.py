@@ -47,6 +47,8 @@ class Action(StrEnum):
     ESCALATE = "escalate"  # 上交: ownership moves up one level
     SUPERVISE = "supervise"  # 督办
     FOLLOW_UP = "follow_up"  # 回访 with a satisfaction rating
+    UNMERGE = "unmerge"  # 撤销合并: a merge undone, the case back in its state before it
+    REASSIGN = "reassign"  # 改派: to another department, with a reason
 
 
 class Relation(StrEnum):
@@ -98,6 +100,7 @@ TRANSITIONS: dict[tuple[State, Action], tuple[frozenset[Relation], State | None]
     (State.ACCEPTED, Action.SUPERVISE): (frozenset({SUP}), None),
     (State.ASSIGNED, Action.SIGN_FOR): (frozenset({DEPT}), State.SIGNED_FOR),
     (State.ASSIGNED, Action.RETURN): (frozenset({DEPT}), State.ACCEPTED),
+    (State.ASSIGNED, Action.REASSIGN): (frozenset({OWN}), State.ASSIGNED),
     (State.ASSIGNED, Action.ESCALATE): (frozenset({OWN}), State.ACCEPTED),
     (State.ASSIGNED, Action.SUPERVISE): (frozenset({SUP}), None),
     (State.SIGNED_FOR, Action.PROGRESS): (frozenset({DEPT}), State.IN_PROGRESS),
@@ -105,6 +108,7 @@ TRANSITIONS: dict[tuple[State, Action], tuple[frozenset[Relation], State | None]
     (State.SIGNED_FOR, Action.APPROVE_EXTENSION): (frozenset({OWN}), None),
     (State.SIGNED_FOR, Action.DENY_EXTENSION): (frozenset({OWN}), None),
     (State.SIGNED_FOR, Action.REQUEST_CLOSING): (frozenset({DEPT}), State.CLOSING_REQUESTED),
+    (State.SIGNED_FOR, Action.REASSIGN): (frozenset({OWN}), State.ASSIGNED),
     (State.SIGNED_FOR, Action.ESCALATE): (frozenset({OWN}), State.ACCEPTED),
     (State.SIGNED_FOR, Action.SUPERVISE): (frozenset({SUP}), None),
     (State.IN_PROGRESS, Action.PROGRESS): (frozenset({DEPT}), None),
@@ -112,13 +116,35 @@ TRANSITIONS: dict[tuple[State, Action], tuple[frozenset[Relation], State | None]
     (State.IN_PROGRESS, Action.APPROVE_EXTENSION): (frozenset({OWN}), None),
     (State.IN_PROGRESS, Action.DENY_EXTENSION): (frozenset({OWN}), None),
     (State.IN_PROGRESS, Action.REQUEST_CLOSING): (frozenset({DEPT}), State.CLOSING_REQUESTED),
+    (State.IN_PROGRESS, Action.REASSIGN): (frozenset({OWN}), State.ASSIGNED),
     (State.IN_PROGRESS, Action.ESCALATE): (frozenset({OWN}), State.ACCEPTED),
     (State.IN_PROGRESS, Action.SUPERVISE): (frozenset({SUP}), None),
     (State.CLOSING_REQUESTED, Action.APPROVE_CLOSING): (frozenset({OWN}), State.CLOSED),
     (State.CLOSING_REQUESTED, Action.SEND_BACK): (frozenset({OWN}), State.IN_PROGRESS),
     (State.CLOSING_REQUESTED, Action.SUPERVISE): (frozenset({SUP}), None),
     (State.CLOSED, Action.FOLLOW_UP): (frozenset({OWN, REP}), None),
+    # The new state is the one the merge left (in its event): see RESTORES_STATE.
+    (State.MERGED, Action.UNMERGE): (frozenset({OWN}), None),
 }
+RESTORES_STATE = frozenset({Action.UNMERGE})
+"""Actions whose new state is not in the table but in the case's record: an undone merge
+returns the case to the state the merge took it from (the service reads it from the merge's
+event)."""
+
+# The button hierarchy of the case page: at most one primary step per state (what the case
+# waits for), and the steps that end or hand away a case, which look destructive and ask to
+# confirm. The other allowed steps are secondary.
+PRIMARY_ACTIONS: dict[State, Action] = {
+    State.REPORTED: Action.ACCEPT,
+    State.ACCEPTED: Action.ASSIGN,
+    State.ASSIGNED: Action.SIGN_FOR,
+    State.SIGNED_FOR: Action.PROGRESS,
+    State.IN_PROGRESS: Action.REQUEST_CLOSING,
+    State.CLOSING_REQUESTED: Action.APPROVE_CLOSING,
+    State.MERGED: Action.UNMERGE,
+    State.CLOSED: Action.FOLLOW_UP,
+}
+DESTRUCTIVE_ACTIONS = frozenset({Action.REJECT, Action.MERGE})
 
 # What each action needs in its request, checked before the transition.
 REQUIRES_REASON = frozenset(
@@ -129,6 +155,7 @@ REQUIRES_REASON = frozenset(
         Action.ESCALATE,
         Action.REQUEST_EXTENSION,
         Action.DENY_EXTENSION,
+        Action.REASSIGN,
     }
 )
 REQUIRES_OUTCOME = frozenset({Action.APPROVE_CLOSING, Action.RESOLVE_ON_SITE})
@@ -161,7 +188,8 @@ def allowed_actions(state: State, relations: frozenset[Relation]) -> list[Action
 
 
 def decide(state: State, action: Action, relations: frozenset[Relation]) -> Decision:
-    """The transition, or IllegalTransition / NotYours explaining what is allowed."""
+    """The transition, or IllegalTransition / NotYours explaining what is allowed. For
+    RESTORES_STATE actions `to_state` is the current state: the caller knows the real one."""
     entry = TRANSITIONS.get((state, action))
     if entry is None:
         raise IllegalTransition(state, action, allowed_actions(state, relations))
@@ -169,6 +197,15 @@ def decide(state: State, action: Action, relations: frozenset[Relation]) -> Deci
     if not who & relations:
         raise NotYours(action, who)
     return Decision(action, state, to_state or state)
+
+
+def action_kind(state: State, action: Action) -> str:
+    """How the case page shows a step's button: primary, destructive or secondary."""
+    if PRIMARY_ACTIONS.get(state) is action:
+        return "primary"
+    if action in DESTRUCTIVE_ACTIONS:
+        return "destructive"
+    return "secondary"
 
 
 def next_level(level: str) -> str | None:

@@ -61,10 +61,9 @@ def process_report(outbox_id: int, report_id: str) -> bool:
     if not outbox.claim(session, outbox_id):
         session.rollback()
         return False
-    notifications.new_report(session, uuid.UUID(report_id))
+    # One message per report, the duplicate suspicion in it (not a second message).
     found = duplicates.candidates(session, uuid.UUID(report_id))
-    if found:
-        notifications.possible_duplicate(session, uuid.UUID(report_id), len(found))
+    notifications.new_report(session, uuid.UUID(report_id), duplicates=len(found))
     outbox.mark_done(session, outbox_id)
     session.commit()
     return True

@@ -29,7 +29,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -37,12 +36,18 @@ from fieldapp.auth import login_required, now, remote_addr, web_user
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.i18n import language
-from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
-from fieldapp.models import Area, Department, Notification, Report, SupervisionOrder, User
-from fieldapp.services import cases, duplicates, geography, notifications, photos, reports, scope
+from fieldapp.labels import (
+    ACTION_LABELS,
+    OUTCOME_LABELS,
+    SATISFACTION_LABELS,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+)
+from fieldapp.models import Department, User
+from fieldapp.services import cases, duplicates, geography, notifications, photos, reports
 from fieldapp.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from fieldapp.services.queue import QueueFilters, parse_filters, queue
-from fieldapp.workflow import OPEN_STATES, Action, State
+from fieldapp.workflow import OPEN_STATES, Action, State, action_kind
 
 bp = Blueprint("triage", __name__, url_prefix="/triage")
 
@@ -54,30 +59,12 @@ BULK_ACTIONS = (Action.ACCEPT, Action.ASSIGN)
 # At most this many per-case failures are spelled out after a bulk action: flash messages
 # travel in the session cookie, which browsers cap at about 4 KB.
 MAX_BULK_FAILURES_SHOWN = 8
+# At most this many cases per bulk request (four queue pages of 50): each is its own
+# transition and transaction, and a request that names thousands is not a person's.
+MAX_BULK_CASES = 200
+# The queue's filters a bulk action returns to (anything else in the query is dropped).
+QUEUE_ARGS = ("status", "severity", "category", "q", "sort", "page", "per_page")
 
-# Labels are lazy so they are translated per request, in the reader's language.
-ACTION_LABELS = {
-    Action.ACCEPT.value: _l("Accept"),
-    Action.REJECT.value: _l("Do not accept"),
-    Action.MERGE.value: _l("Merge as duplicate"),
-    Action.RESOLVE_ON_SITE.value: _l("Resolve on site"),
-    Action.ASSIGN.value: _l("Assign to a department"),
-    Action.SIGN_FOR.value: _l("Sign for"),
-    Action.RETURN.value: _l("Return (wrong department)"),
-    Action.PROGRESS.value: _l("Record progress"),
-    Action.REQUEST_EXTENSION.value: _l("Request an extension"),
-    Action.APPROVE_EXTENSION.value: _l("Approve the extension"),
-    Action.DENY_EXTENSION.value: _l("Deny the extension"),
-    Action.REQUEST_CLOSING.value: _l("Request closing"),
-    Action.APPROVE_CLOSING.value: _l("Approve closing"),
-    Action.SEND_BACK.value: _l("Send back for more work"),
-    Action.ESCALATE.value: _l("Escalate one level"),
-    Action.SUPERVISE.value: _l("Supervision order"),
-    Action.FOLLOW_UP.value: _l("Follow-up visit"),
-    "merged_in": _l("A duplicate was merged in"),
-    "key_case": _l("Made a key backlog case"),
-    "key_case_cleared": _l("No longer a key backlog case"),
-}
 LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}
 LEVEL_LABELS = {"township": _l("Township"), "county": _l("County"), "city": _l("City")}
 FIELD_LABELS = {
@@ -111,6 +98,8 @@ ACTION_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
     Action.ESCALATE.value: (("reason", True),),
     Action.SUPERVISE.value: (("due_at", True), ("reason", True)),
     Action.FOLLOW_UP.value: (("satisfaction", True), ("reason", False)),
+    Action.UNMERGE.value: (("reason", False),),
+    Action.REASSIGN.value: (("department", True), ("reason", True)),
 }
 FORM_TEXT_FIELDS = ("reason", "department", "into", "outcome", "satisfaction", "due_at")
 
@@ -192,13 +181,7 @@ def triage_globals() -> dict[str, Any]:
         try:
             user = web_user()
             if user is not None:
-                unread = int(
-                    db.session.execute(
-                        select(func.count()).where(
-                            Notification.user_id == user.id, Notification.read_at.is_(None)
-                        )
-                    ).scalar_one()
-                )
+                unread = notifications.unread_count(db.session, user)
         except SQLAlchemyError:
             # An error page rendered after a failed transaction must still render.
             unread = 0
@@ -219,6 +202,7 @@ def triage_labels() -> dict[str, Any]:
         "level_label": lambda key: _label(LEVEL_LABELS, key),
         "field_label": lambda key: _label(FIELD_LABELS, key),
         "time_left": time_left_text,
+        "action_kind": lambda state, action: action_kind(State(state), Action(action)),
         "me": user,
         "nav_queue": user is not None and user.role in QUEUE_ROLES,
         "nav_department": user is not None and user.role == "department",
@@ -228,41 +212,6 @@ def triage_labels() -> dict[str, Any]:
 
 
 # --- lookups ---------------------------------------------------------------------------------
-
-
-def _city_of(session: Session, county_id: int | None) -> int | None:
-    if county_id is None:
-        return None
-    parent: int | None = session.execute(
-        select(Area.parent_id).where(Area.id == county_id)
-    ).scalar_one_or_none()
-    return parent
-
-
-def departments_for_case(session: Session, report: Report) -> list[Department]:
-    """The departments a case may be assigned to: its county's and the city's (the service
-    refuses any other, this only keeps the select short)."""
-    areas = {report.county_id, _city_of(session, report.county_id)} - {None}
-    return list(
-        session.execute(
-            select(Department)
-            .where(Department.area_id.in_(areas))
-            .order_by(Department.level.desc(), Department.code)
-        ).scalars()
-    )
-
-
-def departments_for_user(session: Session, user: User) -> list[Department]:
-    """Departments for bulk assignment from the queue: those near the user's area."""
-    stmt = select(Department).order_by(Department.level.desc(), Department.code)
-    if user.role == "city":
-        return list(session.execute(stmt).scalars())
-    area = session.get(Area, user.area_id) if user.area_id else None
-    if area is None:
-        return []
-    county_id = area.parent_id if user.role == "coordinator" else area.id
-    areas = {county_id, _city_of(session, county_id)} - {None}
-    return list(session.execute(stmt.where(Department.area_id.in_(areas))).scalars())
 
 
 def _categories(session: Session) -> list[dict[str, str]]:
@@ -316,11 +265,12 @@ def _queue_page(view: str, template: str, allowed_roles: frozenset[str]) -> Resp
         "categories": _categories(session),
     }
     if view == "overdue":
-        context["orders"] = _supervision_orders(session, user)
+        context["orders"] = cases.supervision_orders(session, user, now=now())
     else:
         context["departments"] = (
-            departments_for_user(session, user) if user.role in QUEUE_ROLES else []
+            cases.departments_for_user(session, user) if user.role in QUEUE_ROLES else []
         )
+    context["queue_query"] = urlencode(_queue_args(request.args))
     return render_template(template, **context)
 
 
@@ -348,34 +298,18 @@ def overdue() -> ResponseReturnValue:
     return _queue_page("overdue", "triage/overdue.html", OVERDUE_ROLES)
 
 
-def _supervision_orders(session: Session, user: User, limit: int = 100) -> list[dict[str, Any]]:
-    stmt = scope.visible_reports(
-        select(SupervisionOrder, Report.id, Report.title, Report.status, User.display_name)
-        .join(Report, Report.id == SupervisionOrder.report_id)
-        .outerjoin(User, User.id == SupervisionOrder.issued_by),
-        user,
-    )
-    rows = session.execute(
-        stmt.order_by(SupervisionOrder.issued_at.desc(), SupervisionOrder.id.desc()).limit(limit)
-    ).all()
-    current = now()
-    out = []
-    for row in rows:
-        order: SupervisionOrder = row[0]
-        out.append(
-            {
-                "report_id": str(row[1]),
-                "title": row[2],
-                "status": row[3],
-                "issued_by": row[4],
-                "issued_at": order.issued_at,
-                "due_at": order.due_at,
-                "note": order.note,
-                "fulfilled_at": order.fulfilled_at,
-                "late": order.fulfilled_at is None and order.due_at <= current,
-            }
-        )
-    return out
+def _queue_args(args: Any) -> dict[str, str]:
+    """The queue's own filters from a query string or form (nothing else is passed on)."""
+    return {k: str(args.get(k)) for k in QUEUE_ARGS if args.get(k)}
+
+
+def _queue_url(query: str) -> str:
+    """The queue with the filters a bulk form came from (parsed, not trusted as a URL)."""
+    from urllib.parse import parse_qsl
+
+    kept = _queue_args(dict(parse_qsl(query[:2000])))
+    base = url_for("triage.index")
+    return f"{base}?{urlencode(kept)}" if kept else base
 
 
 @bp.post("/bulk")
@@ -386,13 +320,25 @@ def bulk() -> ResponseReturnValue:
     user = _user()
     session = db.session
     action = request.form.get("action", "")
-    back = url_for("triage.index")
+    # Back to the same filtered, paged queue the cases were chosen in.
+    back = _queue_url(request.form.get("back", ""))
     if action not in {a.value for a in BULK_ACTIONS}:
         flash(_("Choose what to do with the selected cases."), "error")
         return redirect(back)
     ids = request.form.getlist("case")
     if not ids:
         flash(_("Select at least one case."), "error")
+        return redirect(back)
+    if len(ids) > MAX_BULK_CASES:
+        flash(
+            _(
+                "%(n)d cases selected; at most %(max)d can be handled at once. Nothing was "
+                "done: filter the queue or select fewer.",
+                n=len(ids),
+                max=MAX_BULK_CASES,
+            ),
+            "error",
+        )
         return redirect(back)
     department_code = request.form.get("department", "").strip()
     if action == Action.ASSIGN.value and not department_code:
@@ -421,7 +367,7 @@ def bulk() -> ResponseReturnValue:
         except DomainError as err:
             session.rollback()
             stale = _is_stale(session, user, raw, body.get("version"))
-            failures.append(f"{_title_of(session, user, raw)}：{_error_text(err, stale=stale)}")
+            failures.append(f"{_name_of(session, user, raw)}：{_error_text(err, stale=stale)}")
     if done:
         flash(
             _("%(action)s: %(n)d cases done.", action=_label(ACTION_LABELS, action), n=done),
@@ -437,11 +383,13 @@ def bulk() -> ResponseReturnValue:
     return redirect(back)
 
 
-def _title_of(session: Session, user: User, raw_id: str) -> str:
+def _name_of(session: Session, user: User, raw_id: str) -> str:
+    """A case as people name it in a message: its number and title."""
     try:
-        return reports.get_report(session, user, uuid.UUID(raw_id)).title
+        report = reports.get_report(session, user, uuid.UUID(raw_id))
     except (ValueError, DomainError):
         return raw_id[:8]
+    return f"{report.case_number} {report.title}"
 
 
 def _int_or_raw(value: str | None) -> Any:
@@ -467,20 +415,15 @@ def _is_stale(session: Session, user: User, raw_id: str, version: Any) -> bool:
 
 
 def _error_text(err: DomainError, *, stale: bool = False) -> str:
-    """The message, plus each field's complaint with the field's name."""
+    """The message, plus each field's complaint with the field's name. A stale version's
+    message already says who changed the case, how, and what it is now
+    (cases.stale_message)."""
     if isinstance(err, Conflict) and stale:
-        return _conflict_text(err)
+        return err.message
     parts = [err.message]
     for field, message in err.fields.items():
         parts.append(f"{_label(FIELD_LABELS, field)}：{message}")
     return " ".join(parts)
-
-
-def _conflict_text(err: Conflict) -> str:
-    return _(
-        "Someone changed this case in the meantime; it has been reloaded as it is now. %(detail)s",
-        detail=err.message,
-    )
 
 
 # --- the case page ---------------------------------------------------------------------------
@@ -512,15 +455,15 @@ def _render_case(
     allowed = list(data["allowed_actions"])
     is_open = State(report.status) in OPEN_STATES
     candidates = duplicates.candidates(session, report.id, user) if is_open else []
-    merged_into = None
-    if report.merged_into_id:
-        target = session.execute(
-            scope.visible_reports(
-                select(Report.id, Report.title).where(Report.id == report.merged_into_id), user
-            )
-        ).first()
-        merged_into = {"id": str(target[0]), "title": target[1]} if target else None
+    merged_into = cases.merged_into(session, user, report)
     department = session.get(Department, report.department_id) if report.department_id else None
+    state = report.status
+    # Primary step first, destructive ones last (the button hierarchy, workflow.action_kind).
+    rank = {"primary": 0, "secondary": 1, "destructive": 2}
+    forms = sorted(
+        (a for a in allowed if a != Action.MERGE.value),
+        key=lambda a: rank[action_kind(State(state), Action(a))],
+    )
     return (
         render_template(
             "triage/case.html",
@@ -530,9 +473,11 @@ def _render_case(
             merged_into=merged_into,
             department=department,
             departments=(
-                departments_for_case(session, report) if Action.ASSIGN.value in allowed else []
+                cases.departments_for_case(session, report)
+                if {Action.ASSIGN.value, Action.REASSIGN.value} & set(allowed)
+                else []
             ),
-            action_forms=[(a, ACTION_FIELDS.get(a, ())) for a in allowed if a != "merge"],
+            action_forms=[(a, ACTION_FIELDS.get(a, ())) for a in forms],
             can_merge=Action.MERGE.value in allowed,
             map_data=_map_data(session, data),
             error=error,
@@ -579,7 +524,7 @@ def case_action(report_id: str, action: str) -> ResponseReturnValue:
     if form["days"].strip():
         body["days"] = _int_or_raw(form["days"])
     try:
-        cases.act(
+        result = cases.act(
             session,
             user,
             target,
@@ -609,8 +554,62 @@ def case_action(report_id: str, action: str) -> ResponseReturnValue:
             )
         except DomainError as missing:  # the case itself is gone or out of scope
             return _error_page(missing)
-    flash(_("Done: %(action)s.", action=_label(ACTION_LABELS, action)), "success")
+    flash(_done_text(session, user, action, result), "success")
     return redirect(url_for("triage.case", report_id=str(target)))
+
+
+def _done_text(session: Session, user: User, action: str, result: dict[str, Any]) -> str:
+    """What a step did, in words: a merge names both cases and which one was kept."""
+    if action == Action.MERGE.value and result.get("merged_into"):
+        kept = cases.find_case_id(session, result["merged_into"])
+        kept_number = reports.get_report(session, user, kept).case_number if kept else ""
+        return _(
+            "%(dup)s was merged into %(kept)s; %(kept)s is kept. You can undo the merge here.",
+            dup=result["case_number"],
+            kept=kept_number,
+        )
+    if action == Action.UNMERGE.value:
+        return _(
+            "Merge undone: %(number)s is “%(state)s” again.",
+            number=result["case_number"],
+            state=_label(STATE_LABELS, result["status"]),
+        )
+    return _("Done: %(action)s.", action=_label(ACTION_LABELS, action))
+
+
+@bp.get("/cases/<report_id>/merge")
+@login_required
+def merge_confirm(report_id: str) -> ResponseReturnValue:
+    """The confirmation before a merge: which case is the duplicate and which one is kept,
+    side by side, and one button that merges in exactly that direction. `into` may be the
+    kept case's id or its case number. Reading only: nothing changes until the POST."""
+    user = _user()
+    session = db.session
+    into = request.args.get("into", "")
+    try:
+        target = _parse_uuid(report_id)
+        report = reports.get_report(session, user, target)
+    except DomainError as err:
+        return _error_page(err)
+    try:
+        if State(report.status) not in OPEN_STATES:
+            raise Conflict(
+                _(
+                    "This case is “%(state)s”: it cannot be merged.",
+                    state=_label(STATE_LABELS, report.status),
+                )
+            )
+        kept = cases.merge_preview(session, user, report, into)
+    except DomainError as err:
+        return _render_case(
+            target, status=err.status, error=err, failed_action="merge", form={"into": into}
+        )
+    return render_template(
+        "triage/merge_confirm.html",
+        duplicate=report,
+        kept=kept,
+        version=report.version,
+    )
 
 
 @bp.get("/cases/<report_id>/photos/<photo_id>")
@@ -654,6 +653,7 @@ def inbox() -> ResponseReturnValue:
     user = _user()
     items = []
     for n in notifications.inbox(db.session, user, limit=100):
+        # Opening one goes through /inbox/<id>, which marks it read.
         subject = n.subject_id.split(":", 1)[0]
         try:
             case_id: str | None = str(uuid.UUID(subject))
@@ -661,6 +661,7 @@ def inbox() -> ResponseReturnValue:
             case_id = None
         items.append(
             {
+                "id": n.id,
                 "text": n.text,
                 "kind": n.kind,
                 "created_at": n.created_at,
@@ -676,11 +677,23 @@ def inbox() -> ResponseReturnValue:
 def inbox_read() -> ResponseReturnValue:
     """Mark every notification read (only the reader's own)."""
     user = _user()
-    db.session.execute(
-        update(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=now())
-    )
+    notifications.mark_all_read(db.session, user, now=now())
     db.session.commit()
     flash(_("All notifications marked as read."), "success")
     return redirect(url_for("triage.inbox"))
+
+
+@bp.get("/inbox/<int:notification_id>")
+@login_required
+def inbox_open(notification_id: int) -> ResponseReturnValue:
+    """Open a notification: mark it read and go to its case (or back to the inbox)."""
+    user = _user()
+    subject = notifications.mark_read(db.session, user, notification_id, now=now())
+    db.session.commit()
+    if subject is None:
+        return redirect(url_for("triage.inbox"))
+    try:
+        case_id = str(uuid.UUID(subject.split(":", 1)[0]))
+    except ValueError:
+        return redirect(url_for("triage.inbox"))
+    return redirect(url_for("triage.case", report_id=case_id))

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from fieldapp import deadlines
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.labels import action_label, state_label
 from fieldapp.models import Area, CaseEvent, Department, Report, SupervisionOrder, User
-from fieldapp.services import audit, notifications, reports
+from fieldapp.services import audit, notifications, reports, scope
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
     REQUIRES_OUTCOME,
+    RESTORES_STATE,
     Action,
     IllegalTransition,
     NotYours,
@@ -46,6 +48,7 @@ NEEDS_TEXT = frozenset(
         Action.PROGRESS,
         Action.REQUEST_CLOSING,
         Action.SUPERVISE,
+        Action.REASSIGN,
     }
 )
 OWNER_ROLE_BY_LEVEL = {"township": "coordinator", "county": "county", "city": "city"}
@@ -104,7 +107,7 @@ def act(
             code="invalid_action",
         )
     if version != report.version:
-        raise Conflict(_stale_message(session, report))
+        raise Conflict(stale_message(session, report, user))
     state = State(report.status)
     try:
         decision = decide(state, action, relations(user, report))
@@ -142,6 +145,7 @@ def act(
         effect(_Step(session, user, report, body, now, policy, values, data))
     if action in REQUIRES_OUTCOME:
         _close(report, body, now, values, data)
+    to_state = State(values["status"]) if action in RESTORES_STATE else decision.to_state
 
     # The version in the WHERE clause makes the update lose cleanly to a concurrent one.
     result = session.execute(
@@ -151,7 +155,8 @@ def act(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise Conflict(_("Someone else changed this case a moment ago. Reload it and try again."))
+        fresh = session.get(Report, report.id, populate_existing=True)
+        raise Conflict(stale_message(session, fresh, user) if fresh else _("No such report."))
     session.add(
         CaseEvent(
             report_id=report.id,
@@ -159,7 +164,7 @@ def act(
             at=now,
             action=action.value,
             from_status=decision.from_state.value,
-            to_status=decision.to_state.value,
+            to_status=to_state.value,
             reason=reason,
             data=data,
         )
@@ -189,9 +194,9 @@ def act(
             notify_owner_ids,
             f"case.{action.value}",
             f"{report.id}:{report.version}",
-            f"{_action_label(action)}：{report.title}",
+            f"{_action_label(action)}：{report.case_number} {report.title}",
         )
-    if action is Action.ASSIGN and report.department_id:
+    if action in (Action.ASSIGN, Action.REASSIGN) and report.department_id:
         handlers = list(
             session.execute(
                 select(User.id).where(
@@ -204,9 +209,10 @@ def act(
         notifications.notify(
             session,
             handlers,
-            "case.assign",
+            f"case.{action.value}",
             f"{report.id}:{report.version}",
-            f"新交办：{report.title}",
+            f"{'改派' if action is Action.REASSIGN else '新交办'}："
+            f"{report.case_number} {report.title}",
         )
     return case_json(session, report, user, now=now, policy=policy)
 
@@ -249,15 +255,31 @@ def _reject(step: _Step) -> None:
     step.values.update(step=None, due_at=None, closed_at=step.now)
 
 
-def _merge(step: _Step) -> None:
+def find_case_id(session: Session, value: Any) -> uuid.UUID | None:
+    """A case named by its id or by its case number (东港-2026-000123, as people say it);
+    None if it is neither. Only finds the id: whether the reader may see it is checked by
+    whoever uses it."""
+    text = str(value or "").strip()
+    if not text:
+        return None
     try:
-        target_id = uuid.UUID(str(step.body.get("into", "")))
+        return uuid.UUID(text)
     except ValueError:
+        pass
+    found: uuid.UUID | None = session.execute(
+        select(Report.id).where(Report.case_number == text.upper())
+    ).scalar_one_or_none()
+    return found
+
+
+def _merge(step: _Step) -> None:
+    target_id = find_case_id(step.session, step.body.get("into"))
+    if target_id is None:
         raise InvalidInput(
             _("Check the fields."),
-            {"into": _("The id of the case to merge into.")},
+            {"into": _("The case number (or id) of the case to keep.")},
             code="invalid_action",
-        ) from None
+        )
     if target_id == step.report.id:
         raise InvalidInput(
             _("Check the fields."),
@@ -275,6 +297,14 @@ def _merge(step: _Step) -> None:
         )
     step.values.update(merged_into_id=target.id, step=None, due_at=None, closed_at=step.now)
     step.data["into"] = str(target.id)
+    step.data["into_case_number"] = target.case_number
+    # What an undo (unmerge) puts back: the clock that was running.
+    step.data["restore"] = {
+        "step": step.report.step,
+        "step_started_at": _iso(step.report.step_started_at),
+        "due_at": _iso(step.report.due_at),
+        "notified_light": step.report.notified_light,
+    }
     # The main case's record shows what was merged into it.
     step.session.add(
         CaseEvent(
@@ -284,9 +314,56 @@ def _merge(step: _Step) -> None:
             action="merged_in",
             from_status=target.status,
             to_status=target.status,
-            data={"duplicate": str(step.report.id)},
+            data={"duplicate": str(step.report.id), "case_number": step.report.case_number},
         )
     )
+
+
+def _unmerge(step: _Step) -> None:
+    """Undo a merge: the case returns to the state the merge took it from, with its clock;
+    both records keep the merge and now show the undo."""
+    merge = step.session.execute(
+        select(CaseEvent)
+        .where(CaseEvent.report_id == step.report.id, CaseEvent.action == Action.MERGE.value)
+        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if merge is None:
+        raise Conflict(_("This case's record has no merge to undo."))
+    restore = dict((merge.data or {}).get("restore") or {})
+    step.values.update(
+        status=merge.from_status,
+        merged_into_id=None,
+        closed_at=None,
+        step=restore.get("step"),
+        step_started_at=_from_iso(restore.get("step_started_at")) or step.report.step_started_at,
+        due_at=_from_iso(restore.get("due_at")),
+        notified_light=restore.get("notified_light") or "green",
+    )
+    target_id = step.report.merged_into_id
+    step.data["from"] = str(target_id) if target_id else None
+    target = step.session.get(Report, target_id) if target_id else None
+    if target is not None:
+        step.data["from_case_number"] = target.case_number
+        step.session.add(
+            CaseEvent(
+                report_id=target.id,
+                actor_id=step.user.id,
+                at=step.now,
+                action="unmerged_out",
+                from_status=target.status,
+                to_status=target.status,
+                data={"duplicate": str(step.report.id), "case_number": step.report.case_number},
+            )
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _from_iso(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _assign(step: _Step) -> None:
@@ -299,6 +376,26 @@ def _assign(step: _Step) -> None:
             due_at=due, step="handling", step_started_at=step.now, notified_light="green"
         )
         step.data["due_at"] = due.isoformat()
+
+
+def _reassign(step: _Step) -> None:
+    """改派: another department takes the case over and must sign for it; the handling
+    clock runs on (the people waiting do not start again)."""
+    department = _department(step.session, step.body.get("department"), step.report)
+    if department.id == step.report.department_id:
+        raise InvalidInput(
+            _("Check the fields."),
+            {"department": _("The case is with this department already; choose another.")},
+            code="invalid_action",
+        )
+    previous = (
+        step.session.get(Department, step.report.department_id)
+        if step.report.department_id
+        else None
+    )
+    step.values["department_id"] = department.id
+    step.data["department"] = department.code
+    step.data["from_department"] = previous.code if previous else None
 
 
 def _return(step: _Step) -> None:
@@ -431,6 +528,8 @@ _EFFECTS = {
     Action.ESCALATE: _escalate,
     Action.SUPERVISE: _supervise,
     Action.FOLLOW_UP: _follow_up,
+    Action.UNMERGE: _unmerge,
+    Action.REASSIGN: _reassign,
 }
 
 
@@ -496,21 +595,154 @@ def _city_id(session: Session, county_id: int) -> int:
     return int(parent or 0)
 
 
-def _stale_message(session: Session, report: Report) -> str:
+def stale_message(session: Session, report: Report, user: User) -> str:
+    """What changed a case since the reader opened it, truthfully: their own step (a second
+    tab, a form sent twice) or someone else's, by name, with the step and the state now."""
     last = session.execute(
-        select(CaseEvent.action, User.display_name)
+        select(CaseEvent.action, CaseEvent.actor_id, User.display_name)
         .outerjoin(User, User.id == CaseEvent.actor_id)
         .where(CaseEvent.report_id == report.id)
         .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
         .limit(1)
     ).first()
-    who = (last[1] or _("the system")) if last else _("someone else")
+    state = state_label(report.status)
+    if last is not None and last.actor_id == user.id:
+        return _(
+            "You already changed this case (%(action)s), in another tab or by sending the "
+            "form twice; it is now “%(state)s”. What you typed is kept below: send it again "
+            "only if it is still needed.",
+            action=action_label(last.action),
+            state=state,
+        )
+    if last is not None:
+        return _(
+            "%(who)s changed this case after you opened it (%(action)s); it is now "
+            "“%(state)s”. What you typed is kept below: check the case and send it again "
+            "if it is still needed.",
+            who=last.display_name or _("the system"),
+            action=action_label(last.action),
+            state=state,
+        )
     return _(
-        "This case was changed by %(who)s after you opened it. Reload it and try again.", who=who
+        "This case changed after you opened it; it is now “%(state)s”. What you typed is "
+        "kept below: check the case and send it again if it is still needed.",
+        state=state,
     )
 
 
 # --- reading ---------------------------------------------------------------------------------
+
+
+def merged_into(session: Session, viewer: User, report: Report) -> dict[str, str] | None:
+    """The case a merged duplicate was merged into, if the viewer may see it."""
+    if report.merged_into_id is None:
+        return None
+    row = session.execute(
+        scope.visible_reports(
+            select(Report.id, Report.title, Report.case_number).where(
+                Report.id == report.merged_into_id
+            ),
+            viewer,
+        )
+    ).first()
+    return {"id": str(row[0]), "title": row[1], "case_number": row[2]} if row else None
+
+
+def merge_preview(session: Session, viewer: User, report: Report, into: Any) -> Report:
+    """The case a merge of `report` would keep, checked as the merge checks it (so the
+    confirmation shows exactly what will happen), or InvalidInput saying why not."""
+    target_id = find_case_id(session, into)
+    if target_id is None:
+        raise InvalidInput(
+            _("Check the fields."),
+            {"into": _("The case number (or id) of the case to keep.")},
+            code="invalid_action",
+        )
+    if target_id == report.id:
+        raise InvalidInput(
+            _("Check the fields."),
+            {"into": _("A case cannot merge into itself.")},
+            code="invalid_action",
+        )
+    target = session.get(Report, target_id)
+    if target is None or Relation.OWNER not in relations(viewer, target):
+        raise InvalidInput(
+            _("Check the fields."), {"into": _("Not a case you own.")}, code="invalid_action"
+        )
+    if State(target.status) not in OPEN_STATES:
+        raise InvalidInput(
+            _("Check the fields."), {"into": _("That case is not open.")}, code="invalid_action"
+        )
+    return target
+
+
+def departments_for_case(session: Session, report: Report) -> list[Department]:
+    """The departments a case may be assigned to: its county's and the city's (the service
+    refuses any other, this only keeps the select short)."""
+    areas = {report.county_id, _city_id(session, report.county_id)} - {0}
+    return list(
+        session.execute(
+            select(Department)
+            .where(Department.area_id.in_(areas))
+            .order_by(Department.level.desc(), Department.code)
+        ).scalars()
+    )
+
+
+def departments_for_user(session: Session, user: User) -> list[Department]:
+    """Departments for bulk assignment from the queue: those near the user's area."""
+    stmt = select(Department).order_by(Department.level.desc(), Department.code)
+    if user.role == "city":
+        return list(session.execute(stmt).scalars())
+    area = session.get(Area, user.area_id) if user.area_id else None
+    if area is None:
+        return []
+    county_id = area.parent_id if user.role == "coordinator" else area.id
+    if county_id is None:
+        return []
+    areas = {county_id, _city_id(session, county_id)} - {0}
+    return list(session.execute(stmt.where(Department.area_id.in_(areas))).scalars())
+
+
+def supervision_orders(
+    session: Session, user: User, *, now: datetime, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The supervision orders (督办) on the cases the user may see, newest first."""
+    stmt = scope.visible_reports(
+        select(
+            SupervisionOrder,
+            Report.id,
+            Report.title,
+            Report.status,
+            Report.case_number,
+            User.display_name,
+        )
+        .join(Report, Report.id == SupervisionOrder.report_id)
+        .outerjoin(User, User.id == SupervisionOrder.issued_by),
+        user,
+    )
+    rows = session.execute(
+        stmt.order_by(SupervisionOrder.issued_at.desc(), SupervisionOrder.id.desc()).limit(limit)
+    ).all()
+    out = []
+    for row in rows:
+        order: SupervisionOrder = row[0]
+        report_id, title, status, case_number, issued_by = row[1:]
+        out.append(
+            {
+                "report_id": str(report_id),
+                "case_number": case_number,
+                "title": title,
+                "status": status,
+                "issued_by": issued_by,
+                "issued_at": order.issued_at,
+                "due_at": order.due_at,
+                "note": order.note,
+                "fulfilled_at": order.fulfilled_at,
+                "late": order.fulfilled_at is None and order.due_at <= now,
+            }
+        )
+    return out
 
 
 def case_json(
@@ -556,6 +788,7 @@ def events(session: Session, viewer: User, report_id: uuid.UUID) -> list[dict[st
         .where(CaseEvent.report_id == report.id)
         .order_by(CaseEvent.at, CaseEvent.id)
     ).all()
+    names = department_names(session, [e.data or {} for e, _n, _r in rows])
     return [
         {
             "id": e.id,
@@ -566,55 +799,40 @@ def events(session: Session, viewer: User, report_id: uuid.UUID) -> list[dict[st
             "reason": e.reason,
             "data": e.data,
             "actor": {"id": e.actor_id, "display_name": name, "role": role} if e.actor_id else None,
+            # People read the department's name, never its code (371102-D13).
+            "department_name": _department_name(names, (e.data or {}).get("department")),
+            "from_department_name": _department_name(
+                names,
+                (e.data or {}).get("from_department") or (e.data or {}).get("department_id"),
+            ),
         }
         for e, name, role in rows
     ]
 
 
-_ACTION_LABELS = {
-    Action.ACCEPT: "受理",
-    Action.REJECT: "不予受理",
-    Action.MERGE: "合并",
-    Action.RESOLVE_ON_SITE: "自办自结",
-    Action.ASSIGN: "交办",
-    Action.SIGN_FOR: "签收",
-    Action.RETURN: "退办",
-    Action.PROGRESS: "办理进展",
-    Action.REQUEST_EXTENSION: "申请延期",
-    Action.APPROVE_EXTENSION: "批准延期",
-    Action.DENY_EXTENSION: "驳回延期",
-    Action.REQUEST_CLOSING: "申请办结",
-    Action.APPROVE_CLOSING: "审核办结",
-    Action.SEND_BACK: "退回重办",
-    Action.ESCALATE: "上交",
-    Action.SUPERVISE: "督办",
-    Action.FOLLOW_UP: "回访",
-}
-_STATE_LABELS = {
-    State.REPORTED: "待受理",
-    State.ACCEPTED: "已受理",
-    State.REJECTED: "不予受理",
-    State.MERGED: "已合并",
-    State.ASSIGNED: "已交办",
-    State.SIGNED_FOR: "已签收",
-    State.IN_PROGRESS: "办理中",
-    State.CLOSING_REQUESTED: "待审核",
-    State.CLOSED: "已办结",
-}
+def department_names(session: Session, data: list[dict[str, Any]]) -> dict[Any, str]:
+    """Names of the departments events name, by code and by id, in one query."""
+    codes = {d[k] for d in data for k in ("department", "from_department") if d.get(k)}
+    ids = {d["department_id"] for d in data if isinstance(d.get("department_id"), int)}
+    if not codes and not ids:
+        return {}
+    rows = session.execute(
+        select(Department.id, Department.code, Department.name).where(
+            Department.code.in_(codes) | Department.id.in_(ids)
+        )
+    ).all()
+    return {**{r.code: r.name for r in rows}, **{r.id: r.name for r in rows}}
+
+
+def _department_name(names: dict[Any, str], key: Any) -> str | None:
+    if key is None or isinstance(key, bool):
+        return None
+    return names.get(key, str(key))
 
 
 def _action_label(action: Action) -> str:
-    return _label(action, _ACTION_LABELS)
+    return action_label(action.value)
 
 
 def _state_label(state: State) -> str:
-    return _label(state, _STATE_LABELS)
-
-
-def _label(value: Action | State, chinese: dict[Any, str]) -> str:
-    """The Chinese term officials use, or the code spelled out in English."""
-    from fieldapp.i18n import language
-
-    if language() == "en":
-        return value.value.replace("_", " ")
-    return chinese[value]
+    return state_label(state.value)

@@ -1628,6 +1628,12 @@ COPY_COMPUTED_TRIGGERS: Final = (
 )
 
 
+#: Triggers that fire during the COPY anyway (ENABLE ALWAYS, so also with the per-row
+#: foreign-key checks off): reports.case_number (migration 0008), numbered by the database
+#: for every writer.
+COPY_ALWAYS_TRIGGERS: Final = ("reports_case_number",)
+
+
 def previous_at_same_place(
     cell: Array, category: Array, reported_at: Array, ids: Array, merged: Array
 ) -> Array:
@@ -2345,7 +2351,7 @@ def _guard_foreign_keys(cur: Any, h: HistoryPlan) -> bool:
         "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY("
         "ARRAY['reports'::regclass, 'case_events'::regclass, 'checkins'::regclass]) "
         "AND tgname <> ALL(%s)",
-        (list(COPY_COMPUTED_TRIGGERS),),
+        ([*COPY_COMPUTED_TRIGGERS, *COPY_ALWAYS_TRIGGERS],),
     ).fetchone()[0]
     if not superuser or own_triggers:
         return False

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -71,22 +71,50 @@ def deliver(session: Session, notification_id: int, channels: list[Any]) -> bool
     return True
 
 
-def new_report(session: Session, report_id: uuid.UUID) -> int:
-    """Tell the coordinators of the report's township that it arrived."""
+def new_report(session: Session, report_id: uuid.UUID, duplicates: int = 0) -> int:
+    """Tell the coordinators of the report's township that it arrived: one message per new
+    report, which also says when earlier reports nearby may be the same dispute (疑似重复) —
+    two messages per report flooded the inbox."""
     report = session.get(Report, report_id)
     if report is None:
         return 0
-    coordinators = list(
+    village = session.get(Area, report.village_id)
+    return notify(
+        session,
+        _coordinators(session, report),
+        NEW_REPORT_KIND,
+        str(report.id),
+        new_report_text(
+            SEVERITY_ZH.get(report.severity, ""),
+            village.name if village else "",
+            report.case_number,
+            report.title,
+            duplicates,
+        ),
+    )
+
+
+NEW_REPORT_KIND = "report.new"
+
+
+def new_report_text(
+    severity: str, place: str, case_number: str, title: str, duplicates: int
+) -> str:
+    """新橙色预警：海曲社区 · 东港-2026-000123 宅基地争执（疑似重复：2条相近报告）"""
+    text = f"新{severity}预警：{place} · {case_number} {title}"
+    if duplicates:
+        text += f"（疑似重复：{duplicates}条相近报告）"
+    return text
+
+
+def _coordinators(session: Session, report: Report) -> list[int]:
+    return list(
         session.execute(
             select(User.id).where(
                 User.role == "coordinator", User.area_id == report.township_id, User.active
             )
         ).scalars()
     )
-    village = session.get(Area, report.village_id)
-    place = village.name if village else ""
-    text = f"新{SEVERITY_ZH.get(report.severity, '')}预警：{place} · {report.title}"
-    return notify(session, coordinators, "report.new", str(report.id), text)
 
 
 def inbox(session: Session, user: User, limit: int = 50) -> list[Notification]:
@@ -100,16 +128,32 @@ def inbox(session: Session, user: User, limit: int = 50) -> list[Notification]:
     )
 
 
-def possible_duplicate(session: Session, report_id: uuid.UUID, candidates: int) -> int:
-    report = session.get(Report, report_id)
-    if report is None:
-        return 0
-    coordinators = list(
+def unread_count(session: Session, user: User) -> int:
+    """The inbox badge's number."""
+    return int(
         session.execute(
-            select(User.id).where(
-                User.role == "coordinator", User.area_id == report.township_id, User.active
+            select(func.count()).where(
+                Notification.user_id == user.id, Notification.read_at.is_(None)
             )
-        ).scalars()
+        ).scalar_one()
     )
-    text = f"疑似重复（{candidates} 条相近报告）：{report.title}"
-    return notify(session, coordinators, "report.duplicate", str(report.id), text)
+
+
+def mark_all_read(session: Session, user: User, *, now: datetime) -> int:
+    """Mark every unread notification of the user read; returns how many."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_read(session: Session, user: User, notification_id: int, *, now: datetime) -> str | None:
+    """Mark one of the user's notifications read; returns its subject (None if not theirs)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user.id:
+        return None
+    if notification.read_at is None:
+        notification.read_at = now
+    return notification.subject_id

@@ -1,7 +1,10 @@
 """Work queues: a coordinator's triage queue (their township's open cases), a county's or the
 city's own cases after escalation, a department's assigned cases, and the city's overdue list.
-Sorted by priority: severity, a possible group incident, time left, and repeat place (how many
-reports the same cell had in the last 90 days)."""
+Sorted by urgency by default: overdue first (the longest overdue on top), then by time left,
+then severity and a possible group incident — a yellow case overdue by a day is more urgent
+than a red one with eight days left. Searchable by case number, title, address and
+description. Each row also says how many reports its cell had in the last 90 days (context,
+not an alarm) and whether an earlier open report may be the same dispute (疑似重复)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Report, User
-from fieldapp.services import cases, reports
+from fieldapp.services import cases, duplicates, reports
 from fieldapp.services.errors import Forbidden, InvalidInput
 from fieldapp.workflow import OPEN_STATES
 
@@ -31,6 +34,12 @@ class QueueFilters:
     category: str | None = None
     page: int = 1
     per_page: int = 50
+    q: str | None = None  # text search: case number, title, address, description
+    sort: str = "urgency"  # urgency | severity | newest
+
+
+SORTS = ("urgency", "severity", "newest")
+MAX_QUERY_CHARS = 100
 
 
 #: Far beyond any real queue; keeps the row offset within what PostgreSQL accepts.
@@ -56,9 +65,57 @@ def parse_filters(args: dict[str, str]) -> QueueFilters:
     except ValueError:
         errors["page"] = _("page from 1 to 100,000 and per_page from 1 to 200.")
         page, per_page = 1, 50
+    q = " ".join((args.get("q") or "").split()) or None
+    if q is not None and len(q) > MAX_QUERY_CHARS:
+        errors["q"] = _("At most %(n)d characters.", n=MAX_QUERY_CHARS)
+    sort = args.get("sort") or "urgency"
+    if sort not in SORTS:
+        errors["sort"] = _("One of: urgency, severity, newest.")
     if errors:
         raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")
-    return QueueFilters(view, status, severity, args.get("category") or None, page, per_page)
+    return QueueFilters(
+        view, status, severity, args.get("category") or None, page, per_page, q, sort
+    )
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % _ and \\ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search(text: str) -> Any:
+    """Rows whose case number, title, address or description contains the text (bound
+    parameters; the case number also matched whatever case it was typed in)."""
+    pattern = _like(text)
+    return or_(
+        Report.case_number.ilike(pattern, escape="\\"),
+        Report.title.ilike(pattern, escape="\\"),
+        Report.address.ilike(pattern, escape="\\"),
+        Report.description.ilike(pattern, escape="\\"),
+    )
+
+
+def order_by(sort: str) -> tuple[Any, ...]:
+    """The queue's order. Urgency: due time first (overdue ones have the earliest), cases
+    without a clock last; then severity, a possible group incident, and first come."""
+    if sort == "severity":
+        return (
+            SEVERITY_RANK,
+            Report.potential_group_incident.desc(),
+            Report.due_at.asc().nulls_last(),
+            Report.reported_at,
+            Report.id,
+        )
+    if sort == "newest":
+        return (Report.reported_at.desc(), Report.id)
+    return (
+        Report.due_at.asc().nulls_last(),
+        SEVERITY_RANK,
+        Report.potential_group_incident.desc(),
+        Report.reported_at,
+        Report.id,
+    )
 
 
 def _owned_by(user: User) -> Any:
@@ -89,24 +146,23 @@ def queue(
         stmt = stmt.where(Report.severity == filters.severity)
     if filters.category:
         stmt = stmt.where(Report.category == filters.category)
+    if filters.q:
+        stmt = stmt.where(_search(filters.q))
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     page: list[Report] = list(
         session.execute(
-            stmt.order_by(
-                SEVERITY_RANK,
-                Report.potential_group_incident.desc(),
-                Report.due_at.asc().nulls_last(),
-                Report.reported_at,
-            )
+            stmt.order_by(*order_by(filters.sort))
             .limit(filters.per_page)
             .offset((filters.page - 1) * filters.per_page)
         ).scalars()
     )
     repeats = _repeat_counts(session, page, now)
+    suspected = duplicates.suspected(session, [r.id for r in page], user)
     items = []
     for report, item in zip(page, reports.reports_json(session, page, user), strict=True):
         item.update(cases.case_fields(report, user, now, policy))
         item["repeat_place_reports"] = repeats.get(report.cell_id, 0)
+        item["possible_duplicate"] = report.id in suspected
         items.append(item)
     return {"items": items, "total": int(total), "page": filters.page, "per_page": filters.per_page}
 

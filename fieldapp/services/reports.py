@@ -86,7 +86,7 @@ _INTAKE_SQL = DirectStatement(
         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
         FROM placed
         ON CONFLICT (id) DO NOTHING
-        RETURNING id
+        RETURNING id, case_number
     ), new_parties AS (
         INSERT INTO report_parties (report_id, position, name, id_number, phone, role)
         SELECT new_report.id, p.position, p.name, p.id_number, p.phone, p.role
@@ -102,7 +102,8 @@ _INTAKE_SQL = DirectStatement(
             CAST(:details AS jsonb)
         FROM new_report
     )
-    SELECT (SELECT id FROM new_message), placed.inside, placed.distance
+    SELECT (SELECT id FROM new_message), placed.inside, placed.distance,
+        (SELECT case_number FROM new_report)
     FROM (SELECT 1) AS answer LEFT JOIN placed ON true
     """
 )
@@ -162,7 +163,7 @@ def file_report(
             _write_parameters(values, data, location, cells.version, lon, lat, remote_addr),
         )
         assert written is not None  # the final SELECT always answers one row
-        outbox_id, inside, distance = written
+        outbox_id, inside, distance, case_number = written
         if inside is not None:
             break
         cells = geography.cell_snapshot(session)  # the boundaries moved: read them again
@@ -174,6 +175,7 @@ def file_report(
         return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
     values["outside_own_cells"] = not inside
     values["distance_to_own_cells_m"] = distance
+    values["case_number"] = case_number  # given by the database's insert trigger
 
     # The answer is built from what intake already knows (the row's values, the chain, the
     # parties, the point), not re-read with the batch queries, and without instantiating ORM
@@ -469,6 +471,7 @@ def _build(
     zh, en = names.get(r.category, (r.category, r.category))
     return {
         "id": str(r.id),
+        "case_number": r.case_number,
         "status": r.status,
         "title": r.title,
         "description": r.description,

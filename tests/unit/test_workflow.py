@@ -10,13 +10,19 @@ import pytest
 
 from fieldapp.deadlines import DeadlinePolicy, Light, light
 from fieldapp.workflow import (
+    DESTRUCTIVE_ACTIONS,
+    HANDLING_STATES,
     OPEN_STATES,
+    PRIMARY_ACTIONS,
+    REQUIRES_REASON,
+    RESTORES_STATE,
     TRANSITIONS,
     Action,
     IllegalTransition,
     NotYours,
     Relation,
     State,
+    action_kind,
     allowed_actions,
     decide,
     next_level,
@@ -67,12 +73,71 @@ def test_the_closed_loop_path() -> None:
         assert state == expected
 
 
-def test_terminal_states_allow_nothing_but_follow_up() -> None:
+def test_terminal_states_allow_nothing_but_follow_up_and_undoing_a_merge() -> None:
     everyone = frozenset(Relation)
     assert allowed_actions(State.REJECTED, everyone) == []
-    assert allowed_actions(State.MERGED, everyone) == []
+    # A merge can be undone by the owner (the state comes from the merge's event).
+    assert allowed_actions(State.MERGED, everyone) == [Action.UNMERGE]
+    assert allowed_actions(State.MERGED, frozenset({Relation.DEPARTMENT})) == []
+    assert Action.UNMERGE in RESTORES_STATE
     assert allowed_actions(State.CLOSED, everyone) == [Action.FOLLOW_UP]
     assert State.CLOSED not in OPEN_STATES
+
+
+def test_the_owner_can_reassign_a_case_while_a_department_has_it() -> None:
+    owner = frozenset({Relation.OWNER})
+    for state in HANDLING_STATES:
+        assert Action.REASSIGN in allowed_actions(state, owner)
+        assert decide(state, Action.REASSIGN, owner).to_state == State.ASSIGNED
+        with pytest.raises(NotYours):
+            decide(state, Action.REASSIGN, frozenset({Relation.DEPARTMENT}))
+    for state in set(State) - HANDLING_STATES:
+        assert Action.REASSIGN not in allowed_actions(state, frozenset(Relation))
+    assert Action.REASSIGN in REQUIRES_REASON
+
+
+# What each actor may do per state, written out: the buttons a person sees. A change to the
+# table that changes these is a change people will notice.
+EXPECTED_ALLOWED = {
+    (State.REPORTED, Relation.OWNER): ["accept", "reject", "merge", "resolve_on_site", "escalate"],
+    (State.ACCEPTED, Relation.OWNER): ["assign", "merge", "resolve_on_site", "escalate"],
+    (State.ASSIGNED, Relation.OWNER): ["reassign", "escalate"],
+    (State.ASSIGNED, Relation.DEPARTMENT): ["sign_for", "return"],
+    (State.SIGNED_FOR, Relation.OWNER): [
+        "approve_extension",
+        "deny_extension",
+        "reassign",
+        "escalate",
+    ],
+    (State.IN_PROGRESS, Relation.DEPARTMENT): [
+        "progress",
+        "request_extension",
+        "request_closing",
+    ],
+    (State.CLOSING_REQUESTED, Relation.OWNER): ["approve_closing", "send_back"],
+    (State.MERGED, Relation.OWNER): ["unmerge"],
+    (State.CLOSED, Relation.REPORTER): ["follow_up"],
+}
+
+
+@pytest.mark.parametrize(("state", "relation"), list(EXPECTED_ALLOWED))
+def test_allowed_actions_per_state_are_right(state: State, relation: Relation) -> None:
+    got = [a.value for a in allowed_actions(state, frozenset({relation}))]
+    assert got == EXPECTED_ALLOWED[(state, relation)]
+
+
+def test_one_primary_step_per_state_and_it_is_a_step_of_that_state() -> None:
+    for state, action in PRIMARY_ACTIONS.items():
+        assert (state, action) in TRANSITIONS, (state, action)
+        assert action not in DESTRUCTIVE_ACTIONS
+    for state in State:
+        kinds = [action_kind(state, a) for a in allowed_actions(state, frozenset(Relation))]
+        assert kinds.count("primary") <= 1, state
+    assert action_kind(State.REPORTED, Action.ACCEPT) == "primary"
+    assert action_kind(State.REPORTED, Action.REJECT) == "destructive"
+    assert action_kind(State.REPORTED, Action.MERGE) == "destructive"
+    assert action_kind(State.REPORTED, Action.ESCALATE) == "secondary"
+    assert action_kind(State.ACCEPTED, Action.ACCEPT) == "secondary"  # not this state's
 
 
 def test_supervision_is_only_for_the_city_and_changes_no_state() -> None:
