@@ -119,7 +119,8 @@ def test_two_coordinators_at_once_one_wins_the_other_gets_a_conflict(
         f"{url}/reject", json={"version": version, "reason": "不属实"}, headers=headers
     )
     assert first.status_code == 200 and second.status_code == 409
-    assert "刷新后重试" in second.get_json()["error"]["message"]
+    # The same user both times (a double submit): the message says so.
+    assert "您本人刚刚已修改过此案件（受理）" in second.get_json()["error"]["message"]
     stored = db_session.get(Report, uuid.UUID(case["id"]))
     assert stored is not None and stored.status == "accepted" and stored.version == version + 1
     assert (

@@ -149,7 +149,7 @@ def test_the_closed_loop_through_the_forms(client: FlaskClient, people: dict) ->
     assert client.get("/triage/").headers["Location"].endswith("/triage/department")
     assert case["title"] in page(client, "/triage/department")
     inbox = page(client, "/triage/inbox")
-    assert f"新交办：{case['title']}" in inbox and 'id="inbox-badge"' in inbox
+    assert f"新交办：{case['case_number']} {case['title']}" in inbox and 'id="inbox-badge"' in inbox
     assert post_action(client, case["id"], "sign_for").status_code == 302
     assert (
         post_action(client, case["id"], "request_closing", reason="双方达成调解协议").status_code
@@ -174,21 +174,61 @@ def test_the_closed_loop_through_the_forms(client: FlaskClient, people: dict) ->
     assert "双方达成调解协议" in timeline and "测试dept" in timeline
 
 
-def test_a_stale_version_says_someone_changed_the_case(
+def test_a_stale_version_made_by_oneself_says_so_and_keeps_the_input(
     client: FlaskClient, people: dict, db_session: Session
 ) -> None:
     case = file(client, people)
     login(client, "t_coord_1")
     seen = version_of(case_page(client, case["id"]))
     assert post_action(client, case["id"], "accept", version=seen).status_code == 302
-    # A second tab still shows the old version and tries to reject.
+    # A second tab still shows the old version and tries to resolve it on site.
+    r = post_action(
+        client,
+        case["id"],
+        "resolve_on_site",
+        version=seen,
+        outcome="stabilised",
+        reason="已当场调解",
+    )
+    assert r.status_code == 409
+    html = r.get_data(as_text=True)
+    # Truthful: it was the reader themself (not "someone else"), and no "refresh" dead end.
+    assert "您本人刚刚已修改过此案件（受理）" in html and "现为“已受理”" in html
+    assert "他人" not in html and "刷新" not in html
+    assert 'id="case-status">已受理' in html and f'data-version="{seen + 1}"' in html
+    # What the reader typed is still in the form, to send again with the new version.
+    form = html[html.index('id="form-resolve_on_site"') :]
+    form = form[: form.index("</form>")]
+    assert "已当场调解</textarea>" in form and 'value="stabilised" selected' in form
+    assert f'name="version" value="{seen + 1}"' in form
+    stored = db_session.get(Report, uuid.UUID(case["id"]))
+    assert stored is not None and stored.status == "accepted"
+
+
+def test_a_stale_version_made_by_someone_else_names_them_and_the_step(
+    client: FlaskClient, people: dict
+) -> None:
+    case = file(client, people)
+    login(client, "t_coord_1")
+    seen = version_of(case_page(client, case["id"]))
+    # City staff issue a supervision order meanwhile (API): the version moves on.
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/actions/supervise",
+        json={
+            "version": seen,
+            "reason": "请尽快受理",
+            "due_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        },
+        headers=auth(people, "city"),
+    )
+    assert r.status_code == 200, r.get_json()
     r = post_action(client, case["id"], "reject", version=seen, reason="不属实")
     assert r.status_code == 409
     html = r.get_data(as_text=True)
-    assert "此案件已被他人修改，页面已重新加载为最新状态" in html
-    assert 'id="case-status">已受理' in html and f'data-version="{seen + 1}"' in html
-    stored = db_session.get(Report, uuid.UUID(case["id"]))
-    assert stored is not None and stored.status == "accepted"
+    shown = re.search(r'id="case-error">([^<]*)<', html)
+    assert shown and "测试city 修改了它（督办）" in shown.group(1), shown
+    assert "现为“待受理”" in html
+    assert "不属实</textarea>" in html
 
 
 def test_refusals_are_shown_on_the_page_never_a_500(client: FlaskClient, people: dict) -> None:
@@ -197,7 +237,8 @@ def test_refusals_are_shown_on_the_page_never_a_500(client: FlaskClient, people:
     r = post_action(client, case["id"], "reject", reason="  ")
     assert r.status_code == 400
     html = r.get_data(as_text=True)
-    assert 'id="case-error"' in html and "理由" in html and 'class="action-form failed"' in html
+    assert 'id="case-error"' in html and "理由" in html
+    assert 'class="action-form kind-destructive failed" id="form-reject"' in html
     r = post_action(client, case["id"], "approve_closing", outcome="resolved")  # not now
     html = r.get_data(as_text=True)
     assert r.status_code == 409 and 'id="case-error"' in html
@@ -249,7 +290,7 @@ def test_bulk_accept_and_assign_report_each_failure(
     )
     html = page(client, "/triage/?per_page=200")
     assert "交办责任部门：已完成 1 件" in html
-    assert f"{second['title']}：此案件已被他人修改" in html
+    assert f"{second['case_number']} {second['title']}：您本人刚刚已修改过此案件" in html
     db_session.expire_all()
     first_row = db_session.get(Report, uuid.UUID(first["id"]))
     second_row = db_session.get(Report, uuid.UUID(second["id"]))
