@@ -1781,8 +1781,12 @@ def _work_queue() -> dict[str, Any]:
         "still at township level, county staff's cases escalated to their county, city staff's "
         "cases escalated to the city, a department handler's assigned cases. `view=overdue` "
         "(county and city staff only): every open case in their area past its due time. "
-        "Sorted by severity (red first), potential group incident, due time (soonest first, "
-        "none last), then reported time. Each item is a case plus `repeat_place_reports`.",
+        "Sorted by urgency (`sort=urgency`, the default): due time first — overdue ones have "
+        "the earliest, so the longest overdue comes first, then the least time left, none "
+        "last — then severity (red first), potential group incident and reported time. "
+        "`sort=severity` puts severity first; `sort=newest` the latest received. `q` searches "
+        "case number, title, address and description. Each item is a case plus "
+        "`repeat_place_reports` and `possible_duplicate`.",
         "parameters": [
             {
                 "name": "view",
@@ -1814,6 +1818,26 @@ def _work_queue() -> dict[str, Any]:
                 "example": "neighbours",
             },
             {
+                "name": "q",
+                "in": "query",
+                "required": False,
+                "description": "Text search (搜索): cases whose case number, title, address or "
+                "description contains it (case-insensitive; % and _ are plain characters).",
+                "schema": {"type": "string", "maxLength": 100},
+                "example": "东港-2026-000123",
+            },
+            {
+                "name": "sort",
+                "in": "query",
+                "required": False,
+                "description": "Order (排序): most urgent first, severity first, or newest first.",
+                "schema": {
+                    "type": "string",
+                    "enum": ["urgency", "severity", "newest"],
+                    "default": "urgency",
+                },
+            },
+            {
                 "name": "page",
                 "in": "query",
                 "required": False,
@@ -1838,7 +1862,13 @@ def _work_queue() -> dict[str, Any]:
                         "page": (
                             "A coordinator's queue",
                             {
-                                "items": [{**CASE_EXAMPLE, "repeat_place_reports": 3}],
+                                "items": [
+                                    {
+                                        **CASE_EXAMPLE,
+                                        "repeat_place_reports": 3,
+                                        "possible_duplicate": False,
+                                    }
+                                ],
                                 "page": 1,
                                 "per_page": 50,
                                 "total": 1,
@@ -2939,14 +2969,21 @@ def _case_schemas() -> dict[str, Schema]:
                 _ref("Case"),
                 {
                     "type": "object",
-                    "required": ["repeat_place_reports"],
+                    "required": ["repeat_place_reports", "possible_duplicate"],
                     "properties": {
                         "repeat_place_reports": {
                             "type": "integer",
                             "minimum": 0,
                             "description": "Reports from the same grid cell in the last 90 "
-                            "days, merged ones not counted (重复发生地), this one included.",
-                        }
+                            "days, merged ones not counted (重复发生地), this one included: how "
+                            "busy the place is, not a duplicate suspicion.",
+                        },
+                        "possible_duplicate": {
+                            "type": "boolean",
+                            "description": "An earlier open report of the same category "
+                            "nearby may be the same dispute (疑似重复; see "
+                            "/cases/{id}/duplicates).",
+                        },
                     },
                 },
             ],
