@@ -203,7 +203,7 @@ def _area_clause(session: Session, code: str) -> ColumnElement[bool]:
 
 def _case_columns(params: ExportParams) -> list[Column]:
     return [
-        Column("id", _("Case number"), width=38),
+        Column("case_number", _("Case number"), width=20),
         Column("title", _("Title"), width=30),
         Column("category", _("Category"), width=12),
         Column("severity", _("Severity"), width=8),
@@ -227,6 +227,8 @@ def _case_columns(params: ExportParams) -> list[Column]:
         Column("key_case", _("Key backlog case"), "bool", width=10),
         Column("key_leader", _("Responsible leader"), width=12),
         Column("key_target_date", _("Target date"), "date"),
+        # The API's id, last: for systems that read the file back (people use the number).
+        Column("id", _("System id"), width=38),
     ]
 
 
@@ -236,7 +238,7 @@ def case_select(session: Session, viewer: User, params: ExportParams) -> Any:
     category_name = Category.name_en if params.language == "en" else Category.name_zh
     return (
         select(
-            Report.id,
+            Report.case_number,
             Report.title,
             category_name,
             Report.severity,
@@ -260,6 +262,7 @@ def case_select(session: Session, viewer: User, params: ExportParams) -> Any:
             Report.is_key_case,
             Report.key_leader,
             Report.key_target_date,
+            Report.id,
         )
         .join(Category, Category.code == Report.category)
         .join(county, county.id == Report.county_id)
@@ -284,7 +287,7 @@ def case_rows(session: Session, viewer: User, params: ExportParams) -> Iterator[
     )
     for r in result:
         row: list[Any] = list(r)
-        row[0] = str(row[0])
+        row[-1] = str(row[-1])
         row[3] = severities.get(row[3], row[3])
         row[4] = statuses.get(row[4], row[4])
         row[18] = outcomes.get(row[18], row[18])

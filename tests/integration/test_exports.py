@@ -92,10 +92,13 @@ def test_a_coordinators_csv_holds_their_township_only_and_no_personal_data(
     text = (tmp_path / str(done.file_path)).read_bytes().decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][:5] == ["案件编号", "标题", "类别", "等级", "状态"]
-    ids = {row[0] for row in table[1:]}
+    # The number people say first, the API's id last.
+    assert table[0][-1] == "系统编号"
+    ids = {row[-1] for row in table[1:]}
     assert {r["id"] for r in mine} <= ids and other["id"] not in ids
+    assert {r["case_number"] for r in mine} <= {row[0] for row in table[1:]}
     assert all(row[8] == "测试街道001" for row in table[1:])  # the township column
-    first = next(row for row in table[1:] if row[0] == mine[0]["id"])
+    first = next(row for row in table[1:] if row[0] == mine[0]["case_number"])
     assert first[2] == "邻里纠纷" and first[3] == "橙" and first[4] == "待受理"
     # Parties' names, ID numbers and phones are never exported, nor the description.
     for secret in ("张三丰", "371102199001011234", "13800001111", "要求赔偿"):
@@ -138,7 +141,7 @@ def test_xlsx_case_list_with_filters_title_unit_and_period(
     assert sheet["A5"].value == "序号" and sheet["B5"].value == "案件编号"
     assert sheet.freeze_panes == "A6"
     data = [row for row in sheet.iter_rows(min_row=6, values_only=True) if row[0] != "合计"]
-    assert [row[1] for row in data] == [red["id"]]
+    assert [row[1] for row in data] == [red["case_number"]] and data[0][-1] == red["id"]
     totals = [c.value for c in sheet[6 + len(data)]]
     assert totals[0] == "合计" and totals[1] == "共 1 条" and totals[6] == 7
 

@@ -144,7 +144,7 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
         assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
         sheet = openpyxl.load_workbook(saved, data_only=True).active
         assert sheet is not None and sheet["A1"].value == "测试市矛盾纠纷案件清单"
-        ids = {row[1] for row in sheet.iter_rows(min_row=6, values_only=True)}
+        ids = {row[-1] for row in sheet.iter_rows(min_row=6, values_only=True)}
         assert set(cleanup["reports"]) <= ids
 
         # Only the requester downloads; for anyone else it does not exist.
