@@ -196,16 +196,17 @@ def act(
             f"{report.id}:{report.version}",
             f"{_action_label(action)}：{report.case_number} {report.title}",
         )
-    if action in (Action.ASSIGN, Action.REASSIGN) and report.department_id:
-        handlers = list(
-            session.execute(
-                select(User.id).where(
-                    User.role == "department",
-                    User.department_id == report.department_id,
-                    User.active,
-                )
-            ).scalars()
+    if action is Action.REASSIGN and data.get("from_department_id"):
+        # The department that had it is told too: it must stop working on it.
+        notifications.notify(
+            session,
+            department_handler_ids(session, int(data["from_department_id"])),
+            "case.reassigned_away",
+            f"{report.id}:{report.version}",
+            f"案件已改派其他部门：{report.case_number} {report.title}",
         )
+    if action in (Action.ASSIGN, Action.REASSIGN) and report.department_id:
+        handlers = department_handler_ids(session, report.department_id)
         notifications.notify(
             session,
             handlers,
@@ -215,6 +216,17 @@ def act(
             f"{report.case_number} {report.title}",
         )
     return case_json(session, report, user, now=now, policy=policy)
+
+
+def department_handler_ids(session: Session, department_id: int) -> list[int]:
+    """The active handlers of a department (who are told of its new cases)."""
+    return list(
+        session.execute(
+            select(User.id).where(
+                User.role == "department", User.department_id == department_id, User.active
+            )
+        ).scalars()
+    )
 
 
 def owner_ids(session: Session, report: Report) -> list[int]:
@@ -259,7 +271,10 @@ def find_case_id(session: Session, value: Any) -> uuid.UUID | None:
     """A case named by its id or by its case number (东港-2026-000123, as people say it);
     None if it is neither. Only finds the id: whether the reader may see it is checked by
     whoever uses it."""
-    text = str(value or "").strip()
+    # As typed or pasted: spaces anywhere, full-width or long dashes from an input method.
+    text = "".join(str(value or "").split())
+    for dash in ("－", "—", "–", "‐"):
+        text = text.replace(dash, "-")
     if not text:
         return None
     try:
@@ -267,7 +282,7 @@ def find_case_id(session: Session, value: Any) -> uuid.UUID | None:
     except ValueError:
         pass
     found: uuid.UUID | None = session.execute(
-        select(Report.id).where(Report.case_number == text.upper())
+        select(Report.id).where(Report.case_number == text)
     ).scalar_one_or_none()
     return found
 
@@ -396,6 +411,7 @@ def _reassign(step: _Step) -> None:
     step.values["department_id"] = department.id
     step.data["department"] = department.code
     step.data["from_department"] = previous.code if previous else None
+    step.data["from_department_id"] = previous.id if previous else None
 
 
 def _return(step: _Step) -> None:

@@ -221,6 +221,10 @@ def test_the_manual_merge_form_takes_a_case_number_and_confirms(
     )
     confirm = page(client, f"/triage/cases/{dup['id']}/merge?into={kept['case_number'].lower()}")
     assert f"{dup['case_number']} 将并入 {kept['case_number']}" in confirm
+    # As an input method types it: full-width dashes, spaces.
+    typed = kept["case_number"].replace("-", "－").replace("测试", "测试 ")
+    confirm = page(client, f"/triage/cases/{dup['id']}/merge?into={typed}")
+    assert f"{dup['case_number']} 将并入 {kept['case_number']}" in confirm
     # A number that is no case: said on the case page, with what was typed kept.
     r = client.get(f"/triage/cases/{dup['id']}/merge?into=测试-1999-000001")
     assert r.status_code == 400
@@ -292,6 +296,13 @@ def test_reassign_after_assignment_with_a_reason_names_in_the_record(
         select(Notification.text).where(Notification.kind == "case.reassign")
     ).scalars()
     assert any(case["case_number"] in t for t in handlers)
+    # The department that had it is told it is no longer theirs.
+    away = db_session.execute(
+        select(Notification.user_id, Notification.text).where(
+            Notification.kind == "case.reassigned_away"
+        )
+    ).all()
+    assert [user for user, t in away if case["case_number"] in t] == [people["dept"]["id"]]
 
 
 # --- the queue ---------------------------------------------------------------------------------
