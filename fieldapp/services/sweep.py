@@ -67,7 +67,7 @@ _NOTIFY_OWNERS = text(
     """
     INSERT INTO notifications (user_id, kind, subject_id, text, created_at)
     SELECT u.id, :kind, r.id::text || ':' || floor(extract(epoch FROM r.due_at))::bigint,
-           left(:label || r.title, 300), now()
+           left(:label || r.case_number || ' ' || r.title, 300), now()
     FROM reports r
     JOIN users u ON u.active AND (
          (r.owner_level = 'township' AND u.role = 'coordinator' AND u.area_id = r.owner_area_id)
@@ -126,6 +126,6 @@ def _escalate(session: Session, report_id: Any, now: datetime, policy: DeadlineP
         cases.owner_ids(session, report),
         "case.escalate",
         f"{report.id}:{report.version}",
-        f"逾期上交：{report.title}",
+        f"逾期上交：{report.case_number} {report.title}",
     )
     return 1

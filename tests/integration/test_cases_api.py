@@ -254,6 +254,10 @@ def test_the_sweep_warns_once_and_escalates_overdue_red_cases(
         .all()
     )
     assert sorted(set(warnings)) == ["case.escalate", "light.red", "light.yellow"]
+    texts = db_session.execute(
+        select(Notification.text).where(Notification.subject_id.like(f"{red['id']}:%"))
+    ).scalars()
+    assert all(red["case_number"] in t for t in texts)  # said by its number
     events = (
         db_session.execute(select(CaseEvent).where(CaseEvent.report_id == red_case.id))
         .scalars()
