@@ -346,15 +346,20 @@ def _unmerge(step: _Step) -> None:
     if merge is None:
         raise Conflict(_("This case's record has no merge to undo."))
     restore = dict((merge.data or {}).get("restore") or {})
-    step.values.update(
-        status=merge.from_status,
-        merged_into_id=None,
-        closed_at=None,
-        step=restore.get("step"),
-        step_started_at=_from_iso(restore.get("step_started_at")) or step.report.step_started_at,
-        due_at=_from_iso(restore.get("due_at")),
-        notified_light=restore.get("notified_light") or "green",
-    )
+    step.values.update(status=merge.from_status, merged_into_id=None, closed_at=None)
+    if restore:
+        step.values.update(
+            step=restore.get("step"),
+            step_started_at=_from_iso(restore.get("step_started_at"))
+            or step.report.step_started_at,
+            due_at=_from_iso(restore.get("due_at")),
+            notified_light=restore.get("notified_light") or "green",
+        )
+    else:
+        # A merge recorded without its clock (the demo history's): a new one from now, as
+        # for the state it returns to.
+        clock = "acceptance" if merge.from_status == State.REPORTED.value else "handling"
+        step.values.update(_clock(clock, step.report.severity, step.now, step.policy))
     target_id = step.report.merged_into_id
     step.data["from"] = str(target_id) if target_id else None
     target = step.session.get(Report, target_id) if target_id else None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
@@ -149,6 +149,7 @@ def test_merge_keeps_everything_and_counts_once(
     ).get_json()["candidates"]
     assert main["id"] in [c["id"] for c in candidates]
     assert all(c["distance_m"] <= 300 for c in candidates)
+    before = client.get(f"/api/v1/cases/{dup['id']}", headers=auth(people, "coord_1")).get_json()
     merged = act(client, people, "coord_1", dup, "merge", into=main["id"])
     assert merged["status"] == "merged" and merged["merged_into"] == main["id"]
     main_events = client.get(
@@ -166,6 +167,28 @@ def test_merge_keeps_everything_and_counts_once(
     ).scalar_one()
     assert open_figure == 1
     act(client, people, "coord_1", main, "merge", expect=400, into=main["id"])
+    # Undone through the API: back to 待受理 with its acceptance clock, both records kept.
+    act(client, people, "city", dup, "unmerge", expect=403)
+    back = act(client, people, "coord_1", dup, "unmerge")
+    assert back["status"] == "reported" and back["merged_into"] is None
+    assert back["due_at"] == before["due_at"] and back["step"] == "acceptance"
+    events = client.get(
+        f"/api/v1/cases/{dup['id']}/events", headers=auth(people, "coord_1")
+    ).get_json()["events"]
+    assert [(e["action"], e["from"], e["to"]) for e in events][-2:] == [
+        ("merge", "reported", "merged"),
+        ("unmerge", "merged", "reported"),
+    ]
+    act(client, people, "coord_1", dup, "unmerge", expect=409)  # nothing left to undo
+    # A merge recorded without its clock (as the demo history writes them) gets a new one.
+    act(client, people, "coord_1", dup, "merge", into=main["id"])
+    db_session.execute(
+        update(CaseEvent)
+        .where(CaseEvent.report_id == uuid.UUID(dup["id"]), CaseEvent.action == "merge")
+        .values(data={"into": main["id"]})
+    )
+    again = act(client, people, "coord_1", dup, "unmerge")
+    assert again["status"] == "reported" and again["due_at"] is not None
 
 
 def test_extension_escalation_and_supervision(
