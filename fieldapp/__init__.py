@@ -52,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(field.bp)
+    app.register_blueprint(field.api_bp)
     app.register_blueprint(triage.bp)
     app.register_blueprint(hotspots_api.bp)
     app.register_blueprint(layers.bp)

@@ -2492,7 +2492,7 @@ def _schemas() -> dict[str, Schema]:
                 "severity": _ref("Severity"),
                 "people_involved": {
                     "type": "integer",
-                    "minimum": 0,
+                    "minimum": 1,
                     "maximum": 100000,
                     "description": "Number of people involved (涉及人数); from the configured "
                     "threshold (default 5) the report is a potential group incident (群体性).",
@@ -2575,7 +2575,7 @@ def _schemas() -> dict[str, Schema]:
                     "description": "Category label in the request's language.",
                 },
                 "severity": _ref("Severity"),
-                "people_involved": {"type": "integer", "minimum": 0},
+                "people_involved": {"type": "integer", "minimum": 1},
                 "potential_group_incident": {
                     "type": "boolean",
                     "description": "Potential group incident (群体性): people_involved reached "
