@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 from fieldapp.openapi_exports import export_paths, export_schemas
+from fieldapp.openapi_field import checkins_get, field_paths, field_schemas
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
 from fieldapp.openapi_stats import stats_paths, stats_schemas
@@ -531,7 +532,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
             "get": _get_thumbnail(),
         },
-        "/checkins": {"post": _check_in()},
+        "/checkins": {"post": _check_in(), "get": checkins_get()},
         "/cases/{id}": {"parameters": [_param_ref("CaseId")], "get": _get_case()},
         "/cases/{id}/actions/{action}": {
             "parameters": [_param_ref("CaseId"), _param_ref("CaseActionName")],
@@ -550,6 +551,7 @@ def _paths() -> dict[str, Any]:
         **layer_paths(),
         **export_paths(),
         **stats_paths(),
+        **field_paths(),
     }
 
 
@@ -2714,6 +2716,7 @@ def _schemas() -> dict[str, Schema]:
         **hotspot_schemas(),
         **export_schemas(),
         **stats_schemas(),
+        **field_schemas(),
     }
 
 
