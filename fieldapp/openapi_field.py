@@ -37,7 +37,7 @@ _PROGRESS_EXAMPLE: dict[str, Any] = {
             "at": "2026-11-25T09:12:00+08:00",
             "action": "report",
             "status": "reported",
-            "label": "待受理",
+            "label": "已上报",
             "detail": None,
         },
         {
@@ -52,7 +52,7 @@ _PROGRESS_EXAMPLE: dict[str, Any] = {
             "action": "assign",
             "status": "assigned",
             "label": "已交办",
-            "detail": "已交办：东港区司法局",
+            "detail": "东港区司法局",
         },
     ],
 }

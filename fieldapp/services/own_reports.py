@@ -78,7 +78,7 @@ def event_entry(
         )
         entry["merged_into"] = data.get("into")
     elif to_status == "assigned" and names.get("department"):
-        entry["detail"] = _("Assigned to %(department)s", department=names["department"])
+        entry["detail"] = names["department"]  # the label already says 已交办
     elif to_status == "closed" and data.get("outcome"):
         entry["detail"] = str(OUTCOME_LABELS.get(data["outcome"], data["outcome"]))
     return entry

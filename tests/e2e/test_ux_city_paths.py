@@ -70,8 +70,8 @@ def test_city_dashboard_drill_down_case_list_export(
     # The header: exactly the city's pages, in Chinese, with the language switch and sign-out.
     nav = page.locator("#site-nav a").all_text_contents()
     assert [t.strip() for t in nav] == [
-        "分拣队列",
-        "超期督办",
+        "受理分办",
+        "超期与督办",
         "静默网格",
         "数据看板",
         "热点地图",
@@ -210,7 +210,7 @@ def test_officer_checks_in_files_and_sees_the_status_on_the_report_page(
         )
         assert "测试区司法局" in page.locator("#report-handler").text_content()
         steps = page.locator("#report-timeline li .what").all_text_contents()
-        assert steps == ["待受理", "已受理", "已交办"], steps
+        assert steps == ["已上报", "已受理", "已交办"], steps
         page.screenshot(path=str(SCREENSHOTS / "ux-city-officer-report.png"), full_page=True)
         # Sign in + check in + severity + 2 × send (the first refused: 0 people) + open = 6.
         assert clicks.n == 6

@@ -85,6 +85,8 @@ def test_sign_out_and_language_switch_are_in_the_header(client: FlaskClient) -> 
     assert 'id="sign-out"' in header and "退出" in header
     assert "period=2024-05" in header and "lang=en" in header  # same page, in English
     assert 'aria-current="page"' in header  # the page one is on is marked
+    page_html = client.get("/dashboard").get_data(as_text=True)
+    assert 'id="silent-link"' in page_html and "/triage/silent" in page_html
 
 
 def test_favicon_is_served_and_linked(client: FlaskClient) -> None:
@@ -110,7 +112,7 @@ def test_the_officer_sees_the_progress_of_their_own_report_only(
     assert data["handled_by"]["department"] == "测试区司法局"
     steps = [(s["status"], s["detail"]) for s in data["timeline"]]
     assert steps[0][0] == "reported" and steps[1][0] == "accepted"
-    assert steps[2] == ("assigned", "已交办：测试区司法局")
+    assert steps[2] == ("assigned", "测试区司法局")
     assert all(s["at"].endswith("+08:00") for s in data["timeline"])  # China time
     # Another officer, staff, a made-up id: not theirs to read this way.
     assert client.get(url, headers=auth(people, "officer_b")).status_code == 404
