@@ -205,9 +205,7 @@ def test_officer_checks_in_files_and_sees_the_status_on_the_report_page(
         assert case
         clicks.click(f'#queue li[data-id="{report_id}"]')
         page.wait_for_selector("#report-page:not([hidden])")
-        page.wait_for_function(
-            "document.getElementById('report-status').textContent === '已交办'"
-        )
+        page.wait_for_function("document.getElementById('report-status').textContent === '已交办'")
         assert "测试区司法局" in page.locator("#report-handler").text_content()
         steps = page.locator("#report-timeline li .what").all_text_contents()
         assert steps == ["已上报", "已受理", "已交办"], steps
