@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -318,3 +319,67 @@ def test_kpi_table_ranks_areas_without_reports_after_the_others(
     assert rows["991101001"]["rank"] == 1
     assert rows["991101002"]["score"] is None and rows["991101002"]["rank"] is None
     assert [row["code"] for row in r["rows"]][-1] == "991101002"
+
+
+def test_the_daily_task_notifies_each_coordinator_once_a_day(
+    app: Flask, db_session: Session, people: dict
+) -> None:
+    from workers import tasks
+
+    with app.app_context():
+        first = tasks.notify_silent_officers.run()
+        again = tasks.notify_silent_officers.run()
+    assert first >= 1 and again == 0  # officer_b never checked in: coord_2 hears of it
+    today = datetime.now(CHINA_TZ).date().isoformat()
+    texts = (
+        db_session.execute(
+            select(Notification.text).where(
+                Notification.user_id == int(people["coord_2"]["id"]),
+                Notification.kind == silent.NOTIFICATION_KIND,
+                Notification.subject_id == f"silent:{today}",
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert len(texts) == 1 and "测试officer_b" in texts[0]
+
+
+def test_the_assessment_export_says_no_data_instead_of_ranking_it(
+    app: Flask, client: FlaskClient, db_session: Session, people: dict, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    from tests.integration.stats_support import CELLS, add_report, cell_ids
+    from tests.integration.test_exports import request_export, run_here
+
+    cells = cell_ids(db_session, [CELLS["c1"]])
+    add_report(
+        db_session,
+        cells[CELLS["c1"]],
+        datetime(2029, 1, 10, 10, tzinfo=CHINA_TZ),
+        int(people["officer_a"]["id"]),
+        status="closed",
+        outcome="resolved",
+    )
+    db_session.flush()
+    body = {
+        "kind": "assessment",
+        "format": "xlsx",
+        "level": "township",
+        "filters": {"from": "2029-01-01", "to": "2029-01-31"},
+    }
+    job = request_export(client, people, "county", body)
+    done = run_here(app, db_session, job["id"], tmp_path)
+    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
+    assert sheet is not None
+    headers = [c.value for c in sheet[5]]
+    rows = [
+        dict(zip(headers, r, strict=True))
+        for r in sheet.iter_rows(min_row=6, values_only=True)
+        if r[0] != "合计"
+    ]
+    assert [r["区划代码"] for r in rows] == ["991101001", "991101002"]  # the ranked first
+    assert rows[0]["排名"] == 1 and rows[0]["考评说明"] in ("", None)
+    assert rows[1]["排名"] is None and rows[1]["综合得分"] is None
+    assert rows[1]["考评说明"] == "无数据：本期无上报，不参与排名"
