@@ -7,6 +7,7 @@ the bearer token only; the page requests exports through its own CSRF-protected 
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -79,14 +81,19 @@ def _job_json(job: ExportJob) -> dict[str, Any]:
 
 
 def _title(job: ExportJob) -> str:
-    """The title the file has (or will have), in the reader's language."""
-    owner = db.session.get(User, job.requested_by)
-    source = export_sources.SOURCES.get(job.kind)
-    if owner is None or source is None:
-        return job.kind
-    params = export_sources.ExportParams.from_json(job.kind, job.format, job.params or {})
-    params = replace(params, language=language())
-    return source.title(export_sources.named(db.session, owner, params))
+    """The title the file has (or will have), in the reader's language. Memoised per
+    request: the list, polled while an export runs, has many jobs with the same filters."""
+    key = (job.requested_by, job.kind, json.dumps(job.params or {}, sort_keys=True))
+    titles: dict[tuple[int, str, str], str] = g.setdefault("export_titles", {})
+    if key not in titles:
+        owner = db.session.get(User, job.requested_by)
+        source = export_sources.SOURCES.get(job.kind)
+        if owner is None or source is None:
+            return job.kind
+        params = export_sources.ExportParams.from_json(job.kind, job.format, job.params or {})
+        params = replace(params, language=language())
+        titles[key] = source.title(export_sources.named(db.session, owner, params))
+    return titles[key]
 
 
 def _request(user: User, body: Any) -> ExportJob:
