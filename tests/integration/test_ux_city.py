@@ -383,3 +383,20 @@ def test_the_assessment_export_says_no_data_instead_of_ranking_it(
     assert rows[0]["排名"] == 1 and rows[0]["考评说明"] in ("", None)
     assert rows[1]["排名"] is None and rows[1]["综合得分"] is None
     assert rows[1]["考评说明"] == "无数据：本期无上报，不参与排名"
+
+
+def test_merged_and_closed_reports_say_into_what_and_how(client: FlaskClient, people: dict) -> None:
+    main = file(client, people, title="主案件：排水沟纠纷")
+    duplicate = file(client, people)
+    act(client, people, "coord_1", duplicate, "merge", into=main["id"])
+    data = client.get(
+        f"/api/v1/reports/{duplicate['id']}/progress", headers=auth(people, "officer_a")
+    ).get_json()
+    assert data["status"] == "merged" and data["merged_into"]["id"] == main["id"]
+    assert data["timeline"][-1]["detail"] == "已并入案件“主案件：排水沟纠纷”（同一纠纷）。"
+    act(client, people, "coord_1", main, "resolve_on_site", outcome="resolved", reason="当场调解")
+    data = client.get(
+        f"/api/v1/reports/{main['id']}/progress", headers=auth(people, "officer_a")
+    ).get_json()
+    assert data["status_label"] == "已办结" and data["outcome_label"] == "化解"
+    assert data["timeline"][-1]["detail"] == "化解"
