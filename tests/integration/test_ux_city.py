@@ -400,3 +400,12 @@ def test_merged_and_closed_reports_say_into_what_and_how(client: FlaskClient, pe
     ).get_json()
     assert data["status_label"] == "已办结" and data["outcome_label"] == "化解"
     assert data["timeline"][-1]["detail"] == "化解"
+
+
+def test_the_overdue_list_explains_itself_and_exports(client: FlaskClient) -> None:
+    login(client, "t_county")
+    html = client.get("/triage/overdue").get_data(as_text=True)
+    assert "不论何时上报" in html and "本期报告中已超期" in html
+    link = re.search(r'href="([^"]+)" id="export-overdue"', html)
+    assert link and "overdue=1" in link.group(1)
+    assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200
