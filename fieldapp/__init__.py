@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         triage,
     )
     from fieldapp.errors import register_error_handlers
+    from fieldapp.navigation import init_navigation
 
     app.session_interface = CookieSessionInterface()
     csrf.init_app(app)
@@ -51,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(field.bp)
+    app.register_blueprint(field.api_bp)
     app.register_blueprint(triage.bp)
     app.register_blueprint(hotspots_api.bp)
     app.register_blueprint(layers.bp)
@@ -60,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)
+    init_navigation(app)
 
     celery_init_app(app)
     return app

@@ -96,4 +96,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "EXPORT_TTL_HOURS": float(env.get("FIELDAPP_EXPORT_TTL_HOURS", 24)),
         # Unfinished exports one user may have at once (queued or running).
         "EXPORT_MAX_ACTIVE": int(env.get("FIELDAPP_EXPORT_MAX_ACTIVE", 3)),
+        # An officer with no check-in and no report for this many whole days is "silent"
+        # (fieldapp.services.silent): listed on /triage/silent and the dashboards.
+        "SILENT_DAYS": int(env.get("FIELDAPP_SILENT_DAYS", 3)),
     }

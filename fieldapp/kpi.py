@@ -14,6 +14,8 @@ deadline is **pending** and left out of that KPI until it is decided.
 
 Every KPI is numerator / denominator; with a denominator of 0 the value is None (no data),
 and the composite score is taken over the KPIs that have a value (weights re-normalised).
+An area with no report in the period has no score and no rank (无数据, `area_score`): it is
+listed after the ranked areas, never first with a score of 100 from its check-ins alone.
 """
 
 from __future__ import annotations
@@ -116,6 +118,22 @@ def score(kpi_values: Mapping[str, float | None]) -> float | None:
         total += kpi.weight * goodness
         weights += kpi.weight
     return 100.0 * total / weights if weights else None
+
+
+def has_data(counts: Mapping[str, int | None]) -> bool:
+    """Whether an area can be assessed for a period: it has at least one report filed in it
+    (merged duplicates excluded). Without one, its case KPIs have no value and a composite
+    score over the check-ins alone would read 100 and rank it first (issue #14): such an
+    area is shown as 无数据 (no data), not scored and ranked after the areas with data."""
+    return bool(counts.get("reports"))
+
+
+def area_score(
+    counts: Mapping[str, int | None], kpi_values: Mapping[str, float | None]
+) -> float | None:
+    """The composite score of an area (`score`), or None (无数据) when it has no report in the
+    period (`has_data`): what the dashboards' ranking and the assessment table use."""
+    return score(kpi_values) if has_data(counts) else None
 
 
 def ranks(scores: Sequence[float | None]) -> list[int | None]:

@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 from fieldapp.openapi_exports import export_paths, export_schemas
+from fieldapp.openapi_field import checkins_get, field_paths, field_schemas
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
 from fieldapp.openapi_stats import stats_paths, stats_schemas
@@ -549,7 +550,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
             "get": _get_thumbnail(),
         },
-        "/checkins": {"post": _check_in()},
+        "/checkins": {"post": _check_in(), "get": checkins_get()},
         "/cases/{id}": {"parameters": [_param_ref("CaseId")], "get": _get_case()},
         "/cases/{id}/actions/{action}": {
             "parameters": [_param_ref("CaseId"), _param_ref("CaseActionName")],
@@ -568,6 +569,7 @@ def _paths() -> dict[str, Any]:
         **layer_paths(),
         **export_paths(),
         **stats_paths(),
+        **field_paths(),
     }
 
 
@@ -2541,7 +2543,7 @@ def _schemas() -> dict[str, Schema]:
                 "severity": _ref("Severity"),
                 "people_involved": {
                     "type": "integer",
-                    "minimum": 0,
+                    "minimum": 1,
                     "maximum": 100000,
                     "description": "Number of people involved (涉及人数); from the configured "
                     "threshold (default 5) the report is a potential group incident (群体性).",
@@ -2633,7 +2635,7 @@ def _schemas() -> dict[str, Schema]:
                     "description": "Category label in the request's language.",
                 },
                 "severity": _ref("Severity"),
-                "people_involved": {"type": "integer", "minimum": 0},
+                "people_involved": {"type": "integer", "minimum": 1},
                 "potential_group_incident": {
                     "type": "boolean",
                     "description": "Potential group incident (群体性): people_involved reached "
@@ -2772,6 +2774,7 @@ def _schemas() -> dict[str, Schema]:
         **hotspot_schemas(),
         **export_schemas(),
         **stats_schemas(),
+        **field_schemas(),
     }
 
 

@@ -68,7 +68,19 @@ EXPORT_REQUEST_SCHEMA: dict[str, Any] = {
                 },
                 "category": {"type": "string", "description": "A category code."},
                 "severity": {"type": "string", "enum": ["red", "orange", "yellow"]},
-                "status": {"$ref": "#/components/schemas/CaseState"},
+                "status": {
+                    "description": "A case state, or `open`: every state before 办结.",
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/CaseState"},
+                        {"type": "string", "enum": ["open"]},
+                    ],
+                },
+                "overdue": {
+                    "type": "boolean",
+                    "description": "Only open cases past their deadline when the file is "
+                    "written (已超期).",
+                },
+                "key": {"type": "boolean", "description": "Only key backlog cases (重点积案)."},
             },
         },
     },
@@ -84,6 +96,8 @@ EXPORT_JOB_SCHEMA: dict[str, Any] = {
         "format",
         "status",
         "params",
+        "filters",
+        "title",
         "progress",
         "file",
         "error",
@@ -105,6 +119,16 @@ EXPORT_JOB_SCHEMA: dict[str, Any] = {
         "params": {
             "type": "object",
             "description": "The request as validated: language, level and filters.",
+        },
+        "filters": {
+            "type": "object",
+            "description": "What the export holds: the filters of the request (`params.filters`"
+            "; {} for none).",
+        },
+        "title": {
+            "type": "string",
+            "description": "The file's title in the reader's language, naming its area and "
+            "filters, e.g. 东港区矛盾纠纷案件清单（已办结）.",
         },
         "progress": {
             "type": "object",
@@ -143,6 +167,8 @@ _QUEUED: dict[str, Any] = {
         "level": None,
         "filters": {"from": "2026-11-01", "to": "2026-11-30", "area": "371102001"},
     },
+    "filters": {"from": "2026-11-01", "to": "2026-11-30", "area": "371102001"},
+    "title": "石臼街道矛盾纠纷案件清单",
     "progress": {"rows_done": 0, "rows_total": None, "percent": None},
     "file": {"name": None, "size": None},
     "error": None,

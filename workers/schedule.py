@@ -18,4 +18,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "warm-geography-caches": {"task": "workers.tasks.warm_geography_caches", "schedule": 300.0},
     # Export files past their expiry (EXPORT_TTL_HOURS) are deleted and their jobs expired.
     "expire-exports": {"task": "workers.tasks.expire_exports", "schedule": 600.0},
+    # Silent officers (no check-in, no report for SILENT_DAYS days): one note a day to each
+    # coordinator, in the morning before the day's calls (Celery's timezone is Asia/Shanghai).
+    "notify-silent-officers": {
+        "task": "workers.tasks.notify_silent_officers",
+        "schedule": crontab(hour=8, minute=30),
+    },
 }

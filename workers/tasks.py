@@ -205,3 +205,22 @@ def expire_exports() -> dict[str, int]:
     result = exports.sweep(session, Path(current_app.config["EXPORT_DIR"]), now=datetime.now(UTC))
     session.commit()
     return result.as_dict()
+
+
+@shared_task(name="workers.tasks.notify_silent_officers")
+def notify_silent_officers() -> int:
+    """Once a day: tell each coordinator which officers of their township are silent
+    (fieldapp.services.silent). Idempotent: the inbox keeps one such notification per
+    coordinator per China day, so a second run the same day adds nothing."""
+    from datetime import UTC, datetime
+
+    from flask import current_app
+
+    from fieldapp.services import silent
+
+    session = db.session
+    created = silent.notify_coordinators(
+        session, now=datetime.now(UTC), days=current_app.config["SILENT_DAYS"]
+    )
+    session.commit()
+    return created

@@ -23,6 +23,7 @@ from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
 from fieldapp.i18n import language
+from fieldapp.labels import STATE_LABELS
 from fieldapp.models import Area, User
 from fieldapp.services import geography
 from fieldapp.services.reports import list_categories
@@ -138,16 +139,8 @@ def _labels() -> dict[str, str]:
         "sev_red": _("Red"),
         "sev_orange": _("Orange"),
         "sev_yellow": _("Yellow"),
-        "status_reported": _("Reported"),
-        "status_accepted": _("Accepted"),
-        "status_rejected": _("Rejected"),
-        "status_merged": _("Merged"),
-        "status_resolved_on_site": _("Resolved on site"),
-        "status_assigned": _("Assigned"),
-        "status_signed_for": _("Signed for"),
-        "status_in_progress": _("In progress"),
-        "status_closing_requested": _("Closing requested"),
-        "status_closed": _("Closed"),
+        # a report's state: the labels of every page (fieldapp.labels), written once
+        **{f"status_{key}": str(label) for key, label in STATE_LABELS.items()},
     }
 
 

@@ -13,19 +13,18 @@ from datetime import date, timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import SQLAlchemyError
 
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
 from fieldapp.i18n import language
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
-from fieldapp.models import User
-from fieldapp.services import case_list, dashboard
+from fieldapp.models import Area, User
+from fieldapp.services import case_list, dashboard, export_sources, silent
 from fieldapp.services.errors import DomainError
 from fieldapp.services.reports import list_categories
 from fieldapp.stats import china_day
@@ -54,16 +53,6 @@ def _error(err: DomainError) -> ResponseReturnValue:
     return render_template("dashboard/error.html", error=err), err.status
 
 
-@bp.app_context_processor
-def dashboard_nav() -> dict[str, Any]:
-    """Whether the header shows the dashboard link (coordinators, county and city staff)."""
-    try:
-        user = web_user()
-    except SQLAlchemyError:  # an error page after a failed transaction must still render
-        user = None
-    return {"nav_dashboard": user is not None and user.role in dashboard.DASHBOARD_ROLES}
-
-
 def _day_text(day: date) -> str:
     """2026年11月26日 in Chinese, 26 Nov 2026 in English."""
     return str(format_date(day, "yyyy年M月d日" if language() == "zh" else "d MMM yyyy"))
@@ -89,7 +78,15 @@ def _labels() -> dict[str, Any]:
     return {
         "reports": _("Reports"),
         "open": _("Open"),
-        "overdue": _("Overdue"),
+        "overdue_period": _("Overdue among this period's reports"),
+        "overdue_period_help": _(
+            "Reports filed in this period that are still open and past their deadline now."
+        ),
+        "overdue_now": _("Open and overdue now (any period)"),
+        "overdue_now_help": _(
+            "Every open case in this area past its deadline now, whenever it was filed: "
+            "the same cases as the overdue list."
+        ),
         "closed": _("Closed"),
         "resolution": _("Resolution rate"),
         "acceptance_on_time": _("Accepted on time"),
@@ -97,6 +94,8 @@ def _labels() -> dict[str, Any]:
         "satisfaction": _("Satisfaction"),
         "checkin_compliance": _("Zero-report compliance"),
         "score": _("Score"),
+        "no_data": _("No data"),
+        "no_data_help": _("No report filed in this period: not scored and not ranked."),
         "rank": _("Rank"),
         "rank_change": _("Change"),
         "area": _("Area"),
@@ -133,6 +132,8 @@ def page() -> ResponseReturnValue:
         period = dashboard.parse_period_args(request.args, china_day(current))
         area = dashboard.resolve_area(session, user, request.args.get("area") or None)
         overdue = dashboard.overdue_count(session, user, area.code, period, now=current)
+        overdue_now = dashboard.overdue_now_count(session, user, area.code, now=current)
+        silent_count = _silent_count(user, area.level)
     except DomainError as err:
         return _error(err)
     period_data = dashboard.period_json(period)
@@ -153,6 +154,7 @@ def page() -> ResponseReturnValue:
         "period_args": period_args,
         "today": china_day(current).isoformat(),
         "overdue": overdue,
+        "overdue_now": overdue_now,
         "open_states": list(case_list.OPEN_STATUS_VALUES),
         "urls": {
             "rollups": url_for("stats_api.rollups"),
@@ -179,6 +181,42 @@ def page() -> ResponseReturnValue:
         config=config,
         level_labels=LEVEL_LABELS,
         echarts=ECHARTS,
+        silent_count=silent_count,
+        silent_days=current_app.config["SILENT_DAYS"],
+    )
+
+
+def _silent_count(user: User, level: str) -> int | None:
+    """How many officers are silent in the reader's own area (None below it: the silent
+    page lists the reader's area, so a drilled-down dashboard does not repeat the figure)."""
+    if user.role not in silent.SILENT_ROLES:
+        return None
+    if user.area_id is not None:
+        own = db.session.get(Area, user.area_id)
+        if own is None or own.level != level:
+            return None
+    elif level != "city":
+        return None
+    days = current_app.config["SILENT_DAYS"]
+    return len(silent.silent_officers(db.session, user, now=now(), days=days).officers)
+
+
+@bp.get("/triage/silent")
+@login_required
+def silent_cells() -> ResponseReturnValue:
+    """Silent officers and cells: no check-in and no report for SILENT_DAYS whole days, in the
+    reader's township (coordinators), county or city."""
+    user = _user()
+    try:
+        summary = silent.silent_officers(
+            db.session, user, now=now(), days=current_app.config["SILENT_DAYS"]
+        )
+    except DomainError as err:
+        return _error(err)
+    return render_template(
+        "dashboard/silent.html",
+        summary=summary,
+        day_text=_day_text,
     )
 
 
@@ -225,16 +263,21 @@ def cases() -> ResponseReturnValue:
 
 def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
     """The exports page filled with this list's filters, when an export can hold exactly
-    these cases (one category, severity and status at most; no outcome, rating, overdue or
-    key-case filter); None otherwise, so no link promises a different list."""
+    these cases: one category and severity at most, one status or all the open ones
+    (办理中), overdue (已超期) and key cases (重点积案) included; no outcome or rating filter.
+    None otherwise, so no link promises a different list."""
+    statuses = set(filters.statuses)
+    if statuses == set(case_list.OPEN_STATUS_VALUES):
+        status = export_sources.OPEN_STATUS
+    elif len(statuses) <= 1:
+        status = filters.statuses[0] if filters.statuses else ""
+    else:
+        return None
     if (
         len(filters.categories) > 1
         or len(filters.severities) > 1
-        or len(filters.statuses) > 1
         or filters.outcomes
         or filters.satisfactions
-        or filters.overdue
-        or filters.key
     ):
         return None
     args = {
@@ -244,7 +287,9 @@ def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
         "to": filters.date_to.isoformat() if filters.date_to else "",
         "category": filters.categories[0] if filters.categories else "",
         "severity": filters.severities[0] if filters.severities else "",
-        "status": filters.statuses[0] if filters.statuses else "",
+        "status": status,
+        "overdue": "1" if filters.overdue else "",
+        "key": "1" if filters.key else "",
     }
     return f"{url_for('exports.page')}?{urlencode({k: v for k, v in args.items() if v})}"
 

@@ -7,7 +7,9 @@ the bearer token only; the page requests exports through its own CSRF-protected 
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -31,7 +34,7 @@ from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
 from fieldapp.models import ExportJob, User
-from fieldapp.services import exports
+from fieldapp.services import export_sources, exports
 from fieldapp.services.errors import DomainError
 from fieldapp.services.export_sources import LEVELS, viewer_level
 from fieldapp.services.reports import list_categories
@@ -64,11 +67,33 @@ def _job_id(value: str) -> uuid.UUID:
 
 
 def _job_json(job: ExportJob) -> dict[str, Any]:
-    return exports.job_json(
+    """The job as the API shows it, with what it holds: its `filters` (the request's, as
+    validated) and its `title` (the file's title, e.g. 东港区矛盾纠纷案件清单（已办结）)."""
+    data = exports.job_json(
         job,
         status_url=url_for("exports_api.get_export", job_id=job.id),
         download_url=url_for("exports_api.download_export", job_id=job.id),
     )
+    params = job.params or {}
+    data["filters"] = params.get("filters") or {}
+    data["title"] = _title(job)
+    return data
+
+
+def _title(job: ExportJob) -> str:
+    """The title the file has (or will have), in the reader's language. Memoised per
+    request: the list, polled while an export runs, has many jobs with the same filters."""
+    key = (job.requested_by, job.kind, json.dumps(job.params or {}, sort_keys=True))
+    titles: dict[tuple[int, str, str], str] = g.setdefault("export_titles", {})
+    if key not in titles:
+        owner = db.session.get(User, job.requested_by)
+        source = export_sources.SOURCES.get(job.kind)
+        if owner is None or source is None:
+            return job.kind
+        params = export_sources.ExportParams.from_json(job.kind, job.format, job.params or {})
+        params = replace(params, language=language())
+        titles[key] = source.title(export_sources.named(db.session, owner, params))
+    return titles[key]
 
 
 def _request(user: User, body: Any) -> ExportJob:
@@ -166,12 +191,25 @@ def page() -> ResponseReturnValue:
     jobs = [_job_json(j) for j in exports.list_jobs(db.session, user)]
     # A link from a case list (/cases) fills the form with that list's filters.
     prefill = {name: request.args.get(name, "").strip() for name in PREFILL_FIELDS}
+    # The list's yes/no filters and "open" are not on the form: say they will apply.
+    prefill_text = export_sources.filter_text(
+        db.session,
+        export_sources.ExportParams(
+            kind="cases",
+            format="xlsx",
+            language=language(),
+            status=prefill["status"] or None,
+            overdue=bool(prefill["overdue"]),
+            key=bool(prefill["key"]),
+        ),
+    ).strip(" ()（）")
     return render_template(
         "exports/index.html",
         jobs=jobs,
         prefill=prefill,
         kinds=_kinds(user),
         kind_labels=dict(_kinds(user)),
+        prefill_text=prefill_text,
         levels=LEVELS[LEVELS.index(viewer_level(user)) :],
         categories=list_categories(db.session, language()),
         list_url=url_for("exports_api.list_exports"),
@@ -204,6 +242,10 @@ def request_from_page() -> ResponseReturnValue:
         for name in exports.FILTER_FIELDS
         if form.get(name, "").strip()
     }
+    # The page's yes/no filters (hidden fields filled from a case list) are JSON booleans.
+    for flag in ("overdue", "key"):
+        if flag in body["filters"]:
+            body["filters"][flag] = body["filters"][flag] in ("1", "true", "on")
     try:
         _request(user, body)
         flash(_("Export requested. It is listed below; download it when it is done."))

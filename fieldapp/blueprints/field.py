@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from fieldapp.auth import api_user, csrf, now
+from fieldapp.db import db
+from fieldapp.errors import ApiError
 from fieldapp.i18n import language
+from fieldapp.labels import STATE_LABELS
+from fieldapp.services import own_reports
 
 bp = Blueprint("field", __name__, url_prefix="/field")
+# The officer's own reports and check-ins, read by the field app (bearer tokens, no cookies:
+# nothing for CSRF to forge, like the rest of /api/v1).
+api_bp = Blueprint("field_api", __name__, url_prefix="/api/v1")
+csrf.exempt(api_bp)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -123,7 +133,7 @@ def ui_strings() -> dict[str, str]:
         # validation (mirrors the server)
         "v_required": _("Required."),
         "v_too_long": _("Too long: %(length)s characters; at most %(limit)s."),
-        "v_people": _("A whole number of people, 0 or more."),
+        "v_people": _("A whole number of people, 1 or more."),
         "v_future": _("This time is in the future. Check the phone's clock."),
         "v_too_old": _("More than a year ago; early reports are for recent events."),
         "v_bad_time": _("Not a date and time."),
@@ -154,16 +164,13 @@ def ui_strings() -> dict[str, str]:
         "checkin_item": _("Daily check-in for %(date)s"),
         "report_outside": _("outside your cells"),
         # statuses from the server
-        "status_reported": _("Reported"),
-        "status_accepted": _("Accepted"),
-        "status_rejected": _("Rejected"),
-        "status_merged": _("Merged"),
-        "status_resolved_on_site": _("Resolved on site"),
-        "status_assigned": _("Assigned"),
-        "status_signed_for": _("Signed for"),
-        "status_in_progress": _("In progress"),
-        "status_closing_requested": _("Closing requested"),
-        "status_closed": _("Closed"),
+        # a report's state: the labels of every page (fieldapp.labels), written once
+        **{f"status_{key}": str(label) for key, label in STATE_LABELS.items()},
+        # the officer's own report page
+        "back_to_list": _("My reports"),
+        "report_status": _("Status:"),
+        "handled_by": _("Handled by:"),
+        "report_timeline": _("What happened"),
         # daily check-in
         "checkin": _("Nothing to report today"),
         "checkin_hint": _("Daily check-in (zero report): tap when you found nothing today."),
@@ -272,3 +279,33 @@ def _hash_files(stamps: tuple[tuple[str, int, int], ...]) -> str:
     for path, _mtime, _size in stamps:
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:12]
+
+
+# --- the officer's own reports and check-ins (API) -------------------------------------------
+
+
+@api_bp.get("/reports/<report_id>/progress")
+def report_progress(report_id: str) -> ResponseReturnValue:
+    """The officer's own report: state, who handles it, timeline (404 for anyone else's)."""
+    user = api_user()
+    try:
+        rid = uuid.UUID(report_id)
+    except ValueError:
+        raise ApiError(404, "not_found", _("No such report of yours.")) from None
+    return jsonify(own_reports.report_progress(db.session, user, rid))
+
+
+@api_bp.get("/checkins")
+def my_checkins() -> ResponseReturnValue:
+    """The officer's check-in days of the last `days` days (default 7, at most 31)."""
+    user = api_user()
+    raw = request.args.get("days", "7")
+    if not raw.isdigit() or not 1 <= int(raw) <= own_reports.MAX_CHECKIN_DAYS:
+        raise ApiError(
+            400,
+            "invalid_parameters",
+            _("Check the parameters."),
+            {"days": _("A whole number from 1 to %(n)s.", n=own_reports.MAX_CHECKIN_DAYS)},
+        )
+    days = own_reports.checkin_days(db.session, user, now=now(), days=int(raw))
+    return jsonify({"days": days})

@@ -3,7 +3,7 @@ entirely by the app (no CDN, no base tiles unless configured)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, current_app, render_template, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -43,3 +43,15 @@ def healthz() -> ResponseReturnValue:
     database on purpose (a database outage must not make every web process look dead and be
     restarted); the benchmarks also use it as the framework's floor cost per request."""
     return {"status": "ok"}
+
+
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """The app's icon where browsers look for it by default (a page without a `<link
+    rel=icon>`, a bookmark, a PDF viewer): without it every such request logged a 404."""
+    static = current_app.static_folder
+    assert static is not None
+    response = send_from_directory(
+        static, "field/icon-192.png", mimetype="image/png", max_age=86400
+    )
+    return response

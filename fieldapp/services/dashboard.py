@@ -212,3 +212,11 @@ def overdue_count(
         overdue=True,
     )
     return case_list.count_cases(session, user, filters, now=now)
+
+
+def overdue_now_count(session: Session, user: User, area_code: str, *, now: datetime) -> int:
+    """Cases in the area, filed at any time, open and past their deadline now: the same set
+    as the overdue page (/triage/overdue) for this area, unlike `overdue_count`, which counts
+    only the period's reports."""
+    filters = case_list.CaseFilters(within=area_code, overdue=True)
+    return case_list.count_cases(session, user, filters, now=now)

@@ -23,9 +23,9 @@ descriptions that often repeat them; see ReportParty."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -63,8 +63,17 @@ class ExportParams:
     category: str | None = None
     severity: str | None = None
     status: str | None = None
+    """A case state, or "open" (any state before 办结: `OPEN_STATUS`)."""
+    overdue: bool = False
+    """Only open cases past their deadline when the file is written."""
+    key: bool = False
+    """Only key backlog cases (重点积案)."""
     city_name: str = ""
+    """The name of what the export covers: the filtered area's, else the city's (`named`)."""
     unit_name: str = ""
+    """The reporting unit (填报单位) line: the filtered area, else the requester's unit."""
+    filter_text: str = ""
+    """The filters in words for the title, e.g. （已办结）; empty without filters."""
 
     def as_json(self) -> dict[str, Any]:
         filters = {
@@ -74,6 +83,8 @@ class ExportParams:
             "category": self.category,
             "severity": self.severity,
             "status": self.status,
+            "overdue": True if self.overdue else None,
+            "key": True if self.key else None,
         }
         return {
             "language": self.language,
@@ -95,6 +106,8 @@ class ExportParams:
             category=filters.get("category"),
             severity=filters.get("severity"),
             status=filters.get("status"),
+            overdue=bool(filters.get("overdue")),
+            key=bool(filters.get("key")),
         )
 
 
@@ -173,7 +186,9 @@ def report_conditions(session: Session, viewer: User, params: ExportParams) -> l
         clauses.append(Report.category == params.category)
     if params.severity:
         clauses.append(Report.severity == params.severity)
-    if params.status:
+    if params.status == OPEN_STATUS:
+        clauses.append(Report.status.in_(kpi.OPEN_STATES))
+    elif params.status:
         clauses.append(Report.status == params.status)
     else:
         # Merged duplicates are not cases of their own: left out as the roll-ups, KPIs and
@@ -181,7 +196,98 @@ def report_conditions(session: Session, viewer: User, params: ExportParams) -> l
         clauses.append(Report.status != "merged")
     if params.area:
         clauses.append(_area_clause(session, params.area))
+    if params.overdue:
+        # The rule of the overdue list and the dashboards (case_list.overdue_clause), as of
+        # when the file is written.
+        clauses.append(
+            and_(Report.status.in_(kpi.OPEN_STATES), Report.due_at <= datetime.now(CHINA_TZ))
+        )
+    if params.key:
+        clauses.append(Report.is_key_case.is_(True))
     return clauses
+
+
+#: The status filter value meaning "any open state" (the dashboards' 办理中 list).
+OPEN_STATUS: Final = "open"
+
+
+def named(session: Session, owner: User, params: ExportParams) -> ExportParams:
+    """`params` with the names its title and 填报单位 line show, in the current language:
+    a 东港区 + 已办结 export is 东港区矛盾纠纷案件清单（已办结）, 填报单位：东港区, not the whole
+    city's title (and so not the whole city's file name either)."""
+    city = session.execute(
+        select(Area.name).where(Area.level == "city").order_by(Area.code).limit(1)
+    ).scalar_one_or_none()
+    scope_name, unit = None, None
+    if params.area:
+        chain = _area_chain(session, params.area)
+        if chain:
+            scope_name = chain[-1]
+            unit = "".join(chain)
+    if unit is None:
+        unit = _unit_of(session, owner)
+    return replace(
+        params,
+        city_name=scope_name or city or "",
+        unit_name=unit or city or owner.display_name,
+        filter_text=filter_text(session, params),
+    )
+
+
+def _area_chain(session: Session, code: str) -> list[str]:
+    """The names from the county down to the area or cell of `code` (the city left out:
+    everything is in it); [] for the city itself or an unknown code."""
+    names: list[str] = []
+    area: Area | None = session.execute(select(Area).where(Area.code == code)).scalar_one_or_none()
+    if area is None:
+        cell = session.execute(select(Cell).where(Cell.code == code)).scalar_one_or_none()
+        if cell is None:
+            return []
+        names.append(cell.name)
+        area = session.get(Area, cell.village_id)
+    while area is not None and area.level != "city":
+        names.insert(0, area.name)
+        area = session.get(Area, area.parent_id) if area.parent_id else None
+    return names
+
+
+def _unit_of(session: Session, owner: User) -> str | None:
+    """The requester's own unit: their department, else their area below the city."""
+    if owner.department_id is not None:
+        return session.execute(
+            select(Department.name).where(Department.id == owner.department_id)
+        ).scalar_one_or_none()
+    if owner.area_id is not None:
+        code = session.execute(select(Area.code).where(Area.id == owner.area_id)).scalar_one()
+        return "".join(_area_chain(session, code)) or None
+    return None
+
+
+def filter_text(session: Session, params: ExportParams) -> str:
+    """The case filters in words, in full-width brackets: （已办结）, （红色、已超期）; ""
+    without any. Dates are on the sheet's period line, the area in the title itself."""
+    parts: list[str] = []
+    if params.category:
+        column = Category.name_en if params.language == "en" else Category.name_zh
+        name = session.execute(
+            select(column).where(Category.code == params.category)
+        ).scalar_one_or_none()
+        parts.append(name or params.category)
+    if params.severity:
+        parts.append(str(SEVERITY_LABELS.get(params.severity, params.severity)))
+    if params.status == OPEN_STATUS:
+        parts.append(_("Open"))
+    elif params.status:
+        parts.append(str(STATE_LABELS.get(params.status, params.status)))
+    if params.overdue:
+        parts.append(_("Overdue"))
+    if params.key:
+        parts.append(_("Key backlog cases"))
+    if not parts:
+        return ""
+    if params.language == "en":
+        return " (" + ", ".join(parts) + ")"
+    return "（" + "、".join(parts) + "）"
 
 
 def _area_clause(session: Session, code: str) -> ColumnElement[bool]:
@@ -209,7 +315,7 @@ def _case_columns(params: ExportParams) -> list[Column]:
         Column("severity", _("Severity"), width=8),
         Column("status", _("Status"), width=10),
         Column("people_involved", _("People involved"), "int", total=True),
-        Column("group_incident", _("Potential group incident"), "bool", width=10),
+        Column("group_incident", _("Potential group incident?"), "bool", width=10),
         Column("county", _("County"), width=14),
         Column("township", _("Township"), width=16),
         Column("village", _("Village or community"), width=18),
@@ -217,14 +323,15 @@ def _case_columns(params: ExportParams) -> list[Column]:
         Column("address", _("Address"), width=28),
         Column("reported_at", _("Reported at"), "datetime"),
         Column("accepted_at", _("Accepted at"), "datetime"),
-        Column("accepted_on_time", _("Accepted on time"), "bool", width=10),
+        # Yes/no per case: not the KPI's name (及时受理率 is the rate over many cases).
+        Column("accepted_on_time", _("Accepted on time?"), "bool", width=10),
         Column("due_at", _("Due"), "datetime"),
         Column("closed_at", _("Closed at"), "datetime"),
-        Column("closed_on_time", _("Closed on time"), "bool", width=10),
+        Column("closed_on_time", _("Closed on time?"), "bool", width=10),
         Column("outcome", _("Outcome"), width=8),
         Column("satisfaction", _("Satisfaction"), width=10),
         Column("department", _("Responsible department"), width=22),
-        Column("key_case", _("Key backlog case"), "bool", width=10),
+        Column("key_case", _("Key backlog case?"), "bool", width=10),
         Column("key_leader", _("Responsible leader"), width=12),
         Column("key_target_date", _("Target date"), "date"),
         # The API's id, last: for systems that read the file back (people use the number).
@@ -305,7 +412,7 @@ register(
     TableSource(
         kind="cases",
         formats=("xlsx", "csv"),
-        title=lambda p: _("%(city)s dispute case list", city=p.city_name),
+        title=lambda p: _("%(city)s dispute case list", city=p.city_name) + p.filter_text,
         columns=_case_columns,
         rows=case_rows,
         count=case_count,
@@ -412,6 +519,10 @@ KPI_HEADERS = {
 }
 
 
+#: The assessment note of an area with no report in the period (kpi.has_data).
+NO_DATA_NOTE: Final = _l("No data: no report in this period, not ranked")
+
+
 def assessment_period(params: ExportParams, now: datetime) -> Period:
     """The export's period: from–to when both are given, else the month of `from` or, without
     it, this month (China time) — the period an assessment is usually made for."""
@@ -432,6 +543,7 @@ def _assessment_columns(params: ExportParams) -> list[Column]:
             for k in kpi.KPIS
         ),
         Column("score", _("Composite score"), "float"),
+        Column("assessed", _("Assessment note"), width=16),
         Column("previous_rank", _("Rank in the previous period"), "int", width=10),
         Column("rank_change", _("Rank change"), "int", width=8),
         Column("score_change", _("Score change"), "float", width=8),
@@ -461,6 +573,8 @@ def assessment_rows(
             values["reports_per_10k"]["numerator"],
             *(values[k.key]["value"] for k in kpi.KPIS),
             row["score"],
+            # Unranked because there is nothing to assess: say so rather than leave blanks.
+            str(NO_DATA_NOTE) if row["rank"] is None else "",
             row["previous"]["rank"],
             row["delta"]["rank_change"],
             row["delta"]["score"],

@@ -18,7 +18,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,14 +30,16 @@ from sqlalchemy.orm import Session
 
 from fieldapp import export_writers
 from fieldapp.deadlines import CHINA_TZ
-from fieldapp.models import Area, Category, Cell, Department, ExportJob, User
+from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
 from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
 from fieldapp.services.export_sources import (
     LEVELS,
+    OPEN_STATUS,
     SOURCES,
     ExportParams,
     TableSource,
+    named,
     viewer_level,
 )
 from fieldapp.stats import KPI_LEVELS
@@ -48,7 +50,7 @@ KINDS = ("cases", "kpis", "assessment", "areas_geojson")
 FORMATS = ("xlsx", "csv", "geojson")
 LANGUAGES = ("zh", "en")
 SEVERITIES = ("red", "orange", "yellow")
-FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status")
+FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status", "overdue", "key")
 BODY_FIELDS = ("kind", "format", "language", "level", "filters")
 #: A running job with no progress for this long lost its worker.
 STALE_AFTER = timedelta(minutes=15)
@@ -147,8 +149,20 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
     severity, status = text("severity"), text("status")
     if severity and severity not in SEVERITIES:
         errors["filters.severity"] = _("One of: red, orange, yellow.")
-    if status and status not in {s.value for s in State}:
-        errors["filters.status"] = _("One of: %(names)s.", names=", ".join(s.value for s in State))
+    states = [s.value for s in State] + [OPEN_STATUS]
+    if status and status not in states:
+        errors["filters.status"] = _("One of: %(names)s.", names=", ".join(states))
+
+    def flag(name: str) -> bool:
+        raw = filters.get(name)
+        if raw is None or raw is False or raw == "":
+            return False
+        if raw is True:
+            return True
+        errors[f"filters.{name}"] = _("true or false.")
+        return False
+
+    overdue, key = flag("overdue"), flag("key")
     if category and session.get(Category, category) is None:
         errors["filters.category"] = _("Unknown category (see GET /api/v1/categories).")
     if area and not _area_exists(session, area):
@@ -167,6 +181,8 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
         category=category,
         severity=severity,
         status=status,
+        overdue=overdue,
+        key=key,
     )
     source.check(viewer, params)
     return params
@@ -263,7 +279,8 @@ def percent(job: ExportJob) -> float | None:
 
 def job_json(job: ExportJob, *, status_url: str, download_url: str | None = None) -> dict[str, Any]:
     """The job as the API shows it; `download_url` only while the file can be downloaded."""
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    # China time with its offset: the same instants, read as people there read them.
+    iso = lambda t: t.astimezone(CHINA_TZ).isoformat() if t else None  # noqa: E731
     return {
         "id": str(job.id),
         "kind": job.kind,
@@ -363,26 +380,6 @@ def _period_line(params: ExportParams) -> str:
     return _("Period: all dates")
 
 
-def _names(session: Session, owner: User) -> tuple[str, str]:
-    """The city's name and the reporting unit (填报单位) of the requester."""
-    city = session.execute(
-        select(Area.name).where(Area.level == "city").order_by(Area.code).limit(1)
-    ).scalar_one_or_none()
-    unit = None
-    if owner.department_id is not None:
-        unit = session.execute(
-            select(Department.name).where(Department.id == owner.department_id)
-        ).scalar_one_or_none()
-    elif owner.area_id is not None:
-        area = session.get(Area, owner.area_id)
-        chain: list[str] = []
-        while area is not None and area.level != "city":
-            chain.insert(0, area.name)
-            area = session.get(Area, area.parent_id) if area.parent_id else None
-        unit = "".join(chain) or None
-    return city or "", unit or city or owner.display_name
-
-
 def run(
     session: Session,
     job: ExportJob,
@@ -413,8 +410,7 @@ def run(
     scratch.mkdir(exist_ok=True)
     try:
         with force_locale(params.language):
-            city, unit = _names(session, owner)
-            params = replace(params, city_name=city, unit_name=unit)
+            params = named(session, owner, params)
             total = source.count(session, owner, params) if source.count else None
             store_progress(job.id, 0, total)
             title = source.title(params)

@@ -145,8 +145,10 @@ def parse_report(body: Any, *, now: datetime, categories: set[str]) -> ReportInp
     if severity not in SEVERITIES:
         errors["severity"] = _("One of: red, orange, yellow.")
     people = body.get("people_involved")
-    if isinstance(people, bool) or not isinstance(people, int) or not 0 <= people <= 100_000:
-        errors["people_involved"] = _("A whole number of people, 0 or more.")
+    # At least the person reporting or the parties: a dispute involves someone (0 was the
+    # form's default and was accepted, issue #14).
+    if isinstance(people, bool) or not isinstance(people, int) or not 1 <= people <= 100_000:
+        errors["people_involved"] = _("A whole number of people, 1 or more.")
 
     texts: dict[str, str | None] = {}
     for name, limit in LIMITS.items():

@@ -321,7 +321,10 @@ def _kpi_table(
             rows.append(counts)
         per_period.append(rows)
     values = [[kpi.values(c) for c in rows] for rows in per_period]
-    scores = [[kpi.score(v) for v in vs] for vs in values]
+    scores = [
+        [kpi.area_score(c, v) for c, v in zip(rows, vs, strict=True)]
+        for rows, vs in zip(per_period, values, strict=True)
+    ]
     ranks = [kpi.ranks(s) for s in scores]
 
     out_rows = []

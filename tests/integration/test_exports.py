@@ -130,8 +130,10 @@ def test_xlsx_case_list_with_filters_title_unit_and_period(
     done = run_here(app, db_session, job["id"], tmp_path)
     sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
     assert sheet is not None
-    assert sheet["A1"].value == "测试市矛盾纠纷案件清单"
+    # Named after what it holds: the filtered township and severity (issue #14).
+    assert sheet["A1"].value == "测试街道001矛盾纠纷案件清单（红）"
     assert sheet["A2"].value == "填报单位：测试区测试街道001"
+    assert done.file_name and done.file_name.startswith("测试街道001矛盾纠纷案件清单（红）_")
     start = today - timedelta(days=1)
     assert sheet["A3"].value == (
         f"统计期间：{start.year}年{start.month}月{start.day}日至"

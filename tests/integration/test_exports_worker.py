@@ -135,7 +135,8 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
         assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         disposition = r.headers["Content-Disposition"]
         name = done["file"]["name"]
-        assert name.startswith("测试市矛盾纠纷案件清单_") and name.endswith(".xlsx")
+        # Named after the township it holds (issue #14), not the whole city.
+        assert name.startswith("测试街道001矛盾纠纷案件清单_") and name.endswith(".xlsx")
         assert disposition.startswith("attachment;")
         assert f"filename*=UTF-8''{quote(name)}" in disposition  # RFC 5987
         saved = Path(worker_app.config["EXPORT_DIR"]) / f"{job['id']}.xlsx"
@@ -143,7 +144,7 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
         # No temporary file is left beside it.
         assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
         sheet = openpyxl.load_workbook(saved, data_only=True).active
-        assert sheet is not None and sheet["A1"].value == "测试市矛盾纠纷案件清单"
+        assert sheet is not None and sheet["A1"].value == "测试街道001矛盾纠纷案件清单"
         ids = {row[-1] for row in sheet.iter_rows(min_row=6, values_only=True)}
         assert set(cleanup["reports"]) <= ids
 

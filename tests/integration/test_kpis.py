@@ -220,13 +220,15 @@ def test_the_kpi_table_matches_the_hand_computed_numbers(
     # (.2 + .2 + .1 + .15 + .1) / (.2 + .2 + .2 + .15 + .1) = .75 / .85 → 88.24
     assert t1["previous"]["score"] == 88.24
     assert t1["previous"]["kpis"]["satisfaction"]["value"] is None
-    # Township 2: March all perfect → 100; February only check-ins 14/28 → 50.
-    assert t2["score"] == 100.0 and t2["previous"]["score"] == 50.0
+    # Township 2: March all perfect → 100; February no report, only check-ins 14/28: no
+    # data (无数据), no score and no rank, rather than 50 from the check-ins alone (issue #14).
+    assert t2["score"] == 100.0 and t2["previous"]["score"] is None
+    assert t2["previous"]["kpis"]["checkin_compliance"]["value"] == 0.5  # still shown
     assert t2["kpis"]["reports_per_10k"]["value"] is None  # no population known
-    # Ranks: March T2 1st, T1 2nd; February T1 1st, T2 2nd.
+    # Ranks: March T2 1st, T1 2nd; February T1 1st, T2 unranked.
     assert (t2["rank"], t1["rank"]) == (1, 2)
-    assert (t1["previous"]["rank"], t2["previous"]["rank"]) == (1, 2)
-    assert t1["delta"]["rank_change"] == -1 and t2["delta"]["rank_change"] == 1
+    assert (t1["previous"]["rank"], t2["previous"]["rank"]) == (1, None)
+    assert t1["delta"]["rank_change"] == -1 and t2["delta"]["rank_change"] is None
     # 64.4777 − 88.2353 = −23.76; acceptance 0.6667 − 1 = −0.3333.
     assert t1["delta"]["score"] == -23.76
     assert t1["delta"]["kpis"]["acceptance_on_time"] == -0.3333

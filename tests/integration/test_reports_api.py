@@ -305,6 +305,7 @@ def test_group_incident_threshold(client: FlaskClient, people: dict) -> None:
         ({"category": "aliens"}, "category"),
         ({"severity": "purple"}, "severity"),
         ({"people_involved": -3}, "people_involved"),
+        ({"people_involved": 0}, "people_involved"),  # a dispute involves someone (#14)
         ({"people_involved": 2.5}, "people_involved"),
         ({"title": ""}, "title"),
         ({"title": "长" * 101}, "title"),

@@ -134,6 +134,12 @@
     return box;
   }
 
+  function help(box, text) {
+    box.title = text;
+    box.appendChild(el("span", "help", text));
+    return box;
+  }
+
   function fraction(num, den, numHref, denHref) {
     var sub = el("span", "sub");
     var parts = L.fraction.split(/(%\(num\)s|%\(den\)s)/);
@@ -150,7 +156,13 @@
     var open = cfg.open_states.reduce(function (n, s) { return n + (counts[s] || 0); }, 0);
     figure("reports", L.reports, fmtNum(d.status.totals.total), casesUrl({}));
     figure("open", L.open, fmtNum(open), casesUrl({ status: cfg.open_states.join(",") }));
-    figure("overdue", L.overdue, fmtNum(cfg.overdue), casesUrl({ overdue: 1 })).classList.add("warn");
+    // Two different "overdue" sets, named and explained apart: this period's reports that
+    // are overdue now, and every open overdue case in the area whenever it was filed (the
+    // set of the overdue page, /triage/overdue).
+    help(figure("overdue", L.overdue_period, fmtNum(cfg.overdue), casesUrl({ overdue: 1 })),
+      L.overdue_period_help).classList.add("warn");
+    help(figure("overdue_now", L.overdue_now, fmtNum(cfg.overdue_now), casesUrl({ overdue: 1 }, true)),
+      L.overdue_now_help).classList.add("warn");
     figure("closed", L.closed, fmtNum(counts.closed || 0), casesUrl({ status: "closed" }));
     if (d.headline) {
       var k = sumKpis(d.headline.rows);
@@ -317,7 +329,13 @@
             td.title = L.previous + ": " + fmtPct(r.previous.kpis[k].value);
           }
         });
-        cell(row, r.score === null ? "—" : r.score.toFixed(1), "num");
+        // No report in the period: no score and no rank (无数据), listed after the ranked.
+        if (r.score === null) {
+          var none = cell(row, L.no_data, "num muted no-data");
+          none.title = L.no_data_help;
+        } else {
+          cell(row, r.score.toFixed(1), "num");
+        }
         cell(row, rankChange(r.delta.rank_change), "num");
       }
       row.addEventListener("click", function (e) {
@@ -327,9 +345,14 @@
       body.appendChild(row);
     });
     var byTotal = d.children.rows.slice().sort(function (a, b) { return b.total - a.total; }).slice(0, 30);
+    // Horizontal bars, the top-ranked first: village names are long, and rotated labels under
+    // vertical bars ran off the chart's left edge (the first, top-ranked one was cut off).
+    // One row per area, so the chart grows with their number.
+    var node = document.getElementById("chart-children");
+    if (node) node.style.height = Math.max(240, 26 * byTotal.length + 40) + "px";
     barChart("chart-children", byTotal.map(function (r) { return r.code; }),
       byTotal.map(function (r) { return r.name; }), byTotal.map(function (r) { return r.total; }), null,
-      function (code) { go(dashboardUrl(code)); }, false);
+      function (code) { go(dashboardUrl(code)); }, true);
   }
 
   // --- loading -----------------------------------------------------------------------------

@@ -131,12 +131,31 @@
   }
 
   let toastTimer = null;
-  function toast(message) {
+  // The id of the outbox item a "sending…" toast is about: when its row turns 已发送, the
+  // toast says so too and goes (it used to stay, contradicting the row).
+  let toastItem = null;
+  function toast(message, itemId) {
     const node = $("#toast");
     node.textContent = message;
     show(node, true);
+    toastItem = itemId || null;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => show(node, false), 5000);
+    toastTimer = setTimeout(() => { show(node, false); toastItem = null; }, 5000);
+  }
+
+  function settleToast(items) {
+    if (!toastItem) return;
+    const item = items.find((i) => i.id === toastItem);
+    if (!item || item.state === "sent") {
+      toastItem = null;
+      const node = $("#toast");
+      node.textContent = t("state_sent");
+      clearTimeout(toastTimer);
+      toastTimer = setTimeout(() => show(node, false), 1500);
+    } else if (item.state !== "waiting" && item.state !== "sending") {
+      toastItem = null; // needs attention: the row says why; the toast must not say "sending"
+      show($("#toast"), false);
+    }
   }
 
   // ---- IndexedDB -----------------------------------------------------------------------------
@@ -375,7 +394,23 @@
     loadMe();
     loadCategories();
     renderCheckin();
+    loadCheckins();
     renderQueue();
+  }
+
+  /** Today's check-in as the server has it: a new phone (or a cleared one) must not offer
+  a check-in the officer already made elsewhere. */
+  async function loadCheckins() {
+    if (navigator.onLine === false) return;
+    try {
+      const { data } = await api("/checkins?days=7");
+      if ((data.days || []).includes(todayInChina())) {
+        await kv.set(`checkin_sent:${auth.user.username}`, todayInChina());
+        await renderCheckin();
+      }
+    } catch (e) {
+      /* offline or refused: the phone's own record stands */
+    }
   }
 
   function switchTab(name) {
@@ -384,6 +419,7 @@
     }
     show($("#tab-new"), name === "new");
     show($("#tab-list"), name === "list");
+    show($("#report-page"), false);
     if (name === "new" && map) map.invalidateSize();
     if (name === "list") {
       renderQueue();
@@ -732,7 +768,8 @@
 
     const peopleText = $("#f-people_involved").value.trim();
     const people = Number(peopleText);
-    if (peopleText === "" || !Number.isInteger(people) || people < 0 || people > 100000) {
+    // No default and no zero: someone is involved in a dispute (the server says the same).
+    if (peopleText === "" || !Number.isInteger(people) || people < 1 || people > 100000) {
       errors.people_involved = t("v_people");
     } else body.people_involved = people;
 
@@ -857,7 +894,8 @@
     }
     if (navigator.storage && navigator.storage.persist) navigator.storage.persist();
     resetForm();
-    toast(online && navigator.onLine ? t("saved_sending") : t("saved_waiting"));
+    if (online && navigator.onLine) toast(t("saved_sending"), item.id);
+    else toast(t("saved_waiting"));
     switchTab("list");
     sync({ force: true });
   }
@@ -879,7 +917,7 @@
     $("#f-category").value = b.category || "";
     const sev = $(`input[name="severity"][value="${b.severity}"]`);
     if (sev) sev.checked = true;
-    $("#f-people_involved").value = b.people_involved != null ? b.people_involved : 0;
+    $("#f-people_involved").value = b.people_involved != null ? b.people_involved : "";
     $("#f-title").value = b.title || "";
     $("#f-description").value = b.description || "";
     $("#f-address").value = b.address || "";
@@ -1116,6 +1154,7 @@
       list.append(queueRow(item, me));
     }
     if (!items.length) list.append(el("li", { class: "empty", text: t("nothing_queued") }));
+    settleToast(items);
     const badge = $("#queue-badge");
     badge.textContent = String(waiting);
     show(badge, waiting > 0);
@@ -1147,6 +1186,7 @@
     if (item.owner !== me) {
       row.append(el("div", { class: "item-meta", text: t("queue_other_user", { user: item.owner }) }));
     }
+    if (item.kind === "report" && item.state === "sent" && item.owner === me) openable(row, item.id);
     if (item.state === "waiting" && item.error) {
       const next = item.next_attempt_at > Date.now()
         ? ` (${t("next_try", { time: TIME.format(new Date(item.next_attempt_at)) })})` : "";
@@ -1175,7 +1215,7 @@
     return row;
   }
 
-  const STATUS_KEYS = new Set(["reported", "accepted", "rejected", "merged", "resolved_on_site",
+  const STATUS_KEYS = new Set(["reported", "accepted", "rejected", "merged",
     "assigned", "signed_for", "in_progress", "closing_requested", "closed"]);
   const PER_PAGE = 20;
   let serverPage = 1;
@@ -1218,7 +1258,63 @@
     if (r.outside_own_cells) {
       row.append(el("div", { class: "item-meta warn", text: t("report_outside") }));
     }
+    openable(row, r.id);
     return row;
+  }
+
+  // ---- the officer's own report page -------------------------------------------------------
+
+  /** Make a row of a sent report open its page (a tap, or Enter for a keyboard). */
+  function openable(row, id) {
+    row.classList.add("openable");
+    row.setAttribute("role", "button");
+    row.tabIndex = 0;
+    row.addEventListener("click", () => openReport(id));
+    row.addEventListener("keydown", (e) => { if (e.key === "Enter") openReport(id); });
+  }
+
+  async function openReport(id) {
+    show($("#tab-new"), false);
+    show($("#tab-list"), false);
+    const page = $("#report-page");
+    const note = $("#report-note");
+    const key = `progress:${id}`;
+    show(page, true);
+    page.dataset.id = id;
+    window.scrollTo(0, 0);
+    let data = null;
+    try {
+      if (navigator.onLine === false) throw new NetworkError();
+      data = (await api(`/reports/${encodeURIComponent(id)}/progress`)).data;
+      await kv.set(key, data);
+      show(note, false);
+    } catch (e) {
+      data = await kv.get(key);
+      note.textContent = e instanceof NetworkError ? t("server_list_offline") : e.message;
+      show(note, true);
+    }
+    if (!data) {
+      $("#report-title").textContent = "";
+      $("#report-status").textContent = "";
+      $("#report-handler").textContent = "";
+      $("#report-timeline").replaceChildren();
+      return;
+    }
+    $("#report-title").textContent = data.title;
+    const status = $("#report-status");
+    status.textContent = data.status_label;
+    status.dataset.status = data.status;
+    const h = data.handled_by || {};
+    $("#report-handler").textContent =
+      [h.department, h.area || h.township].filter(Boolean).join(" · ") || "—";
+    const list = $("#report-timeline");
+    list.replaceChildren();
+    for (const step of data.timeline || []) {
+      list.append(el("li", { class: `step step-${step.status}`, "data-status": step.status },
+        el("span", { class: "when", text: formatDateTime(step.at) }),
+        el("strong", { class: "what", text: step.label }),
+        step.detail ? el("div", { class: "detail", text: step.detail }) : null));
+    }
   }
 
   // ---- start ---------------------------------------------------------------------------------
@@ -1255,6 +1351,7 @@
     $("#cancel-edit").addEventListener("click", resetForm);
     $("#checkin").addEventListener("click", onCheckin);
     $("#more").addEventListener("click", () => loadServerList(serverPage + 1));
+    $("#report-back").addEventListener("click", () => switchTab("list"));
     for (const name of ["title", "description", "address", "category", "occurred_at",
       "people_involved"]) {
       $(`#f-${name}`).addEventListener("input", () => setFieldError(name, ""));
