@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp import export_writers
+from fieldapp import bounds, export_writers
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import Area, Category, Cell, Department, ExportJob, User
 from fieldapp.services import audit, outbox
@@ -126,9 +126,9 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
         if raw is None or raw == "":
             return None
         try:
-            return date.fromisoformat(str(raw))
-        except ValueError:
-            errors[f"filters.{name}"] = _("A date like %(example)s.", example="2026-11-25")
+            return bounds.parse_day(raw)
+        except ValueError as exc:
+            errors[f"filters.{name}"] = str(exc)
             return None
 
     def text(name: str) -> str | None:
