@@ -5,7 +5,7 @@ Every date or time the app takes — a JSON field, a query parameter, a web form
 filter — goes through `parse_day` or `parse_instant`, so a date outside the window can neither
 be stored (a deadline in year 9999 overflowed when shown in China time and broke the case page
 for everyone) nor reach a query (`to=9999-12-31` overflowed adding a day). Numbers go through
-`whole_number`; lists of ids through `id_list`. The typed request models of the API (#18) are
+`is_db_id` before they reach an id column. The typed request models of the API (#18) are
 meant to call these same functions as their validators."""
 
 from __future__ import annotations
@@ -26,9 +26,6 @@ MAX_OFFSET: Final = timedelta(hours=14)
 MIN_OFFSET: Final = timedelta(hours=-12)
 #: PostgreSQL `integer` (every id column and most counts); JSON numbers beyond it are refused.
 MAX_INT: Final = 2**31 - 1
-#: The most ids one request may carry (bulk actions, export filters): a person selects a page
-#: of cases, not a table; 2,000 ids in one request held a worker for 8 s.
-MAX_IDS: Final = 200
 
 _DAY_EXAMPLE: Final = "2026-11-25"
 _TIME_EXAMPLE: Final = "2026-11-25T09:30:00+08:00"
@@ -100,27 +97,6 @@ def parse_instant(raw: Any, *, required: bool = False) -> datetime | None:
 def day_end(value: date, hour: int = 18) -> datetime:
     """`hour` o'clock China time on `value` (a deadline chosen as a day), in UTC."""
     return check_instant(datetime.combine(check_day(value), time(hour, 0), tzinfo=CHINA_TZ))
-
-
-def whole_number(raw: Any, *, low: int = 0, high: int = MAX_INT) -> int:
-    """A JSON whole number (not a boolean, not a float) in [low, high]; ValueError with the
-    message otherwise. A query-string text of digits is accepted too."""
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw.strip()) <= 12:
-        raw = int(raw.strip())
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ValueError(_("A whole number."))
-    if not low <= raw <= high:
-        raise ValueError(_("Between %(low)d and %(high)d.", low=low, high=high))
-    return raw
-
-
-def id_list(raw: Any, *, limit: int = MAX_IDS) -> list[Any]:
-    """A JSON list of at most `limit` items (the caller checks each); ValueError otherwise."""
-    if not isinstance(raw, list):
-        raise ValueError(_("A list."))
-    if len(raw) > limit:
-        raise ValueError(_("At most %(n)d at a time; send the rest in another request.", n=limit))
-    return raw
 
 
 def is_db_id(value: Any) -> bool:

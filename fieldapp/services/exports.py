@@ -50,6 +50,9 @@ LANGUAGES = ("zh", "en")
 SEVERITIES = ("red", "orange", "yellow")
 FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status")
 BODY_FIELDS = ("kind", "format", "language", "level", "filters")
+#: A filter is one code or name (an area code is 15 digits, a category key a word); more is
+#: no filter, and a long one is refused before it reaches a query or the job.
+MAX_FILTER_LENGTH = 64
 #: A running job with no progress for this long lost its worker.
 STALE_AFTER = timedelta(minutes=15)
 #: Rows between two progress writes to the database.
@@ -137,6 +140,9 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
             return None
         if not isinstance(raw, str):
             errors[f"filters.{name}"] = _("A string.")
+            return None
+        if len(raw) > MAX_FILTER_LENGTH:
+            errors[f"filters.{name}"] = _("At most %(n)d characters.", n=MAX_FILTER_LENGTH)
             return None
         return raw.strip()
 
