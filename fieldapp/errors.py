@@ -83,64 +83,58 @@ MAX_JSON_INTEGER = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ApiError(
-        400,
-        "invalid_json",
-        _("%(value)s is not a number JSON allows; send a finite number.", value=name),
-    )
+def _refused(code: str, message: str, path: str) -> ApiError:
+    return ApiError(400, code, message, {path: message} if path else None)
 
 
-def _check_text(text: str) -> None:
+def _check_text(text: str, path: str) -> None:
     if "\x00" in text:
-        raise ApiError(400, "invalid_text", _nul_message())
+        raise _refused("invalid_text", _nul_message(), path)
     # Only text outside ASCII can hold one; most bodies are searched not at all.
     if not text.isascii() and _SURROGATE.search(text):
-        raise ApiError(
-            400,
-            "invalid_text",
-            _("The request contains a lone surrogate (\\ud800-\\udfff), which is not text."),
-        )
+        message = _("The request contains a lone surrogate (\\ud800-\\udfff), which is not text.")
+        raise _refused("invalid_text", message, path)
 
 
 def check_json_value(value: Any) -> None:
-    """Refuse (ApiError 400) what is valid JSON but no field can take: nesting deeper than
-    MAX_JSON_DEPTH, NUL or a lone surrogate in any string or key, a whole number beyond
-    MAX_JSON_INTEGER, a float that overflowed to infinity (1e400). Iterative, so a deep body
-    cannot exhaust the stack here either."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Refuse (ApiError 400, naming the field as `parties[0].name`) what is valid JSON but no
+    field can take: nesting deeper than MAX_JSON_DEPTH, NUL or a lone surrogate in any string
+    or key, a whole number beyond MAX_JSON_INTEGER, NaN, Infinity or a float that overflowed
+    to infinity (1e400). Iterative, so a deep body cannot exhaust the stack here either."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, str):
-            _check_text(item)
+            _check_text(item, path)
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if abs(item) > MAX_JSON_INTEGER:
-                raise ApiError(
-                    400,
-                    "invalid_json",
-                    _(
-                        "A number in the body is too large: at most %(limit)d.",
-                        limit=MAX_JSON_INTEGER,
-                    ),
+                message = _(
+                    "A number in the body is too large: at most %(limit)d.",
+                    limit=MAX_JSON_INTEGER,
                 )
+                raise _refused("invalid_json", message, path)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                _refuse_constant("Infinity")
+                message = _(
+                    "%(value)s is not a number JSON allows; send a finite number.",
+                    value="NaN" if math.isnan(item) else "Infinity",
+                )
+                raise _refused("invalid_json", message, path)
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise ApiError(
-                    400,
-                    "invalid_json",
-                    _("The body is nested too deeply: at most %(n)d levels.", n=MAX_JSON_DEPTH),
-                )
+                raise ApiError(400, "invalid_json", _too_deep())
             if isinstance(item, dict):
                 for key, child in item.items():
-                    _check_text(key)
-                    stack.append((child, depth + 1))
+                    _check_text(key, path)
+                    stack.append((child, depth + 1, f"{path}.{key}" if path else key))
             else:
-                stack.extend((child, depth + 1) for child in item)
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _too_deep() -> str:
+    return _("The body is nested too deeply: at most %(n)d levels.", n=MAX_JSON_DEPTH)
 
 
 class HostileJSONProvider(DefaultJSONProvider):
@@ -149,7 +143,7 @@ class HostileJSONProvider(DefaultJSONProvider):
     every endpoint, and a body nested too deeply for the parser is a 400, not a
     RecursionError. Malformed JSON still raises ValueError, which the views answer."""
 
-    _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+    _decoder = json.JSONDecoder()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         if isinstance(s, bytes):
@@ -157,11 +151,7 @@ class HostileJSONProvider(DefaultJSONProvider):
         try:
             value = self._decoder.decode(s) if not kwargs else json.loads(s, **kwargs)
         except RecursionError:
-            raise ApiError(
-                400,
-                "invalid_json",
-                _("The body is nested too deeply: at most %(n)d levels.", n=MAX_JSON_DEPTH),
-            ) from None
+            raise ApiError(400, "invalid_json", _too_deep()) from None
         check_json_value(value)
         return value
 

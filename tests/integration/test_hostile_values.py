@@ -97,7 +97,7 @@ def test_hostile_json_is_a_400_with_what_is_wrong(client: FlaskClient, people: d
         '{"lon": NaN}': "finite",
     }
     for body, words in cases.items():
-        r = client.post("/api/v1/reports", data=body, headers=headers)
+        r = client.post("/api/v1/reports?lang=en", data=body, headers=headers)
         assert r.status_code == 400, (body[:40], r.get_data()[:200])
         assert words in r.get_json()["error"]["message"], (body[:40], r.get_json())
     assert client.get("/healthz").status_code == 200
