@@ -13,9 +13,10 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from fieldapp import create_app, localservices
+from fieldapp.cli_guard import GuardedGroup
 from fieldapp.db import db
 
 
@@ -150,6 +151,13 @@ def geo_demo(seed: int, if_empty: bool) -> None:
     _echo_json(result)
 
 
+#: What to do on an empty database (the tables there, no areas in them).
+NO_GEOGRAPHY = (
+    "no geography loaded yet; load the demo city (`fieldapp geo demo`) or boundaries "
+    "(`fieldapp geo import FILE`) first"
+)
+
+
 @geo_cli.command("locate")
 @click.argument("lon", type=float)
 @click.argument("lat", type=float)
@@ -157,7 +165,10 @@ def geo_demo(seed: int, if_empty: bool) -> None:
 def geo_locate(lon: float, lat: float) -> None:
     """Print the cell and chain of a WGS-84 point, as GET /api/v1/locate answers."""
     from fieldapp.services.locating import locate_point
+    from grid import queries
 
+    if not any(queries.level_counts(db.session).values()):
+        raise click.ClickException(NO_GEOGRAPHY)
     _echo_json(locate_point(db.session, lon, lat))
 
 
@@ -337,7 +348,9 @@ def _demo_history_once(seed: int, progress: Progress) -> None:
     progress(f"hotspot alerts: {len(result.as_dict().get('created', []))} new")
 
 
-main = FlaskGroup(create_app=create_app, add_default_commands=True, help=__doc__)
+# GuardedGroup: any command failing (database unreachable or unmigrated, broker down) prints
+# one line with what to do instead of a traceback (fieldapp/cli_guard.py).
+main = GuardedGroup(create_app=create_app, add_default_commands=True, help=__doc__)
 main.add_command(db_cli)
 main.add_command(geo_cli)
 main.add_command(services_cli)
@@ -433,9 +446,12 @@ def users_list(role: str | None, limit: int) -> None:
     )
     if role:
         stmt = stmt.where(User.role == role)
-    for row in db.session.execute(stmt.order_by(User.username).limit(limit)):
+    rows = db.session.execute(stmt.order_by(User.username).limit(limit)).all()
+    for row in rows:
         state = "" if row[4] else "  (inactive)"
         click.echo(f"{row[0]:<20} {row[1]:<12} {row[2]}  {row[3] or ''}{state}")
+    if not rows:
+        click.echo("no accounts yet; create one: fieldapp users create --help", err=True)
 
 
 @users_cli.command("revoke-tokens")

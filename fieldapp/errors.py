@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -52,30 +56,108 @@ def _has_nul(value: Any) -> bool:
 
 
 def refuse_nul_characters() -> None:
-    """PostgreSQL text cannot hold the NUL character (U+0000): a query parameter, form field
-    or JSON string carrying one is refused here with a message, instead of failing later in
-    the database as a 500. No person types it; a broken client or a fuzzer sends it."""
-    # Every API call passes here: for a JSON body (read and cached as get_json would), look
-    # at the raw bytes first — NUL itself, or JSON's and a URL's escapes of it — and decode
-    # only a request that has one of them somewhere. Forms and uploads are parsed as before.
+    """PostgreSQL text cannot hold the NUL character (U+0000): a query parameter or form
+    field carrying one is refused here with a message, instead of failing later in the
+    database as a 500. No person types it; a broken client or a fuzzer sends it. (A JSON body
+    is checked where it is parsed, by `HostileJSONProvider`.)"""
+    # A JSON request has no form: only its query string can carry one, and a look at the raw
+    # bytes spares decoding it on the intake path.
     if request.is_json:
-        raw = request.query_string + request.get_data(cache=True)
-        if b"\x00" not in raw and b"\\u0000" not in raw and b"%00" not in raw:
+        raw = request.query_string
+        if b"\x00" not in raw and b"%00" not in raw:
             return
-    found = (
-        _has_nul(dict(request.args.lists()))
-        or _has_nul(dict(request.form.lists()))
-        or (request.is_json and _has_nul(request.get_json(silent=True)))
-    )
-    if found:
-        raise ApiError(
-            400,
-            "invalid_text",
-            _("The request contains a NUL character (U+0000), which no field accepts."),
-        )
+    if _has_nul(dict(request.args.lists())) or _has_nul(dict(request.form.lists())):
+        raise ApiError(400, "invalid_text", _nul_message())
+
+
+def _nul_message() -> str:
+    return _("The request contains a NUL character (U+0000), which no field accepts.")
+
+
+#: Deeper than any body of this API (a report with parties is 3 levels); a client that nests
+#: 100,000 levels is refused before anything recurses over its body.
+MAX_JSON_DEPTH = 20
+#: The largest whole number every JSON reader (JavaScript included) holds exactly; no field of
+#: this API takes a larger one, and each field's own parser bounds it further.
+MAX_JSON_INTEGER = 2**53 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refused(code: str, message: str, path: str) -> ApiError:
+    return ApiError(400, code, message, {path: message} if path else None)
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise _refused("invalid_text", _nul_message(), path)
+    # Only text outside ASCII can hold one; most bodies are searched not at all.
+    if not text.isascii() and _SURROGATE.search(text):
+        message = _("The request contains a lone surrogate (\\ud800-\\udfff), which is not text.")
+        raise _refused("invalid_text", message, path)
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse (ApiError 400, naming the field as `parties[0].name`) what is valid JSON but no
+    field can take: nesting deeper than MAX_JSON_DEPTH, NUL or a lone surrogate in any string
+    or key, a whole number beyond MAX_JSON_INTEGER, NaN, Infinity or a float that overflowed
+    to infinity (1e400). Iterative, so a deep body cannot exhaust the stack here either."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_JSON_INTEGER:
+                message = _(
+                    "A number in the body is too large: at most %(limit)d.",
+                    limit=MAX_JSON_INTEGER,
+                )
+                raise _refused("invalid_json", message, path)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                message = _(
+                    "%(value)s is not a number JSON allows; send a finite number.",
+                    value="NaN" if math.isnan(item) else "Infinity",
+                )
+                raise _refused("invalid_json", message, path)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ApiError(400, "invalid_json", _too_deep())
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key, path)
+                    stack.append((child, depth + 1, f"{path}.{key}" if path else key))
+            else:
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _too_deep() -> str:
+    return _("The body is nested too deeply: at most %(n)d levels.", n=MAX_JSON_DEPTH)
+
+
+class HostileJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, reading request bodies strictly: the one place every JSON body
+    of the app is parsed (`request.get_json`), so the checks of `check_json_value` hold for
+    every endpoint, and a body nested too deeply for the parser is a 400, not a
+    RecursionError. Malformed JSON still raises ValueError, which the views answer."""
+
+    _decoder = json.JSONDecoder()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if isinstance(s, bytes):
+            s = s.decode(json.detect_encoding(s), "surrogatepass")
+        try:
+            value = self._decoder.decode(s) if not kwargs else json.loads(s, **kwargs)
+        except RecursionError:
+            raise ApiError(400, "invalid_json", _too_deep()) from None
+        check_json_value(value)
+        return value
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.json = HostileJSONProvider(app)
     app.before_request(refuse_nul_characters)
 
     @app.errorhandler(ApiError)

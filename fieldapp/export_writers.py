@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Final, Literal
 
 ColumnKind = Literal["text", "int", "float", "bool", "datetime", "date", "percent", "geometry"]
 Progress = Callable[[int], None]
@@ -102,6 +102,21 @@ def column_width(column: Column) -> float:
 # --- CSV ------------------------------------------------------------------------------------
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): a cell of
+#: text starting with one of them — a title "=HYPERLINK(…)" typed by anyone who files a
+#: report — would run in the office that opens the export.
+FORMULA_START: Final = frozenset("=+-@\t\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Text that a spreadsheet would read as a formula, prefixed with a single quote (what
+    OWASP recommends: shown as text, the quote hidden by Excel); anything else unchanged.
+    Numbers stay numbers: -5 is not text."""
+    if isinstance(value, str) and value[:1] in FORMULA_START:
+        return "'" + value
+    return value
+
+
 def _csv_formatter(column: Column, yes_no: tuple[str, str]) -> Callable[[Any], Any]:
     if column.kind == "datetime":
         return lambda v: "" if v is None else v.strftime(DATETIME_TEXT)
@@ -112,7 +127,7 @@ def _csv_formatter(column: Column, yes_no: tuple[str, str]) -> Callable[[Any], A
         return lambda v: "" if v is None else (yes if v else no)
     if column.kind == "percent":
         return lambda v: "" if v is None else f"{v * 100:.1f}%"
-    return lambda v: "" if v is None else v
+    return lambda v: "" if v is None else neutralise(v)
 
 
 def write_csv(
@@ -135,10 +150,17 @@ def write_csv(
     writer.writerow([c.header for c in columns])
     formatters = [_csv_formatter(c, yes_no) for c in columns]
     plain = all(c.kind in ("text", "int", "float") for c in columns)
+    # Only text can start a formula; a table of numbers is written as it comes.
+    texts = [i for i, c in enumerate(columns) if c.kind not in ("int", "float")]
     n = 0
     for row in rows:
-        if plain:
+        if plain and not texts:
             writer.writerow(row)
+        elif plain:
+            cells = list(row)
+            for i in texts:
+                cells[i] = neutralise(cells[i])
+            writer.writerow(cells)
         else:
             writer.writerow([fmt(v) for fmt, v in zip(formatters, row, strict=True)])
         n += 1

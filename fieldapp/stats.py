@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from fieldapp import bounds
+
 CHINA_TZ: Final = ZoneInfo("Asia/Shanghai")
 LEVELS: Final = ("city", "county", "township", "village", "cell")
 BREAKDOWNS: Final = ("category", "severity", "status", "period")
@@ -87,7 +89,7 @@ def parse_period(text: str) -> Period:
     if not match:
         raise ValueError(text)
     year = int(match.group(1))
-    if not 1900 <= year <= 9998:
+    if not bounds.EARLIEST_DAY.year <= year <= bounds.LATEST_DAY.year:
         raise ValueError(text)
     if match.group(2):
         month = int(match.group(2))

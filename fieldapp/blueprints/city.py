@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from fieldapp import bounds
 from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
@@ -231,11 +232,10 @@ def alerts_page() -> ResponseReturnValue:
 @bp.post("/alerts/<int(max=2147483647):alert_id>/<action>")
 @login_required
 def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
-    from datetime import UTC, datetime, time
+    from datetime import UTC, datetime
 
     from flask import flash, redirect, request
 
-    from fieldapp.deadlines import CHINA_TZ
     from fieldapp.services import hotspots
     from fieldapp.services.errors import DomainError
 
@@ -247,11 +247,15 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
             flash(_("Alert acknowledged."))
         elif action == "supervise":
             try:
-                day = datetime.strptime(request.form.get("due", ""), "%Y-%m-%d").date()
-            except ValueError:
+                # The shared parser (fieldapp.bounds): a day inside the date window.
+                day = bounds.parse_day(request.form.get("due"))
+            except ValueError as exc:
+                flash(str(exc))
+                return redirect(url_for("city.alerts_page"))
+            if day is None:
                 flash(_("Choose the date by which the cases must be handled."))
                 return redirect(url_for("city.alerts_page"))
-            due = datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
+            due = bounds.day_end(day)
             if due <= datetime.now(UTC):
                 flash(_("The date must be in the future."))
                 return redirect(url_for("city.alerts_page"))

@@ -15,10 +15,10 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from fieldapp import bounds
 from fieldapp.auth import api_user, csrf, now, remote_addr, web_user
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
-from fieldapp.deadlines import CHINA_TZ
 from fieldapp.errors import ApiError
 from fieldapp.models import User
 from fieldapp.services import hotspots
@@ -75,15 +75,10 @@ def supervise_hotspot(alert_id: int) -> ResponseReturnValue:
     fields: dict[str, str] = {}
     due_at: datetime | None = None
     try:
-        due_at = datetime.fromisoformat(str(due_raw).replace("Z", "+00:00")) if due_raw else None
-    except ValueError:
-        due_at = None
-    if due_at is None:
-        fields["due_at"] = _(
-            "A date and time, e.g. %(example)s.", example="2026-12-10T18:00:00+08:00"
-        )
-    elif due_at.tzinfo is None:
-        due_at = due_at.replace(tzinfo=CHINA_TZ)
+        # The shared parser (fieldapp.bounds): the date window, offsets, China time if bare.
+        due_at = bounds.parse_instant(due_raw, required=True)
+    except ValueError as exc:
+        fields["due_at"] = str(exc)
     if not isinstance(reason, str) or not reason.strip():
         fields["reason"] = _("Required for this step.")
     if fields or due_at is None or not isinstance(reason, str):

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from fieldapp import bounds
 from fieldapp.models import Report, User
 from fieldapp.services import reports, rollups, scope, stats
 from fieldapp.services.errors import InvalidInput
@@ -76,13 +77,10 @@ def parse_case_filters(args: Mapping[str, str]) -> CaseFilters:
     errors: dict[str, str] = {}
 
     def day(name: str) -> date | None:
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            return None
         try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = _("A date like %(example)s.", example="2026-11-25")
+            return bounds.parse_day(args.get(name))
+        except ValueError as exc:
+            errors[name] = str(exc)
             return None
 
     def integer(name: str, default: int, high: int) -> int:

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
-from fieldapp import deadlines
+from fieldapp import bounds, deadlines
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.labels import action_label, state_label
 from fieldapp.models import Area, CaseEvent, Department, Report, SupervisionOrder, User
@@ -565,8 +565,10 @@ def _clock(step: str, severity: str, now: datetime, policy: DeadlinePolicy) -> d
 
 def _department(session: Session, value: Any, report: Report) -> Department:
     stmt = select(Department)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if bounds.is_db_id(value):
         stmt = stmt.where(Department.id == value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        stmt = stmt.where(false())  # beyond the id column's range: no such department
     elif isinstance(value, str) and value.strip():
         stmt = stmt.where(Department.code == value.strip())
     else:
@@ -587,23 +589,15 @@ def _department(session: Session, value: Any, report: Report) -> Department:
 
 
 def _optional_due(body: dict[str, Any], now: datetime) -> datetime | None:
-    raw = body.get("due_at")
-    if raw is None:
-        return None
     try:
-        due = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
+        # The shared parser (fieldapp.bounds): the date window, offsets, China time if bare.
+        due = bounds.parse_instant(body.get("due_at"))
+    except ValueError as exc:
         raise InvalidInput(
-            _("Check the fields."),
-            {
-                "due_at": _(
-                    "A date and time, e.g. %(example)s.", example="2026-12-10T18:00:00+08:00"
-                )
-            },
-            code="invalid_action",
+            _("Check the fields."), {"due_at": str(exc)}, code="invalid_action"
         ) from None
-    if due.tzinfo is None:
-        due = due.replace(tzinfo=deadlines.CHINA_TZ)
+    if due is None:
+        return None
     if due <= now:
         raise InvalidInput(
             _("Check the fields."), {"due_at": _("Must be in the future.")}, code="invalid_action"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from fieldapp import bounds
 from fieldapp.models import Checkin, User
 from fieldapp.services import audit
 from fieldapp.services.errors import Forbidden, InvalidInput
@@ -66,9 +67,9 @@ def _parse(body: Any, now: datetime) -> tuple[date, bool, int]:
     raw_day = body.get("date")
     if raw_day is not None:
         try:
-            day = date.fromisoformat(str(raw_day))
-        except ValueError:
-            errors["date"] = _("A date like %(example)s.", example=today.isoformat())
+            day = bounds.parse_day(raw_day) or today
+        except ValueError as exc:
+            errors["date"] = str(exc)
         else:
             if day > today:
                 errors["date"] = _("This date is in the future. Check the phone's clock.")

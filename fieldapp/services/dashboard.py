@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fieldapp import bounds
 from fieldapp.models import Area, Cell, User
 from fieldapp.services import case_list, stats
 from fieldapp.services.errors import Forbidden, InvalidInput
@@ -147,9 +148,14 @@ def parse_period_args(args: Mapping[str, str], today: date) -> Period:
     days: dict[str, date] = {}
     for name, value in (("from", first_raw), ("to", last_raw)):
         try:
-            days[name] = date.fromisoformat(value)
-        except ValueError:
-            fields[name] = _("A date like %(example)s.", example="2026-11-25")
+            parsed = bounds.parse_day(value)
+        except ValueError as exc:
+            fields[name] = str(exc)
+        else:
+            if parsed is None:
+                fields[name] = _("A date like %(example)s.", example="2026-11-25")
+            else:
+                days[name] = parsed
     if not fields:
         if days["to"] < days["from"]:
             fields["to"] = _("The end date is before the start date.")

@@ -32,7 +32,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, DateTime, and_, false, func, select, true
 from sqlalchemy.orm import Session, aliased
 
-from fieldapp import kpi
+from fieldapp import bounds, kpi
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.export_writers import Column
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
@@ -100,8 +100,9 @@ class ExportParams:
             format=fmt,
             language=data.get("language") or "zh",
             level=data.get("level"),
-            date_from=date.fromisoformat(filters["from"]) if filters.get("from") else None,
-            date_to=date.fromisoformat(filters["to"]) if filters.get("to") else None,
+            # Checked when the job was asked for; the same parser reads them back.
+            date_from=bounds.parse_day(filters.get("from")),
+            date_to=bounds.parse_day(filters.get("to")),
             area=filters.get("area"),
             category=filters.get("category"),
             severity=filters.get("severity"),

@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp import export_writers
+from fieldapp import bounds, export_writers
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
@@ -52,6 +52,9 @@ LANGUAGES = ("zh", "en")
 SEVERITIES = ("red", "orange", "yellow")
 FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status", "overdue", "key")
 BODY_FIELDS = ("kind", "format", "language", "level", "filters")
+#: A filter is one code or name (an area code is 15 digits, a category key a word); more is
+#: no filter, and a long one is refused before it reaches a query or the job.
+MAX_FILTER_LENGTH = 64
 #: A running job with no progress for this long lost its worker.
 STALE_AFTER = timedelta(minutes=15)
 #: Rows between two progress writes to the database.
@@ -128,9 +131,9 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
         if raw is None or raw == "":
             return None
         try:
-            return date.fromisoformat(str(raw))
-        except ValueError:
-            errors[f"filters.{name}"] = _("A date like %(example)s.", example="2026-11-25")
+            return bounds.parse_day(raw)
+        except ValueError as exc:
+            errors[f"filters.{name}"] = str(exc)
             return None
 
     def text(name: str) -> str | None:
@@ -139,6 +142,9 @@ def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
             return None
         if not isinstance(raw, str):
             errors[f"filters.{name}"] = _("A string.")
+            return None
+        if len(raw) > MAX_FILTER_LENGTH:
+            errors[f"filters.{name}"] = _("At most %(n)d characters.", n=MAX_FILTER_LENGTH)
             return None
         return raw.strip()
 

@@ -30,6 +30,9 @@ _REJECTION_MESSAGES = {
     ),
     "corrupt": lambda: _("The photo is damaged or incomplete. Take or send it again."),
     "too_many_pixels": lambda: _("The photo has too many pixels. Send a smaller photo."),
+    "bad_proportions": lambda: _(
+        "The photo is far narrower than a photo of a scene. Send an ordinary photo."
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
+from fieldapp import bounds
 from fieldapp.services.errors import InvalidInput
 from grid.crs import CRS_NAMES
 
@@ -73,14 +74,9 @@ class ReportInput:
 
 
 def parse_day(raw: str | None) -> date | None:
-    """An ISO date (a query parameter), None when absent; ValueError carries the message a
-    person sees."""
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(_("A date like %(example)s.", example="2026-11-25")) from None
+    """An ISO date (a query parameter) inside the window of `fieldapp.bounds`, None when
+    absent; ValueError carries the message a person sees."""
+    return bounds.parse_day(raw)
 
 
 def body_hash(body: dict[str, Any]) -> str:
@@ -201,15 +197,12 @@ def _parse_time(value: Any, now: datetime, errors: dict[str, str]) -> datetime |
         )
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        errors["occurred_at"] = _(
-            "Not a date and time; use e.g. %(example)s.", example="2026-11-25T09:30:00+08:00"
-        )
+        # The shared parser: window, offset bounds, a bare time is China time; UTC after.
+        parsed = bounds.parse_instant(value, required=True)
+    except ValueError as exc:
+        errors["occurred_at"] = str(exc)
         return None
-    if parsed.tzinfo is None:
-        # Phones in the field run on China Standard Time; a bare time means local time.
-        parsed = parsed.replace(tzinfo=CHINA_TZ)
+    assert parsed is not None
     if parsed > now + FUTURE_SKEW:
         errors["occurred_at"] = _("This time is in the future. Check the phone's clock.")
         return None

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fieldapp import kpi
+from fieldapp import bounds, kpi
 from fieldapp.models import CaseEvent, Category, Report, User
 from fieldapp.services import audit, reports, rollups
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput
@@ -384,13 +384,13 @@ def parse_key_case(body: Any) -> KeyCaseInput:
     if not isinstance(leader, str) or not leader.strip() or len(leader.strip()) > 50:
         fields["leader"] = _("Required: the responsible leader's name and post, at most 50.")
     target: date | None = None
-    raw = body.get("target_date")
     try:
-        target = date.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        target = None
-    if target is None:
-        fields["target_date"] = _("A date like %(example)s.", example="2026-12-31")
+        target = bounds.parse_day(body.get("target_date"))
+    except ValueError as exc:
+        fields["target_date"] = str(exc)
+    else:
+        if target is None:
+            fields["target_date"] = _("A date like %(example)s.", example="2026-12-31")
     if fields or target is None or not isinstance(leader, str):
         raise InvalidInput(_("Check the fields."), fields, code="invalid_parameters")
     return KeyCaseInput(leader.strip(), target)

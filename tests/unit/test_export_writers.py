@@ -148,7 +148,7 @@ def test_csv_has_a_bom_for_excel_and_the_rows(tmp_path: Path) -> None:
     assert len(table) == 13
     assert table[1] == [
         "case-0000",
-        "=SUM(A1:A2) 不是公式",
+        "'=SUM(A1:A2) 不是公式",  # neutralised: a formula in a CSV would run
         "0",
         "2026-11-01 09:30",
         "2026-12-01",
