@@ -15,7 +15,7 @@ values a person could have typed; every other date is set by the server's clock.
 The downgrade changes nothing (the bad values are not kept: they were never valid).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 22:30:00.000000
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from fieldapp.bounds import EARLIEST_DAY, LATEST_DAY
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
