@@ -81,7 +81,9 @@ def test_no_page_breaks_its_content_security_policy(
     pages = {
         None: ["/", "/login", "/api/v1/docs"],
         "t_city": ["/city/map", "/dashboard", "/cases", "/exports/", "/city/alerts"],
-        "t_coord_1": ["/triage/", f"/triage/cases/{committed_case}", "/triage/overdue"],
+        "t_coord_1": ["/triage/", f"/triage/cases/{committed_case}", "/triage/inbox"],
+        "t_county": ["/triage/overdue"],
+        "t_dept": ["/triage/department"],
         "t_officer_a": ["/field/"],
     }
     problems: dict[str, list[str]] = {}
@@ -112,5 +114,15 @@ def test_no_page_breaks_its_content_security_policy(
                 assert page.locator("canvas").count() >= 1, path
             if path == "/api/v1/docs":
                 page.wait_for_selector(".opblock", timeout=15000)
+        if username is None:
+            # The listener does catch a violation: an injected inline script is refused.
+            page.goto(live_server + "/login")
+            page.evaluate(
+                "() => { const s = document.createElement('script');"
+                " s.textContent = 'window.__ran = 1'; document.body.appendChild(s); }"
+            )
+            page.wait_for_timeout(200)
+            assert page.evaluate("window.__ran") is None
+            assert any("script-src" in v for v in page.evaluate("window.__csp"))
         context.close()
     assert problems == {}
