@@ -17,6 +17,9 @@ from fieldapp.services import audit
 
 ID_NUMBER_COLUMN = "report_parties.id_number"
 PHONE_COLUMN = "report_parties.phone"
+# Staff's own phones (users.phone, for SMS notifications) are encrypted the same way; nothing
+# looks them up, so they have no keyed hash.
+USER_PHONE_COLUMN = "users.phone"
 
 
 def stored_party(ring: Keyring, id_number: str | None, phone: str | None) -> dict[str, Any]:
@@ -27,6 +30,16 @@ def stored_party(ring: Keyring, id_number: str | None, phone: str | None) -> dic
         "id_number_hmac": ring.lookup(id_number, "id_number"),
         "phone_hmac": ring.lookup(phone, "phone"),
     }
+
+
+def stored_user_phone(ring: Keyring, phone: str | None) -> str | None:
+    """The stored form of a user's phone."""
+    return ring.encrypt(phone or None, USER_PHONE_COLUMN)
+
+
+def user_phone(ring: Keyring, stored: str | None) -> str | None:
+    """A user's phone, decrypted."""
+    return ring.decrypt(stored, USER_PHONE_COLUMN)
 
 
 def plain_values(ring: Keyring, party: ReportParty) -> tuple[str | None, str | None]:
@@ -141,6 +154,35 @@ def encrypt_plain_rows(connection: Connection, ring: Keyring, batch: int = 5000)
         connection.execute(
             _STORE,
             [{"row_id": row[0], **stored_party(ring, row[1], row[2])} for row in rows],
+        )
+        converted += len(rows)
+        after = rows[-1][0]
+
+
+_PLAIN_USER_PHONES = text(
+    """
+    SELECT id, phone FROM users
+    WHERE id > :after AND phone IS NOT NULL AND phone NOT LIKE 'enc1:%'
+    ORDER BY id LIMIT :n
+    """
+)
+
+
+def has_plain_user_phones(connection: Connection) -> bool:
+    return connection.execute(_PLAIN_USER_PHONES, {"after": 0, "n": 1}).first() is not None
+
+
+def encrypt_plain_user_phones(connection: Connection, ring: Keyring, batch: int = 5000) -> int:
+    """Encrypt users' phones still stored as plain text (migration 0011)."""
+    converted = 0
+    after = 0
+    while True:
+        rows = connection.execute(_PLAIN_USER_PHONES, {"after": after, "n": batch}).all()
+        if not rows:
+            return converted
+        connection.execute(
+            text("UPDATE users SET phone = :phone WHERE id = :row_id"),
+            [{"row_id": row[0], "phone": stored_user_phone(ring, row[1])} for row in rows],
         )
         converted += len(rows)
         after = rows[-1][0]

@@ -32,6 +32,10 @@ def upgrade() -> None:
 
     op.alter_column("report_parties", "id_number", type_=sa.Text(), existing_nullable=True)
     op.alter_column("report_parties", "phone", type_=sa.Text(), existing_nullable=True)
+    # Staff's phones too (users.phone, read to send SMS): the stored form is longer.
+    op.alter_column(
+        "users", "phone", type_=sa.Text(), existing_type=sa.String(32), existing_nullable=True
+    )
     op.add_column("report_parties", sa.Column("id_number_hmac", sa.String(64), nullable=True))
     op.add_column("report_parties", sa.Column("phone_hmac", sa.String(64), nullable=True))
     op.create_index(op.f("ix_report_parties_id_number_hmac"), "report_parties", ["id_number_hmac"])
@@ -43,12 +47,14 @@ def _encrypt_existing() -> None:
     """Encrypt the plain values already stored (fieldapp.services.party_data). The keys are
     only needed, and the key file only created, when there is something to convert."""
     bind = op.get_bind()
-    from fieldapp.services.party_data import encrypt_plain_rows, has_plain_rows
+    from fieldapp.services import party_data
 
-    if has_plain_rows(bind):
+    if party_data.has_plain_rows(bind) or party_data.has_plain_user_phones(bind):
         from fieldapp.crypto import keyring_outside_app
 
-        encrypt_plain_rows(bind, keyring_outside_app())
+        ring = keyring_outside_app()
+        party_data.encrypt_plain_rows(bind, ring)
+        party_data.encrypt_plain_user_phones(bind, ring)
 
 
 def downgrade() -> None:

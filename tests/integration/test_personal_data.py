@@ -4,21 +4,25 @@ every unmasked display audited."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldapp import crypto, localservices
 from fieldapp.db import db
-from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty
+from fieldapp.keys_cli import keys_cli
+from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty, User
 from fieldapp.services import party_data
 from tests.integration.test_reports_api import report_body
 from tests.support import auth
@@ -27,6 +31,7 @@ pytestmark = pytest.mark.usefixtures("people")
 
 ID_NUMBER = "371102199001011234"
 PHONE = "13812345678"
+STAFF_PHONE = "13955556666"
 
 
 def _file(client: FlaskClient, people: dict, **overrides: Any) -> str:
@@ -169,8 +174,13 @@ def committed_report(app: Flask, people: dict) -> Iterator[str]:
     """A report with parties committed for real (pg_dump sees only committed rows)."""
     client = app.test_client()
     report_id = _file(client, people)
+    with app.app_context():  # and an officer's own phone, as the demo city stores them
+        stored = party_data.stored_user_phone(crypto.keyring(), STAFF_PHONE)
+        db.session.execute(update(User).where(User.username == "t_officer_b").values(phone=stored))
+        db.session.commit()
     yield report_id
     with app.app_context():
+        db.session.execute(update(User).where(User.username == "t_officer_b").values(phone=None))
         db.session.execute(delete(Report).where(Report.id == uuid.UUID(report_id)))
         db.session.execute(delete(AuditEvent).where(AuditEvent.object_id == report_id))
         db.session.execute(
@@ -189,5 +199,36 @@ def test_a_database_dump_holds_no_readable_id_number_or_phone(
     ).stdout.decode()
     assert committed_report in dump  # the report is there
     assert "张三" in dump  # names are not part of this change
-    for secret in (ID_NUMBER, PHONE, "1990010112", "12345678"):
+    for secret in (ID_NUMBER, PHONE, "1990010112", "12345678", STAFF_PHONE):
         assert secret not in dump, secret
+
+
+def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
+    app: Flask, client: FlaskClient, people: dict, db_session: Session, tmp_path: Path
+) -> None:
+    report_id = _file(client, people)
+    with app.app_context():
+        original = crypto.keyring()
+    keys_file = tmp_path / "data_keys.json"
+    keys_file.write_text(original.to_json())
+    previous = app.config["DATA_KEYS_FILE"]
+    app.config["DATA_KEYS_FILE"] = str(keys_file)
+    app.extensions.pop("fieldapp.keyring", None)
+    try:
+        runner = app.test_cli_runner()
+        shown = runner.invoke(keys_cli, ["show"])
+        assert shown.exit_code == 0 and "current: k1" in shown.output, shown.output
+        rotated = runner.invoke(keys_cli, ["rotate"])
+        assert rotated.exit_code == 0, rotated.output
+        assert "new key k2" in rotated.output
+        assert json.loads(keys_file.read_text())["current"] == "k2"
+        assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+        r = client.get(f"/api/v1/reports/{report_id}", headers=auth(people, "coord_1"))
+        assert r.get_json()["parties"][0]["id_number"] == ID_NUMBER
+        stored = db_session.execute(
+            select(ReportParty.id_number).where(ReportParty.report_id == uuid.UUID(report_id))
+        ).scalars()
+        assert all(v is None or v.startswith("enc1:k2:") for v in stored)
+    finally:
+        app.config["DATA_KEYS_FILE"] = previous
+        app.extensions.pop("fieldapp.keyring", None)
