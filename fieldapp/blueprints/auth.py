@@ -43,7 +43,7 @@ def login() -> ResponseReturnValue:
         try:
             user = accounts.authenticate(db.session, username, password, remote_addr(), now())
         except Unauthorized as exc:
-            db.session.commit()  # keep the failed attempt: it feeds the rate limit
+            db.session.commit()  # (authenticate has committed the count and audit row)
             error, status = exc.message, 401
         except RateLimited as exc:
             response = make_response(render_template("login.html", error=exc.message), 429)

@@ -21,6 +21,7 @@ parallel guesses cannot get past a limit. A successful sign-in gives its count b
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,8 +69,22 @@ def keys(username: str, address: str | None) -> Keys:
     """Keys for an attempt. The account key is the casefolded username, so `City` and `city`
     share one count (sign-in itself compares exactly; the limit must not be split)."""
     account = username.strip().casefold()[:64]
-    where = (address or "unknown")[:64]
+    where = address_key(address)
     return Keys(address=where, pair=f"{account}\x1f{where}", account=account)
+
+
+def address_key(address: str | None) -> str:
+    """The counted form of a client address: IPv4 as is, IPv6 by its /64 (one subscriber
+    gets a whole /64 and could otherwise take a fresh address for every guess)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped if ip.version == 6 else ip)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,14 @@ def test_keys_fold_case_so_a_limit_cannot_be_split() -> None:
     assert limits.keys("city", None).address == "unknown"
 
 
+def test_ipv6_clients_are_counted_by_their_64() -> None:
+    one = limits.address_key("2001:db8:1:2:aaaa::1")
+    assert one == limits.address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert one != limits.address_key("2001:db8:1:3::1")
+    assert limits.address_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert limits.address_key("10.0.0.1") == "10.0.0.1"
+
+
 URL_MAP = Map(
     [
         Rule("/", endpoint="pages.index"),
