@@ -46,6 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from fieldapp.navigation import init_navigation
 
     app.session_interface = CookieSessionInterface()
+    from fieldapp import privacy, security_headers
+
+    security_headers.init_app(app)
+    privacy.init_app(app)
     csrf.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(api.bp)

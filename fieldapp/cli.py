@@ -573,3 +573,8 @@ def demo_history(
 
 
 main.add_command(demo_cli)
+
+
+from fieldapp.keys_cli import keys_cli  # noqa: E402  (kept apart: issue #15)
+
+main.add_command(keys_cli)

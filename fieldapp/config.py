@@ -99,4 +99,12 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # An officer with no check-in and no report for this many whole days is "silent"
         # (fieldapp.services.silent): listed on /triage/silent and the dashboards.
         "SILENT_DAYS": int(env.get("FIELDAPP_SILENT_DAYS", 3)),
+        # Keys of the field-level encryption of personal data (fieldapp.crypto): inline JSON,
+        # else a file, by default instance/data_keys.json created on first use (mode 0600).
+        "DATA_KEYS": env.get("FIELDAPP_DATA_KEYS") or None,
+        "DATA_KEYS_FILE": env.get("FIELDAPP_DATA_KEYS_FILE")
+        or str(instance_path / "data_keys.json"),
+        # Behind a reverse proxy that sets X-Forwarded-For / -Proto: how many proxies to trust
+        # (werkzeug ProxyFix); 0 (default) trusts none, so a client cannot forge its address.
+        "PROXY_FIX": int(env.get("FIELDAPP_PROXY_FIX", 0)),
     }

@@ -238,9 +238,13 @@ class ReportParty(Base):
     )
     position: Mapped[int] = mapped_column(SmallInteger)
     name: Mapped[str] = mapped_column(String(50))
-    id_number: Mapped[str | None] = mapped_column(String(18))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    # Encrypted at the field level (fieldapp.crypto, `enc1:<key id>:…`); the *_hmac columns
+    # hold the keyed hash of the normalised value, to find the same person across cases.
+    id_number: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str | None] = mapped_column(String(30))
+    id_number_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Photo(Base):
@@ -321,20 +325,6 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class LoginAttempt(Base):
-    """Failed sign-ins, for rate limiting across every web and worker process."""
-
-    __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_at", "username", "attempted_at"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    remote_addr: Mapped[str | None] = mapped_column(String(64))
-    attempted_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
 
 
 class OutboxMessage(Base):
@@ -499,3 +489,14 @@ class CaseNumberCounter(Base):
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer)
+class SigninThrottle(Base):
+    """Sign-in counters (fieldapp.services.signin_limits): one fixed window per (scope, key),
+    shared by every web process; scope `known` marks an address a user signed in from."""
+
+    __tablename__ = "signin_throttle"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_s: Mapped[int] = mapped_column(Integer)

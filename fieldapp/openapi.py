@@ -426,8 +426,10 @@ The JSON API of the Rizhao grid platform (日照市网格化矛盾纠纷早报�
 
 **Signing in.** `POST /auth/token` with a username and password gives a bearer token for one
 device (valid 30 days). Send it as `Authorization: Bearer <token>` on every other call;
-`DELETE /auth/token` signs the device out. Five failed sign-ins within 15 minutes lock the
-username for the rest of that window (429 with `Retry-After`). The reference data
+`DELETE /auth/token` signs the device out. Failed sign-ins are limited (429 with
+`Retry-After`): five per username from one address within 15 minutes, 30 per address over all
+usernames; a username guessed at from many addresses is slowed to one attempt a minute from
+addresses it never signed in from, never locked for its owner. The reference data
 (`/categories`, `/locate`, `/layers/areas`) needs no token.
 
 **Errors.** Every error has one shape:
@@ -644,8 +646,10 @@ def _issue_token() -> dict[str, Any]:
                 },
             ),
             "429": {
-                "description": "Too many failed sign-ins for this username (登录失败次数过多). "
-                "`Retry-After` says how many seconds to wait.",
+                "description": "Too many failed sign-ins (登录失败次数过多) for this username "
+                "from this address, from this address over all usernames, or for this username "
+                "from unknown addresses while it is being guessed at. `Retry-After` says how "
+                "many seconds to wait.",
                 "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
                 "content": _json_body(
                     _ref("Error"),

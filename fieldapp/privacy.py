@@ -1,6 +1,9 @@
-"""Masking personal data for roles that do not handle the case (pure functions)."""
+"""Masking personal data for roles that do not handle the case (pure functions), and the
+request hook that commits the audit of unmasked displays."""
 
 from __future__ import annotations
+
+from flask import Flask, Response, g
 
 
 def mask_name(name: str) -> str:
@@ -28,3 +31,17 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def init_app(app: Flask) -> None:
+    """Commit the audit rows of unmasked personal data shown during a request
+    (fieldapp.services.party_data.audit_unmasked_display): a page that only reads commits
+    nothing else, and the record of who saw what must not be rolled back with it."""
+
+    @app.after_request
+    def _commit_reveal_audit(response: Response) -> Response:
+        if g.pop("fieldapp_reveal_audited", False) and response.status_code < 400:
+            from fieldapp.db import db
+
+            db.session.commit()
+        return response

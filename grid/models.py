@@ -159,7 +159,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    # Encrypted by the application (fieldapp.services.party_data.USER_PHONE_COLUMN).
+    phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(120))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from fieldapp import safe_redirect
 from fieldapp.auth import now, remote_addr
 from fieldapp.db import db
 from fieldapp.services import accounts, audit
@@ -33,10 +43,12 @@ def login() -> ResponseReturnValue:
         try:
             user = accounts.authenticate(db.session, username, password, remote_addr(), now())
         except Unauthorized as exc:
-            db.session.commit()  # keep the failed attempt: it feeds the rate limit
+            db.session.commit()  # (authenticate has committed the count and audit row)
             error, status = exc.message, 401
         except RateLimited as exc:
-            error, status = exc.message, 429
+            response = make_response(render_template("login.html", error=exc.message), 429)
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
         else:
             audit.record(
                 db.session,
@@ -49,10 +61,9 @@ def login() -> ResponseReturnValue:
             db.session.commit()
             session.clear()
             session["user_id"] = user.id
-            target = request.args.get("next") or HOME_BY_ROLE.get(user.role, "/")
-            if not target.startswith("/") or target.startswith("//"):
-                target = "/"  # only local redirects
-            return redirect(target)
+            # Only a page this app serves (fieldapp.safe_redirect), else the role's home.
+            target = safe_redirect.local_path(request.args.get("next"), current_app.url_map)
+            return redirect(target or HOME_BY_ROLE.get(user.role, "/"))
     return render_template("login.html", error=error), status
 
 

@@ -6,6 +6,7 @@ hand out working tokens."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -16,10 +17,10 @@ from typing import cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from fieldapp.models import ApiToken, Area, Cell, LoginAttempt, OfficerCell, User
+from fieldapp.models import ApiToken, Area, Cell, OfficerCell, User
 from fieldapp.services import audit
 from fieldapp.services.errors import InvalidInput, RateLimited, Unauthorized
 from grid.direct import DirectStatement, fetch_one
@@ -29,10 +30,6 @@ ROLES = ("officer", "coordinator", "county", "city", "department", "admin")
 ROLE_AREA_LEVEL = {"coordinator": "township", "county": "county", "city": "city"}
 
 TOKEN_LIFETIME = timedelta(days=30)
-# Five failures within fifteen minutes lock a username for the rest of the window: slow
-# enough to stop guessing, short enough that an officer who mistyped can retry the same day.
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
 
 _hasher = PasswordHasher()
 
@@ -133,29 +130,63 @@ def set_password(session: Session, user: User, password: str, actor_id: int | No
 def authenticate(
     session: Session, username: str, password: str, remote_addr: str | None, now: datetime
 ) -> User:
-    """The user for valid credentials. Failures are counted per username; too many within
-    the window raise RateLimited (even for the right password, so guessing cannot continue)."""
-    since = now - FAILURE_WINDOW
-    failures = session.execute(
-        select(func.count(), func.min(LoginAttempt.attempted_at)).where(
-            LoginAttempt.username == username, LoginAttempt.attempted_at >= since
-        )
-    ).one()
-    if failures[0] >= MAX_FAILURES:
-        retry = int((failures[1] + FAILURE_WINDOW - now).total_seconds()) + 1
+    """The user for valid credentials, with sign-in throttling (fieldapp.services.signin_limits).
+
+    The attempt is counted and committed before the password is checked (so parallel guesses
+    each see the others); over a limit it raises RateLimited without checking the password.
+    An unknown or inactive username costs the same Argon2 verification as a real one, so the
+    answer's timing does not tell which usernames exist. Failures and the first refusal of
+    a window are audited and committed here, whatever the caller does next."""
+    from fieldapp.services import signin_limits
+
+    k = signin_limits.keys(username, remote_addr)
+    counts, known = signin_limits.reserve(session, k, now)
+    session.commit()  # release the counter rows before the slow part
+    refusal = signin_limits.decide(counts, known, now)
+    if refusal is not None:
+        if refusal.first:
+            _audit_signin(session, "login.locked", username, remote_addr, refusal.limit.scope)
+            session.commit()
         raise RateLimited(
             _(
                 "Too many failed sign-ins. Try again in %(minutes)d minutes.",
-                minutes=max(1, retry // 60),
+                minutes=max(1, -(-refusal.retry_after_s // 60)),
             ),
-            retry_after_s=max(1, retry),
+            retry_after_s=refusal.retry_after_s,
         )
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        session.add(LoginAttempt(username=username[:64], remote_addr=remote_addr, attempted_at=now))
+    usable = user is not None and user.active and bool(user.password_hash)
+    # Always one Argon2 verification: a dummy hash stands in for a missing one.
+    valid = verify_password(
+        user.password_hash if usable and user is not None else _dummy_hash(), password
+    )
+    if user is None or not usable or not valid:
+        reason = "unknown_user" if user is None else "wrong_password" if usable else "inactive"
+        _audit_signin(session, "login.failed", username, remote_addr, reason)
+        session.commit()
         raise Unauthorized(_("Wrong username or password."))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
+    signin_limits.succeeded(session, k, now)
     return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """An Argon2 hash of a random password, with the same parameters as real ones."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
+def _audit_signin(
+    session: Session, action: str, username: str, remote_addr: str | None, reason: str
+) -> None:
+    audit.record(
+        session,
+        actor_id=None,
+        action=action,
+        object_type="signin",
+        object_id=username[:64],
+        remote_addr=remote_addr,
+        details={"reason": reason},
+    )
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,13 @@ class SmsChannel:
     def send(self, recipient: Recipient, subject: str, text: str) -> bool:
         if not recipient.phone:
             return False
-        self.provider.send_sms(recipient.phone, f"【{subject}】{text}"[: self.MAX_LENGTH])
+        # Stored encrypted (fieldapp.services.party_data); decrypted only to send.
+        from fieldapp.crypto import keyring_outside_app
+        from fieldapp.services.party_data import user_phone
+
+        phone = user_phone(keyring_outside_app(), recipient.phone)
+        assert phone is not None
+        self.provider.send_sms(phone, f"【{subject}】{text}"[: self.MAX_LENGTH])
         return True
 
 

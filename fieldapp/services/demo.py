@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from fieldapp.crypto import keyring_outside_app
 from fieldapp.services.accounts import hash_password
+from fieldapp.services.party_data import stored_user_phone
 from grid import queries
 from grid.demo import build_demo_city
 from grid.importer import import_boundaries
@@ -91,6 +93,10 @@ def load_demo_city(
     say(f"adding {len(new_rows):,} accounts (demo password: {DEMO_PASSWORD})")
     if new_rows:
         demo_hash = hash_password(DEMO_PASSWORD)
+        # Officers' phones are personal data: stored encrypted like parties' (issue #15).
+        ring = keyring_outside_app()
+        for row in new_rows:
+            row["phone"] = stored_user_phone(ring, row.get("phone"))
         session.execute(
             insert(User),
             [{"phone": None, "password_hash": demo_hash, "active": True, **r} for r in new_rows],

@@ -19,11 +19,12 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldapp import crypto
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import geography, scope
+from fieldapp.services import geography, party_data, scope
 from fieldapp.services.errors import (
     Conflict,
     Forbidden,
@@ -88,10 +89,13 @@ _INTAKE_SQL = DirectStatement(
         ON CONFLICT (id) DO NOTHING
         RETURNING id, case_number
     ), new_parties AS (
-        INSERT INTO report_parties (report_id, position, name, id_number, phone, role)
-        SELECT new_report.id, p.position, p.name, p.id_number, p.phone, p.role
+        INSERT INTO report_parties (report_id, position, name, id_number, phone, role,
+            id_number_hmac, phone_hmac)
+        SELECT new_report.id, p.position, p.name, p.id_number, p.phone, p.role,
+            p.id_number_hmac, p.phone_hmac
         FROM new_report, jsonb_to_recordset(CAST(:parties AS jsonb)) AS p(
-            position smallint, name text, id_number text, phone text, role text)
+            position smallint, name text, id_number text, phone text, role text,
+            id_number_hmac text, phone_hmac text)
     ), new_message AS (
         INSERT INTO outbox (task, payload, attempts)
         SELECT :task, CAST(:payload AS jsonb), 0 FROM new_report
@@ -269,10 +273,20 @@ def _write_parameters(
     outbox message and its audit record. Two phones (or one phone retrying) racing with the
     same id: the loser waits for the winner's commit, inserts nothing at all, and answers
     from the stored row."""
-    parties = [
-        {"position": i, "name": p.name, "id_number": p.id_number, "phone": p.phone, "role": p.role}
-        for i, p in enumerate(data.parties)
-    ]
+    # ID numbers and phones leave the process encrypted (fieldapp.crypto); the keyring is
+    # only loaded for a report that has parties.
+    parties: list[dict[str, Any]] = []
+    if data.parties:
+        ring = crypto.keyring()
+        parties = [
+            {
+                "position": i,
+                "name": p.name,
+                "role": p.role,
+                **party_data.stored_party(ring, p.id_number, p.phone),
+            }
+            for i, p in enumerate(data.parties)
+        ]
     return {
         **values,
         "lon": lon,
@@ -394,7 +408,9 @@ def parse_filters(args: dict[str, str]) -> ReportFilters:
 
 
 def report_json(session: Session, report: Report, viewer: User) -> dict[str, Any]:
-    return reports_json(session, [report], viewer)[0]
+    """One report as its page shows it: parties unmasked for roles that handle the case
+    (and that display audited)."""
+    return reports_json(session, [report], viewer, reveal=True)[0]
 
 
 @dataclass
@@ -408,8 +424,12 @@ class _Lookups:
     coords: dict[uuid.UUID, tuple[float, float]]
 
 
-def reports_json(session: Session, reports: list[Report], viewer: User) -> list[dict[str, Any]]:
-    """JSON for several reports with a fixed number of queries (no N+1)."""
+def reports_json(
+    session: Session, reports: list[Report], viewer: User, *, reveal: bool = False
+) -> list[dict[str, Any]]:
+    """JSON for several reports with a fixed number of queries (no N+1). Parties' personal
+    data is masked unless `reveal` (one report's own page) and the viewer handles the case;
+    every unmasked display is audited."""
     if not reports:
         return []
     ids = [r.id for r in reports]
@@ -455,9 +475,24 @@ def reports_json(session: Session, reports: list[Report], viewer: User) -> list[
             )
         )
     }
-    lookups = _Lookups(refs, officers, parties, photos, coords)
+    unmasked = reveal and scope.sees_parties_unmasked(viewer)
+    plain: dict[uuid.UUID, list[PartyInput]] = {}
+    if parties:
+        ring = crypto.keyring()
+        for report_id, stored in parties.items():
+            plain[report_id] = [
+                PartyInput(p.name, *party_data.plain_values(ring, p), p.role) for p in stored
+            ]
+            shown = [
+                name
+                for p in plain[report_id]
+                for name, value in (("id_number", p.id_number), ("phone", p.phone))
+                if value
+            ]
+            if unmasked and shown:
+                party_data.audit_unmasked_display(session, viewer.id, report_id, shown)
+    lookups = _Lookups(refs, officers, plain, photos, coords)
     names = category_names(session)
-    unmasked = scope.sees_parties_unmasked(viewer)
     return [_build(r, lookups, names, unmasked) for r in reports]
 
 

@@ -56,7 +56,12 @@ class PageLog:
 
 @pytest.fixture
 def page_and_log(browser) -> Iterator[tuple[object, PageLog]]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    # Playwright's wait_for_function evaluates strings in the page, which the app's strict
+    # Content-Security-Policy forbids; the policy itself is checked on every page by
+    # test_content_security_policy.py, in contexts that do not bypass it.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="zh-CN", bypass_csp=True
+    )
     page = context.new_page()
     log = PageLog()
 

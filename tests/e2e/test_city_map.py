@@ -105,7 +105,10 @@ def map_reports(live_server: str, people: dict[str, Any], engine: Engine) -> Ite
 @pytest.fixture
 def visit(browser: Any) -> Iterator[tuple[Any, Visit]]:
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        viewport={"width": 1280, "height": 900},
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        bypass_csp=True,  # wait_for_function evaluates strings (see conftest.page_and_log)
     )
     log = Visit()
 

@@ -41,6 +41,7 @@ def _phone_context(browser: Any, *, service_workers: str = "allow") -> tuple[Any
     lon, lat = support.cell_centre(0, 0)
     context = browser.new_context(
         viewport=PHONE,
+        bypass_csp=True,  # wait_for_function evaluates strings (see conftest.page_and_log)
         device_scale_factor=2,
         is_mobile=True,
         has_touch=True,

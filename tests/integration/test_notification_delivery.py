@@ -16,9 +16,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fieldapp import crypto
 from fieldapp.models import Notification, OutboxMessage, User
 from fieldapp.services import notifications
 from fieldapp.services.channels import SmsChannel, SmtpChannel, configured_channels
+from fieldapp.services.party_data import stored_user_phone
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -56,7 +58,8 @@ class RecordingSmsProvider:
 
 def _coordinator(session: Session) -> User:
     user = session.execute(select(User).where(User.username == "t_coord_1")).scalar_one()
-    user.email, user.phone = "coord1@example.test", "13800000001"
+    ring = crypto.keyring_outside_app()
+    user.email, user.phone = "coord1@example.test", stored_user_phone(ring, "13800000001")
     return user
 
 

@@ -64,7 +64,7 @@ def test_open_redirects_are_refused(client: FlaskClient) -> None:
         "/login?next=//evil.example/",
         data={"username": "t_coord_2", "password": PASSWORD, "csrf_token": token},
     )
-    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert r.status_code == 302 and r.headers["Location"] == "/triage/"  # the role's home
 
 
 def test_users_cli_create_passwd_revoke(app: Flask, db_session: Session) -> None:

@@ -21,7 +21,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 import fieldapp
-from fieldapp import openapi
+from fieldapp import openapi, security_headers
 from fieldapp.blueprints import docs
 from fieldapp.deadlines import DeadlinePolicy, Light
 from fieldapp.i18n import init_babel
@@ -392,6 +392,7 @@ def docs_app() -> Flask:
     """Only the docs blueprint, on the package's templates and static files: no database."""
     app = Flask("fieldapp", root_path=str(PACKAGE))
     app.register_blueprint(docs.bp)
+    security_headers.init_app(app)  # the page's inline script carries the CSP nonce
     return app
 
 
