@@ -38,3 +38,12 @@ SATISFACTION_LABELS: Final[dict[str, LazyString]] = {
     "basically_satisfied": _l("Basically satisfied"),
     "dissatisfied": _l("Dissatisfied"),
 }
+#: Account roles (the roster file's Chinese words are fieldapp.roster_file.ROLE_WORDS).
+ROLE_LABELS: Final[dict[str, LazyString]] = {
+    "officer": _l("Grid officer"),
+    "coordinator": _l("Petition coordinator"),
+    "county": _l("County staff"),
+    "city": _l("City staff"),
+    "department": _l("Department staff"),
+    "admin": _l("Administrator"),
+}

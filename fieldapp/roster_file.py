@@ -270,11 +270,10 @@ def parse(table: Iterable[list[Any]]) -> Parsed:
                 continue
             first = seen.setdefault((key, value), number)
             if first != number:
-                out.problems.append(
-                    Problem(
-                        number, col.get(key, HEADERS[key][0]), f"duplicate_person:{first}", value
-                    )
-                )
+                shown = _masked(value) if key == "id_number" else value
+                column = col.get(key, HEADERS[key][0])
+                out.problems.append(Problem(number, column, f"duplicate_person:{first}", shown))
+                break  # one problem per duplicated row is enough
         out.rows.append(row)
     return out
 

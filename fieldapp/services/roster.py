@@ -182,7 +182,9 @@ def _lookups(
         code: (aid, level)
         for code, aid, level in session.execute(select(Area.code, Area.id, Area.level))
     }
-    departments = dict(session.execute(select(Department.code, Department.id)).tuples().all())
+    departments = {
+        code: did for code, did in session.execute(select(Department.code, Department.id))
+    }
     return cells, areas, departments
 
 
