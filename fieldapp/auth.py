@@ -26,7 +26,6 @@ class TrackedSession(SecureCookieSession):
     whether a view cleared them (a sign-in starts with ``session.clear()``)."""
 
     opened_sid: str | None = None
-    opened_user_id: object = None
     cleared = False
 
     def clear(self) -> None:
@@ -40,7 +39,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     signer first (3 % of a report's CPU in a py-spy profile of the intake benchmark).
 
     The cookie names a server-side session (fieldapp.services.websessions) by the random
-    token under "sid": a sign-in (a view putting a new "user_id" into a cleared session)
+    token under "sid": a sign-in (a view putting "user_id" into a session it cleared)
     gets its record here, and a sign-out (the "sid" gone or replaced) ends it here, so the
     sign-in and sign-out views need not know about the records."""
 
@@ -52,7 +51,6 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         opened = super().open_session(app, request)
         if isinstance(opened, TrackedSession):
             opened.opened_sid = opened.get("sid")
-            opened.opened_user_id = opened.get("user_id")
         return opened
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
@@ -68,8 +66,9 @@ def _sync_web_session(cookie: TrackedSession) -> None:
     if cookie.opened_sid and cookie.opened_sid != sid:
         websessions.end(db.session, cookie.opened_sid, "logout")
         changed = True
-    signed_in_now = cookie.cleared or cookie.opened_user_id != user_id
-    if isinstance(user_id, int) and not sid and signed_in_now:
+    # Only a sign-in gets a record: it clears the session first (against session fixation);
+    # a cookie from before server-side sessions holds a user_id but no sid and gets none.
+    if isinstance(user_id, int) and not sid and cookie.cleared:
         cookie["sid"] = websessions.start(
             db.session,
             user_id,
