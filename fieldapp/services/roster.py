@@ -217,13 +217,16 @@ def _plan_and_apply(
     report: Progress,
 ) -> None:
     usernames = [t.row.username for t in targets]
-    managed = select(RosterPerson.user_id)
+    # Two plain lookups: the people named in the file, and everyone the roster managed
+    # before (candidates for deactivation). One query with OR would scan every user.
     existing = {
         u.username: u
-        for u in session.execute(
-            select(User).where((User.username.in_(usernames)) | (User.id.in_(managed)))
-        ).scalars()
+        for u in session.execute(select(User).where(User.username.in_(usernames))).scalars()
     }
+    for u in session.execute(
+        select(User).join(RosterPerson, RosterPerson.user_id == User.id)
+    ).scalars():
+        existing.setdefault(u.username, u)
     ids = [u.id for u in existing.values()]
     cells_of: dict[int, set[int]] = {}
     for user_id, cell_id in session.execute(
