@@ -88,7 +88,7 @@ def change_password() -> ResponseReturnValue:
     try:
         passwords.check_strength(new, username=user.username, phone=user.phone)
     except InvalidInput as err:
-        return _render(400, " ".join([err.message, *err.fields.values()]))
+        return _render(400, "".join([err.message, *err.fields.values()]))
     # Ends every browser session and device token of the user; this browser signs in afresh.
     accounts.set_password(db.session, user, new, actor_id=user.id)
     user.must_change_password = False
