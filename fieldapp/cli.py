@@ -492,7 +492,8 @@ def users_import(file: str, dry_run: bool, passwords_out: str | None) -> None:
     stages = {"read": "reading", "check": "checking codes", "write": "writing"}
 
     def progress(stage: str, done: int, total: int) -> None:
-        click.echo(f"  {stages.get(stage, stage)}: {done}/{total}", err=True)
+        of = f"/{total}" if total else ""
+        click.echo(f"  {stages.get(stage, stage)}: {done}{of} rows", err=True)
 
     try:
         with db.transaction() as session:

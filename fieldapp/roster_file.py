@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, Final
@@ -130,6 +130,8 @@ def _read_xlsx(stream: IO[bytes]) -> Iterator[list[Any]]:
         try:
             for values in sheet.iter_rows(values_only=True):
                 yield list(values)
+        except Exception as exc:  # a sheet broken half-way (bad XML, bad cell values)
+            raise RosterFileError(f"the xlsx sheet is damaged ({type(exc).__name__})") from None
         finally:
             book.close()
 
@@ -147,7 +149,14 @@ def _read_csv(data: bytes) -> Iterator[list[Any]]:
         raise RosterFileError("the CSV is neither UTF-8 nor GB18030 text")
     if "\x00" in text:
         raise RosterFileError("not a CSV text file")
-    return (list(r) for r in csv.reader(io.StringIO(text)))
+
+    def rows() -> Iterator[list[Any]]:
+        try:
+            yield from (list(r) for r in csv.reader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+            raise RosterFileError(f"the CSV is malformed ({exc})") from None
+
+    return rows()
 
 
 # --- cell values -----------------------------------------------------------------------------
@@ -235,9 +244,14 @@ def header_map(header: list[Any]) -> tuple[dict[str, int], dict[str, str], list[
     return index, labels, problems
 
 
-def parse(table: Iterable[list[Any]]) -> Parsed:
+#: How often `parse` reports progress, in rows.
+PROGRESS_EVERY: Final = 1000
+
+
+def parse(table: Iterable[list[Any]], progress: Callable[[int], None] | None = None) -> Parsed:
     """Rows and the problems of each row on its own and of the file as a whole (duplicates).
-    Code lookups (cells, areas, departments) are `check_codes`'s."""
+    Code lookups (cells, areas, departments) are `check_codes`'s. `progress(rows_read)` is
+    called every PROGRESS_EVERY rows."""
     out = Parsed()
     iterator = iter(table)
     header = next(iterator, None)
@@ -251,6 +265,8 @@ def parse(table: Iterable[list[Any]]) -> Parsed:
     for number, values in enumerate(iterator, start=2):
         if number - 1 > MAX_ROWS:
             raise RosterFileError(f"more than {MAX_ROWS} rows")
+        if progress is not None and (number - 1) % PROGRESS_EVERY == 0:
+            progress(number - 1)
         cells = {key: values[i] if i < len(values) else None for key, i in index.items()}
         if all(text(v) == "" for v in cells.values()):
             continue

@@ -103,7 +103,7 @@ def change_password() -> ResponseReturnValue:
 def revoke_device(token_id: int) -> ResponseReturnValue:
     user = web_user()
     assert user is not None
-    token = db.session.get(ApiToken, token_id)
+    token = db.session.get(ApiToken, token_id) if 0 < token_id <= people.MAX_ID else None
     if token is None or token.user_id != user.id:
         return _render(404, _("No such device."))
     if token.revoked_at is None:
@@ -118,7 +118,7 @@ def revoke_device(token_id: int) -> ResponseReturnValue:
 def end_browser(session_id: int) -> ResponseReturnValue:
     user = web_user()
     assert user is not None
-    row = db.session.get(WebSession, session_id)
+    row = db.session.get(WebSession, session_id) if 0 < session_id <= people.MAX_ID else None
     if row is None or row.user_id != user.id:
         return _render(404, _("No such browser."))
     if row.ended_at is None:

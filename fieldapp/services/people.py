@@ -34,6 +34,8 @@ MANAGER_ROLES = frozenset({"admin", "county"})
 #: The roles county staff may manage inside their county.
 COUNTY_MANAGED_ROLES = ("officer", "coordinator", "department")
 SEARCH_LIMIT = 100
+#: Ids are PostgreSQL integers: a larger number in a URL is simply not found (not a 500).
+MAX_ID = 2**31 - 1
 
 
 def may_manage_people(user: User) -> bool:
@@ -95,6 +97,8 @@ def get_person(session: Session, actor: User, user_id: int) -> User:
     someone outside the scope exists is not the actor's business)."""
     if not may_manage_people(actor):
         raise Forbidden(_("Only administrators and county staff manage people."))
+    if not 0 < user_id <= MAX_ID:
+        raise NotFound(_("No such person in your area."))
     user = session.execute(
         select(User).where(User.id == user_id, people_filter(actor))
     ).scalar_one_or_none()

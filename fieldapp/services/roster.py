@@ -147,7 +147,7 @@ def import_roster(
     report = progress or (lambda _stage, _done, _total: None)
     result = ImportResult(filename)
     clock = time.perf_counter()
-    parsed = parse(read_table(data, filename))
+    parsed = parse(read_table(data, filename), lambda done: report("read", done, 0))
     result.rows = len(parsed.rows)
     report("read", result.rows, result.rows)
     result.seconds["read"] = time.perf_counter() - clock

@@ -241,3 +241,40 @@ def test_roster_page_problems_result_and_password_sheet(
     )
     assert junk.status_code == 400 and "无法读取" in junk.get_data(as_text=True)
     assert HEADER  # the header the files above use
+
+
+def test_hostile_ids_and_files_get_4xx(
+    app: Flask, db_session: Session, other_county: dict[str, int]
+) -> None:
+    admin = _client(app, "t_admin")
+    token = csrf(admin, "/account")
+    huge = 2**70
+    assert admin.get(f"/admin/people/{huge}").status_code == 404
+    assert (
+        admin.post(f"/admin/people/{huge}/password", data={"csrf_token": token}).status_code == 404
+    )
+    assert (
+        admin.post(f"/account/devices/{huge}/revoke", data={"csrf_token": token}).status_code == 404
+    )
+    assert (
+        admin.post(f"/account/sessions/{huge}/end", data={"csrf_token": token}).status_code == 404
+    )
+    too_big_field = csv_bytes("甲," + "1" * 200_000 + ",网格员,991101001003001,,,,")
+    r = admin.post(
+        "/admin/roster",
+        data={"csrf_token": token, "file": (io.BytesIO(too_big_field), "r.csv")},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 400 and "无法读取" in r.get_data(as_text=True)
+    myself = admin.post(
+        f"/admin/people/{other_county['admin']}/active", data={"csrf_token": token, "active": "0"}
+    )
+    assert myself.status_code == 400
+
+
+def test_pages_in_english(app: Flask, db_session: Session, other_county: dict[str, int]) -> None:
+    admin = _client(app, "t_admin")
+    assert "Roster import" in admin.get("/admin/roster?lang=en").get_data(as_text=True)
+    assert "Change password" in admin.get("/account?lang=en").get_data(as_text=True)
+    person = admin.get(f"/admin/people/{other_county['officer']}?lang=en").get_data(as_text=True)
+    assert "Move to these cells" in person and "Grid officer" in person
