@@ -160,6 +160,10 @@ def web_user() -> User | None:
             if loaded is None or loaded.user.id != user_id:
                 session.pop("user_id", None)
                 session.pop("sid", None)
+                if isinstance(session, TrackedSession):
+                    # Already ended or lapsed: nothing to end (and nothing to commit) when
+                    # the emptied cookie is saved.
+                    session.opened_sid = None
             else:
                 g.web_user, g.web_session_id = loaded.user, loaded.session_id
                 if loaded.touch:
