@@ -529,7 +529,7 @@ def users_import(file: str, dry_run: bool, passwords_out: str | None) -> None:
         click.echo(f"deactivated {change.username} {change.name}")
         for report_id, title in change.open_cases:
             click.echo(f"  open case to reassign: {report_id} {title}")
-    fresh = [a for a in result.created if a.password]
+    fresh = result.new_passwords
     if fresh and not dry_run:
         out = passwords_out or f"roster-passwords-{datetime.now():%Y%m%d-%H%M%S}.xlsx"
         descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

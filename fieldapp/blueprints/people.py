@@ -90,7 +90,7 @@ def roster_import() -> ResponseReturnValue:
         db.session.rollback()
     else:
         db.session.commit()
-    fresh = [a for a in result.created if a.password] if result.applied else []
+    fresh = result.new_passwords if result.applied else []
     sheet = (
         base64.b64encode(
             passwords_xlsx((a.username, a.name, a.role, a.place, a.password or "") for a in fresh)

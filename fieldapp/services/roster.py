@@ -112,9 +112,16 @@ class ImportResult:
     updated: list[Change] = field(default_factory=list)
     deactivated: list[Change] = field(default_factory=list)
     reactivated: list[Change] = field(default_factory=list)
+    reissued: list[NewAccount] = field(default_factory=list)
+    """People reactivated who had no password (created already gone): a one-time password."""
     unchanged: int = 0
     applied: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def new_passwords(self) -> list[NewAccount]:
+        """Every one-time password of this import, for the printed sheet."""
+        return [a for a in self.created + self.reissued if a.password]
 
     @property
     def changes(self) -> int:
@@ -277,6 +284,14 @@ def _plan_and_apply(
         _apply_update(session, user, t, cells_of.get(user.id, set()), roster_of.get(user.id))
         if user.active and not t.active:
             _deactivate(session, user, "roster")
+        if t.active and user.password_hash is None:
+            password = one_time_password()
+            user.password_hash = hash_one_time(password)
+            user.must_change_password = True
+            place = "；".join(t.row.cells) or t.row.area
+            result.reissued.append(
+                NewAccount(user.username, t.row.name, t.row.role, place, password)
+            )
         user.active = t.active
         audit(action, user.id, {"fields": changed})
 

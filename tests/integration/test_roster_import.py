@@ -163,3 +163,17 @@ def test_cli_import_dry_run_then_real_then_noop(
     assert (
         refused.exit_code != 0 and "row 2" in refused.output and "Traceback" not in refused.output
     )
+
+
+def test_someone_created_gone_and_back_later_gets_a_one_time_password(db_session: Session) -> None:
+    gone = "吴六,13900000006,网格员,991101001004001,,,2024-01-01,2025-01-01"
+    first = _import(db_session, csv_bytes(gone))
+    (created,) = first.created
+    assert created.password is None  # already left: no sign-in
+    user = db_session.execute(select(User).where(User.username == "13900000006")).scalar_one()
+    assert not user.active and user.password_hash is None
+    back = _import(db_session, csv_bytes("吴六,13900000006,网格员,991101001004001,,,2024-01-01,"))
+    assert [c.username for c in back.reactivated] == ["13900000006"]
+    (reissued,) = back.new_passwords
+    assert reissued.password and accounts.verify_password(user.password_hash, reissued.password)
+    assert user.active and user.must_change_password
