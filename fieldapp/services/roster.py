@@ -14,6 +14,7 @@ and checks the file; this module compares it with the database and applies the d
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldapp.models import (
@@ -325,7 +326,7 @@ def _plan_and_apply(
     _create(session, result, new_targets, dry_run, audit, report)
     if not dry_run:
         if audits:
-            session.execute(insert(AuditEvent), audits)
+            _copy_audits(session, audits)
         session.add(
             AuditEvent(
                 actor_id=actor_id,
@@ -453,28 +454,7 @@ def _create(
             report("write", done, total)
     if dry_run:
         return
-    ids = list(
-        session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), user_rows)
-    )
-    cell_rows = [
-        {"user_id": uid, "cell_id": cid}
-        for uid, t in zip(ids, targets, strict=True)
-        for cid in sorted(t.cell_ids)
-    ]
-    if cell_rows:
-        session.execute(insert(OfficerCell), cell_rows)
-    session.execute(
-        insert(RosterPerson),
-        [
-            {
-                "user_id": uid,
-                "id_number": store_id_number(t.row.id_number),
-                "start_date": t.row.start,
-                "end_date": t.row.end,
-            }
-            for uid, t in zip(ids, targets, strict=True)
-        ],
-    )
+    ids = _copy_people(session, user_rows, targets)
     for uid, t in zip(ids, targets, strict=True):
         audit("user.create", uid, {"username": t.row.username, "role": t.row.role})
     report("write", total, total)
@@ -521,3 +501,61 @@ def describe(problem: Problem) -> str:
     if code == "area_level":
         return _("This role needs the code of a %(level)s.", level=_LEVEL_NAMES.get(arg, arg))
     return messages.get(code, code)
+
+
+_USER_COLUMNS = (
+    "id",
+    "username",
+    "display_name",
+    "role",
+    "area_id",
+    "department_id",
+    "phone",
+    "password_hash",
+    "active",
+    "must_change_password",
+)
+
+
+def _copy_people(
+    session: Session, user_rows: list[dict[str, Any]], targets: list[_Target]
+) -> list[int]:
+    """Write new people with PostgreSQL COPY (psycopg 3's cursor.copy, in the session's own
+    transaction): ids drawn from the users sequence first, then users, their cells and
+    roster facts. A multi-row INSERT of 5,000 users spent more CPU composing its statement
+    than the database spent storing the rows."""
+    ids: list[int] = list(
+        session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": len(user_rows)},
+        ).scalars()
+    )
+    driver: Any = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        with cursor.copy(f"COPY users ({', '.join(_USER_COLUMNS)}) FROM STDIN") as copy:
+            for uid, row in zip(ids, user_rows, strict=True):
+                copy.write_row([uid, *(row[c] for c in _USER_COLUMNS[1:])])
+        with cursor.copy("COPY officer_cells (user_id, cell_id) FROM STDIN") as copy:
+            for uid, t in zip(ids, targets, strict=True):
+                for cell_id in sorted(t.cell_ids):
+                    copy.write_row((uid, cell_id))
+        with cursor.copy(
+            "COPY roster_people (user_id, id_number, start_date, end_date) FROM STDIN"
+        ) as copy:
+            for uid, t in zip(ids, targets, strict=True):
+                copy.write_row((uid, store_id_number(t.row.id_number), t.row.start, t.row.end))
+    return [int(i) for i in ids]
+
+
+def _copy_audits(session: Session, audits: list[dict[str, Any]]) -> None:
+    """The import's per-person audit events, by COPY (as _copy_people)."""
+    session.flush()
+    driver: Any = session.connection().connection.driver_connection
+    columns = ("actor_id", "action", "object_type", "object_id", "remote_addr", "details")
+    copy_sql = f"COPY audit_log ({', '.join(columns)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for event in audits:
+            details = json.dumps(event["details"], ensure_ascii=False)
+            copy.write_row([*(event[c] for c in columns[:-1]), details])
