@@ -5,10 +5,11 @@ behind the web page and `fieldapp users import`, in a child process so that its 
 is its own. Targets: <= 30 s and <= 300 MB.
 
 Figures: seconds (wall, and the child's own CPU time, which does not move with the load of a
-shared machine; the load average is printed too) per stage (read, check, write), the peak RSS of the child (VmHWM) and the
-tracemalloc peak of the import; then the same file again (nothing to change). Baseline from
-the same run, in a child the same way: a bare COPY of the same 5,000 users into the users
-table (what writing the people costs with no reading, checking, hashing or audit)."""
+shared machine; the load average is printed too), per stage (read, check, write), the peak
+RSS of the child (VmHWM) and the tracemalloc peak of the import; then the same file again
+(nothing to change). Baseline from the same run, in a child the same way: a bare COPY of the
+same 5,000 users into the users table (what writing the people costs with no reading,
+checking, hashing or audit)."""
 
 from __future__ import annotations
 
