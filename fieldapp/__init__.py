@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from fieldapp.auth import CookieSessionInterface, csrf
     from fieldapp.blueprints import (
+        account,
         api,
         auth,
         city,
@@ -39,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         hotspots_api,
         layers,
         pages,
+        people,
         stats_api,
         triage,
     )
@@ -67,6 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)
     init_navigation(app)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(account.bp)
 
     celery_init_app(app)
     return app

@@ -483,6 +483,81 @@ def users_deactivate(username: str) -> None:
     click.echo(f"{username} deactivated")
 
 
+@users_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change.")
+@click.option(
+    "--passwords-out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Where to write the new accounts' one-time passwords (xlsx; default "
+    "roster-passwords-<time>.xlsx here).",
+)
+@with_appcontext
+def users_import(file: str, dry_run: bool, passwords_out: str | None) -> None:
+    """Import the roster spreadsheet (xlsx or CSV; template: /admin/roster/template.xlsx):
+    all or nothing; people missing from it are deactivated."""
+    import os
+    from datetime import datetime
+    from pathlib import Path
+
+    from fieldapp.roster_file import RosterFileError, passwords_xlsx
+    from fieldapp.services import roster
+    from fieldapp.services.hotspots import china_today
+
+    data = Path(file).read_bytes()
+    stages = {"read": "reading", "check": "checking codes", "write": "writing"}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        of = f"/{total}" if total else ""
+        click.echo(f"  {stages.get(stage, stage)}: {done}{of} rows", err=True)
+
+    try:
+        with db.transaction() as session:
+            result = roster.import_roster(
+                session,
+                data,
+                Path(file).name,
+                actor_id=None,
+                today=china_today(),
+                dry_run=dry_run,
+                progress=progress,
+            )
+            if result.problems:
+                session.rollback()
+    except RosterFileError as err:
+        raise click.ClickException(f"cannot read {file}: {err}") from None
+    if result.problems:
+        for p in result.problems:
+            where = f"row {p.row}" if p.row else "file"
+            value = f" [{p.value}]" if p.value else ""
+            click.echo(f"{where}, {p.column}: {roster.describe(p)}{value}")
+        raise click.ClickException(
+            f"{len(result.problems)} problem(s) in {result.rows} rows; nothing was imported"
+        )
+    verb = "would be" if dry_run else "were"
+    click.echo(
+        f"{result.rows} rows: {result.changes} change(s) {verb} made — "
+        f"{len(result.created)} new, {len(result.updated)} updated, "
+        f"{len(result.deactivated)} deactivated, {len(result.reactivated)} reactivated, "
+        f"{result.unchanged} unchanged"
+    )
+    for change in result.deactivated:
+        click.echo(f"deactivated {change.username} {change.name}")
+        for report_id, title in change.open_cases:
+            click.echo(f"  open case to reassign: {report_id} {title}")
+    fresh = result.new_passwords
+    if fresh and not dry_run:
+        out = passwords_out or f"roster-passwords-{datetime.now():%Y%m%d-%H%M%S}.xlsx"
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(
+                passwords_xlsx(
+                    (a.username, a.name, a.role, a.place, a.password or "") for a in fresh
+                )
+            )
+        click.echo(f"one-time passwords of {len(fresh)} new account(s) written to {out}")
+
+
 main.add_command(users_cli)
 
 

@@ -7,6 +7,8 @@
 - FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
 - FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: where export files are written (default
   instance/exports) and how long they stay downloadable (default 24 hours).
+- FIELDAPP_WEB_SESSION_IDLE_HOURS, FIELDAPP_WEB_SESSION_MAX_DAYS: a web sign-in ends after
+  this long without a request (default 12 hours) and this long after signing in (7 days).
 """
 
 from __future__ import annotations
@@ -107,4 +109,8 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # Behind a reverse proxy that sets X-Forwarded-For / -Proto: how many proxies to trust
         # (werkzeug ProxyFix); 0 (default) trusts none, so a client cannot forge its address.
         "PROXY_FIX": int(env.get("FIELDAPP_PROXY_FIX", 0)),
+        # Web sessions (fieldapp.services.websessions): signed out after this many hours
+        # without a request, and this many days after signing in, whatever the activity.
+        "WEB_SESSION_IDLE_HOURS": float(env.get("FIELDAPP_WEB_SESSION_IDLE_HOURS", 12)),
+        "WEB_SESSION_MAX_DAYS": float(env.get("FIELDAPP_WEB_SESSION_MAX_DAYS", 7)),
     }

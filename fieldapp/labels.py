@@ -76,3 +76,14 @@ def action_label(action: str) -> str:
 def state_label(state: str) -> str:
     """The state's label in the reader's language (the code itself if unknown)."""
     return str(STATE_LABELS.get(state, state))
+
+
+#: Account roles (the roster file's Chinese words are fieldapp.roster_file.ROLE_WORDS).
+ROLE_LABELS: Final[dict[str, LazyString]] = {
+    "officer": _l("Grid officer"),
+    "coordinator": _l("Petition coordinator"),
+    "county": _l("County staff"),
+    "city": _l("City staff"),
+    "department": _l("Department staff"),
+    "admin": _l("Administrator"),
+}

@@ -489,6 +489,8 @@ class CaseNumberCounter(Base):
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer)
+
+
 class SigninThrottle(Base):
     """Sign-in counters (fieldapp.services.signin_limits): one fixed window per (scope, key),
     shared by every web process; scope `known` marks an address a user signed in from."""
@@ -500,3 +502,44 @@ class SigninThrottle(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     window_s: Mapped[int] = mapped_column(Integer)
+
+
+class WebSession(Base):
+    """A signed-in browser (fieldapp.services.websessions). The cookie carries a random token;
+    only its SHA-256 is stored, so a database leak does not hand out sessions. A session ends
+    (ended_at) at logout, password change, revocation or deactivation, and lapses after the
+    idle and absolute lifetimes (WEB_SESSION_IDLE_HOURS, WEB_SESSION_MAX_DAYS)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user_open", "user_id", postgresql_where="ended_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(24))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class RosterPerson(Base):
+    """What the roster spreadsheet says about a person beyond their account
+    (fieldapp.services.roster): ID number, start and end dates."""
+
+    __tablename__ = "roster_people"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    id_number: Mapped[str | None] = mapped_column(String(200))
+    """Personal data: written and read only through fieldapp.services.roster.store_id_number /
+    read_id_number (one place for field-level encryption to wrap); shown masked."""
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -165,6 +166,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Set for a one-time password (roster import, reset): the web sends the user to the
+    password page and the API answers 403 ``password_change_required`` until it is changed."""
 
 
 class OfficerCell(Base):

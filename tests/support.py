@@ -4,6 +4,7 @@ neighbouring cells share exact vertices and slanted edges (as real boundaries do
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import shapely
@@ -95,3 +96,18 @@ def cell_centre(i: int = 0, j: int = 0) -> tuple[float, float]:
     corners = lattice()[i : i + 2, j : j + 2].reshape(-1, 2)
     lon, lat = corners.mean(axis=0)
     return float(lon), float(lat)
+
+
+def sign_in_cookie(client: Any, user_id: int) -> None:
+    """Sign `client` in without the form: a server-side web session (fieldapp.services.
+    websessions, in the test's transaction) and the cookie naming it. A cookie holding only a
+    user_id is refused since sessions are recorded server-side (issue 15.8)."""
+    from fieldapp.db import db
+    from fieldapp.services import websessions
+
+    with client.application.app_context():
+        token = websessions.start(db.session, user_id, remote_addr=None, user_agent="pytest")
+        db.session.commit()
+    with client.session_transaction() as web:
+        web["user_id"] = user_id
+        web["sid"] = token

@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from fieldapp.models import ApiToken, Area, Cell, OfficerCell, User
-from fieldapp.services import audit
+from fieldapp.services import audit, websessions
 from fieldapp.services.errors import InvalidInput, RateLimited, Unauthorized
 from grid.direct import DirectStatement, fetch_one
 
@@ -122,6 +122,9 @@ def set_password(session: Session, user: User, password: str, actor_id: int | No
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+    # A new password signs the user out of every browser too (the caller signs the current
+    # browser in again when the user changed it themselves).
+    websessions.end_all(session, user.id, "password")
     audit.record(
         session, actor_id=actor_id, action="user.password", object_type="user", object_id=user.id
     )
@@ -282,6 +285,8 @@ def revoke_all_tokens(session: Session, user: User, actor_id: int | None) -> int
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+    # A lost phone may hold a web sign-in as well as the app's token.
+    websessions.end_all(session, user.id, "revoked")
     audit.record(
         session, actor_id=actor_id, action="token.revoke_all", object_type="user", object_id=user.id
     )

@@ -33,7 +33,7 @@ from fieldapp.models import (
 from fieldapp.services import accounts, hotspots
 from fieldapp.services.errors import Forbidden
 from fieldapp.stats import day_start
-from tests.support import PASSWORD, ROWS, auth, small_city
+from tests.support import PASSWORD, ROWS, auth, sign_in_cookie, small_city
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -401,8 +401,7 @@ def test_the_json_the_map_page_reads_also_with_the_web_session(
     client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
 ) -> None:
     hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
-    with client.session_transaction() as web:
-        web["user_id"] = people["city"]["id"]
+    sign_in_cookie(client, people["city"]["id"])
     r = client.get("/api/v1/hotspots")  # the cookie, no bearer token
     assert r.status_code == 200
     alerts = r.get_json()["alerts"]

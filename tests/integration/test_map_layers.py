@@ -21,7 +21,7 @@ from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
 from fieldapp.services.report_input import CHINA_TZ
 from grid import queries
-from tests.support import auth, cell_centre
+from tests.support import auth, cell_centre, sign_in_cookie
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -421,8 +421,7 @@ def test_bearer_or_session_cookie_and_only_map_roles(
     assert officer.status_code == 403 and officer.get_json()["error"]["code"] == "forbidden"
     coordinator = client.get(POINTS, headers=auth(people, "coord_1"))
     assert coordinator.status_code == 403
-    with client.session_transaction() as session:
-        session["user_id"] = people["city"]["id"]
+    sign_in_cookie(client, people["city"]["id"])
     by_cookie = client.get(CHOROPLETH)
     assert by_cookie.status_code == 200 and by_cookie.get_json()["total"] == 4
     # A bad token is refused even with a good cookie: no silent switch of identity.

@@ -20,7 +20,7 @@ from fieldapp.services import stats
 from fieldapp.services.rollups import RollupFilters
 from fieldapp.stats import CHINA_TZ, LEVELS
 from tests.integration.stats_support import CELLS, add_report, cell_ids
-from tests.support import auth, cell_centre
+from tests.support import auth, cell_centre, sign_in_cookie
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -149,8 +149,7 @@ def test_scope_coordinators_see_their_township_only(
 def test_the_web_session_cookie_works_for_reads(
     client: FlaskClient, people: dict[str, Any]
 ) -> None:
-    with client.session_transaction() as session:
-        session["user_id"] = people["county"]["id"]
+    sign_in_cookie(client, people["county"]["id"])
     r = client.get(f"/api/v1/rollups?level=township&{WINDOW}")
     assert r.status_code == 200 and r.get_json()["within"]["code"] == "991101"
     assert client.get("/api/v1/kpis?period=2033-05").status_code == 200

@@ -1,0 +1,80 @@
+"""First sign-in with a one-time password, at phone size in real Chromium: the officer is sent
+to /account, sees the rules, changes the password, and goes on to the field app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from fieldapp.models import AuditEvent, User
+from fieldapp.services import accounts, roster
+
+pytestmark = pytest.mark.e2e
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "roster-account.png"
+NEW_PASSWORD = "plum-blossom-2026"
+
+
+@pytest.fixture
+def fresh_officer(engine: Engine, small_city_loaded: None) -> Iterator[tuple[str, str]]:
+    password = roster.one_time_password()
+    with Session(engine) as session, session.begin():
+        user = accounts.create_user(
+            session,
+            username="t_e2e_first_signin",
+            password=None,
+            role="officer",
+            display_name="首次登录",
+            cell_codes=["991101002003001"],
+        )
+        user.password_hash = roster.hash_one_time(password)
+        user.must_change_password = True
+        user_id = user.id
+    try:
+        yield "t_e2e_first_signin", password
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(delete(AuditEvent).where(AuditEvent.actor_id == user_id))
+            session.execute(delete(User).where(User.id == user_id))
+
+
+def test_first_sign_in_changes_the_one_time_password(
+    live_server: str, browser: Any, fresh_officer: tuple[str, str]
+) -> None:
+    username, password = fresh_officer
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{live_server}/login?next=/field/")
+        page.fill('input[name="username"]', username)
+        page.fill('input[name="password"]', password)
+        page.click('form.login button[type="submit"]')
+        page.wait_for_selector("#must-change")
+        assert page.url.endswith("/account")
+        assert "至少 10 个字符" in page.locator("#password-rules").inner_text()
+        page.fill('input[name="old_password"]', password)
+        page.fill('input[name="new_password"]', "1234567890")
+        page.fill('input[name="confirm_password"]', "1234567890")
+        page.click("#change-password")
+        page.wait_for_selector("#password-error")
+        assert "常见" in page.locator("#password-error").inner_text()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.fill('input[name="old_password"]', password)
+        page.fill('input[name="new_password"]', NEW_PASSWORD)
+        page.fill('input[name="confirm_password"]', NEW_PASSWORD)
+        page.click("#change-password")
+        page.wait_for_selector("#flashes")
+        assert "密码已修改" in page.locator("#flashes").inner_text()
+        assert page.locator("#must-change").count() == 0
+        response = page.goto(f"{live_server}/field/")
+        assert response is not None and response.status == 200 and page.url.endswith("/field/")
+        assert errors == []
+    finally:
+        context.close()
