@@ -19,11 +19,13 @@ from fieldapp.auth import (
     start_web_session,
     web_user,
 )
+from fieldapp.crypto import keyring
 from fieldapp.db import db
 from fieldapp.errors import error_body
 from fieldapp.models import ApiToken, WebSession
 from fieldapp.services import accounts, audit, passwords, people, websessions
 from fieldapp.services.errors import InvalidInput
+from fieldapp.services.party_data import user_phone
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -86,7 +88,9 @@ def change_password() -> ResponseReturnValue:
     if old == new:
         return _render(400, _("Choose a password different from the current one."))
     try:
-        passwords.check_strength(new, username=user.username, phone=user.phone)
+        passwords.check_strength(
+            new, username=user.username, phone=user_phone(keyring(), user.phone)
+        )
     except InvalidInput as err:
         return _render(400, "".join([err.message, *err.fields.values()]))
     # Ends every browser session and device token of the user; this browser signs in afresh.

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, delete, exists, false, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from fieldapp.crypto import keyring_outside_app
 from fieldapp.models import (
     ApiToken,
     Area,
@@ -29,6 +30,7 @@ from fieldapp.models import (
 from fieldapp.privacy import mask_id_number, mask_phone
 from fieldapp.services import audit, roster, websessions
 from fieldapp.services.errors import Forbidden, InvalidInput, NotFound
+from fieldapp.services.party_data import user_phone
 
 MANAGER_ROLES = frozenset({"admin", "county"})
 #: The roles county staff may manage inside their county.
@@ -68,8 +70,8 @@ def people_filter(actor: User) -> ColumnElement[bool]:
 
 
 def find(session: Session, actor: User, query: str, role: str | None) -> list[User]:
-    """People in scope matching `query` (part of the name, phone or username, or a cell
-    code exactly), at most SEARCH_LIMIT."""
+    """People in scope matching `query` (part of the name or of the username, which is the
+    phone unless the roster named another; or a cell code exactly), at most SEARCH_LIMIT."""
     stmt = select(User).where(people_filter(actor))
     q = query.strip()
     if q:
@@ -82,8 +84,9 @@ def find(session: Session, actor: User, query: str, role: str | None) -> list[Us
         stmt = stmt.where(
             or_(
                 User.display_name.ilike(pattern),
+                # Phones are encrypted (fieldapp.crypto): found through the username, which is
+                # the phone unless the roster names another.
                 User.username.ilike(pattern),
-                User.phone.ilike(pattern),
                 in_cell,
             )
         )
@@ -153,7 +156,7 @@ def person_view(session: Session, user: User, now: datetime) -> PersonView:
         department,
         last_checkin,
         last_signin,
-        mask_phone(user.phone),
+        mask_phone(user_phone(keyring_outside_app(), user.phone)),
         mask_id_number(roster.read_id_number(stored)),
         live_devices(session, user.id, now),
     )

@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from fieldapp.crypto import keyring_outside_app
 from fieldapp.models import (
     ApiToken,
     Area,
@@ -49,6 +50,7 @@ from fieldapp.roster_file import (
     read_table,
 )
 from fieldapp.services import websessions
+from fieldapp.services.party_data import stored_user_phone, user_phone
 from fieldapp.workflow import OPEN_STATES
 
 Progress = Callable[[str, int, int], None]
@@ -73,14 +75,17 @@ def hash_one_time(password: str) -> str:
     return _one_time_hasher.hash(password)
 
 
+ROSTER_ID_NUMBER_COLUMN = "roster_people.id_number"
+
+
 def store_id_number(value: str | None) -> str | None:
-    """The one place an ID number is turned into what the column holds (field-level
-    encryption wraps this and read_id_number)."""
-    return value or None
+    """The one place an ID number is turned into what the column holds: encrypted at the
+    field level (fieldapp.crypto, key outside the database), as parties' are."""
+    return keyring_outside_app().encrypt(value or None, ROSTER_ID_NUMBER_COLUMN)
 
 
 def read_id_number(stored: str | None) -> str | None:
-    return stored
+    return keyring_outside_app().decrypt(stored, ROSTER_ID_NUMBER_COLUMN)
 
 
 @dataclass
@@ -355,7 +360,7 @@ def _changed_fields(
     changed = []
     if user.display_name != row.name:
         changed.append("name")
-    if user.phone != row.phone:
+    if user_phone(keyring_outside_app(), user.phone) != (row.phone or None):
         changed.append("phone")
     if user.role != row.role:
         changed.append("role")
@@ -381,7 +386,7 @@ def _apply_update(
 ) -> None:
     row = t.row
     user.display_name = row.name
-    user.phone = row.phone
+    user.phone = stored_user_phone(keyring_outside_app(), row.phone)
     user.role = row.role
     user.area_id = t.area_id
     user.department_id = t.department_id
@@ -422,6 +427,7 @@ def _create(
     if not targets:
         return
     user_rows: list[dict[str, Any]] = []
+    ring = keyring_outside_app()
     total = len(targets)
     for done, t in enumerate(targets, start=1):
         row = t.row
@@ -444,7 +450,7 @@ def _create(
                 "role": row.role,
                 "area_id": t.area_id,
                 "department_id": t.department_id,
-                "phone": row.phone,
+                "phone": stored_user_phone(ring, row.phone),
                 "password_hash": hash_one_time(password) if password else None,
                 "active": t.active,
                 "must_change_password": True,

@@ -22,9 +22,11 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fieldapp.crypto import keyring_outside_app
 from fieldapp.models import Area, User
 from fieldapp.services import notifications
 from fieldapp.services.errors import Forbidden, InvalidInput
+from fieldapp.services.party_data import user_phone
 from fieldapp.services.report_input import CHINA_TZ
 
 #: Who may see the silent officers: coordinators (their township), county and city staff.
@@ -159,12 +161,13 @@ def silent_officers(
             "since_at": since_at,
         },
     ).all()
+    ring = keyring_outside_app()
     officers = [
         SilentOfficer(
             officer_id=r.user_id,
             name=r.display_name or r.username,
             username=r.username,
-            phone=r.phone,
+            phone=user_phone(ring, r.phone),  # staff phones are stored encrypted
             cells=list(r.cells),
             township=r.township,
             last_checkin=r.last_checkin,

@@ -79,11 +79,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_roster_people")),
     )
-    op.create_index("ix_users_phone", "users", ["phone"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_users_phone", table_name="users")
     op.drop_table("roster_people")
     op.drop_index("ix_web_sessions_user_open", table_name="web_sessions")
     op.drop_table("web_sessions")

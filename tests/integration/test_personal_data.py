@@ -24,6 +24,7 @@ from fieldapp.db import db
 from fieldapp.keys_cli import keys_cli
 from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty, User
 from fieldapp.services import party_data
+from tests import support
 from tests.integration.test_reports_api import report_body
 from tests.support import auth
 
@@ -162,8 +163,7 @@ def test_unmasked_display_is_audited_and_lists_are_masked(
     assert mine["parties"][0]["id_number"] == "371102********1234"
     assert reveals() == before + 1
     # The triage case page shows it unmasked, and that is audited too.
-    with client.session_transaction() as cookie:
-        cookie["user_id"] = people["coord_1"]["id"]
+    support.sign_in_cookie(client, people["coord_1"]["id"])
     page = client.get(f"/triage/cases/{report_id}")
     assert page.status_code == 200 and ID_NUMBER in page.get_data(as_text=True)
     assert reveals() == before + 2

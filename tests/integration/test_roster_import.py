@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from fieldapp.cli import users_cli
 from fieldapp.models import AuditEvent, Cell, OfficerCell, RosterPerson, User
+from fieldapp.crypto import keyring_outside_app
 from fieldapp.services import accounts, roster
+from fieldapp.services.party_data import user_phone
 from tests.integration.roster_support import ID_OK, csv_bytes
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -53,7 +55,10 @@ def test_import_creates_people_with_one_time_passwords(db_session: Session) -> N
     }
     assert set(users) == {f"1390000000{i}" for i in range(1, 6)}
     zhao = users["13900000001"]
-    assert zhao.role == "officer" and zhao.must_change_password and zhao.phone == "13900000001"
+    assert zhao.role == "officer" and zhao.must_change_password
+    # The phone is stored encrypted (fieldapp.crypto) and reads back as given.
+    assert zhao.phone != "13900000001"
+    assert user_phone(keyring_outside_app(), zhao.phone) == "13900000001"
     assert _cells(db_session, "13900000001") == {"991101001002001", "991101001002002"}
     assert users["13900000005"].department_id is not None
     password = next(a.password for a in result.created if a.username == "13900000001")
