@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from fieldapp.auth import CookieSessionInterface, csrf
     from fieldapp.blueprints import (
+        admin,
         api,
         auth,
         city,
@@ -60,6 +61,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)
+    app.register_blueprint(admin.bp)
+    from fieldapp.services import settings as settings_service
+
+    settings_service.configure(app.config["SETTINGS_CHECK_SECONDS"])
 
     celery_init_app(app)
     return app

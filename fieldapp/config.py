@@ -7,6 +7,8 @@
 - FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
 - FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: where export files are written (default
   instance/exports) and how long they stay downloadable (default 24 hours).
+- FIELDAPP_SETTINGS_CHECK_SECONDS: how soon every process sees a change made at
+  /admin/settings (default 5 s).
 """
 
 from __future__ import annotations
@@ -96,4 +98,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "EXPORT_TTL_HOURS": float(env.get("FIELDAPP_EXPORT_TTL_HOURS", 24)),
         # Unfinished exports one user may have at once (queued or running).
         "EXPORT_MAX_ACTIVE": int(env.get("FIELDAPP_EXPORT_MAX_ACTIVE", 3)),
+        # Settings changed at /admin/settings reach every process within this many seconds
+        # (each re-reads the settings revision at most this often: fieldapp.services.settings).
+        "SETTINGS_CHECK_SECONDS": float(env.get("FIELDAPP_SETTINGS_CHECK_SECONDS", 5)),
     }

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fieldapp import deadlines
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import Area, CaseEvent, Department, Report, SupervisionOrder, User
-from fieldapp.services import audit, notifications, reports
+from fieldapp.services import audit, notifications, reports, settings
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
@@ -139,7 +139,9 @@ def act(
     notify_owner_ids: list[int] = []
     effect = _EFFECTS.get(action)
     if effect is not None:
-        effect(_Step(session, user, report, body, now, policy, values, data))
+        # The case's own policy version (it keeps the rules it was given at intake).
+        case_policy = settings.policy_for_case(session, report, policy)
+        effect(_Step(session, user, report, body, now, case_policy, values, data))
     if action in REQUIRES_OUTCOME:
         _close(report, body, now, values, data)
 
@@ -357,7 +359,7 @@ def escalation_values(
         "owner_level": level,
         "owner_area_id": area_id,
         "department_id": None,
-        **_clock(step, report.severity, now, policy),
+        **_clock(step, report.severity, now, settings.policy_for_case(session, report, policy)),
     }
 
 
