@@ -107,7 +107,9 @@ def parse_filters(args: Mapping[str, Any]) -> AuditFilters:
     if object_id and not object_type:
         fields["object_type"] = _("Name the kind of object too.")
     raw_page = args.get("page") or "1"
-    page = int(raw_page) if isinstance(raw_page, str) and re.fullmatch(r"[0-9]{1,6}", raw_page) else 0
+    page = (
+        int(raw_page) if isinstance(raw_page, str) and re.fullmatch(r"[0-9]{1,6}", raw_page) else 0
+    )
     if not 1 <= page <= MAX_PAGE:
         fields["page"] = _("A page number from 1 to %(n)d.", n=MAX_PAGE)
     if fields:

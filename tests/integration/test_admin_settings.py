@@ -493,7 +493,8 @@ def audit_rows(db_session: Session, admin: User, people: dict) -> None:
 
 
 def _ids(html: str) -> list[str]:
-    return re.findall(r"object_id=(r-\d+)", html)
+    """The objects of the table's rows, in order."""
+    return re.findall(r'data-object="(r-\d+)"', html)
 
 
 @pytest.mark.usefixtures("audit_rows")
