@@ -352,7 +352,7 @@ def _export_columns() -> list[Column]:
         "object_type": (_("Object type"), "text"),
         "object_id": (_("Object id"), "text"),
         "remote_addr": (_("From (IP address)"), "text"),
-        "details": (_("Details"), "text"),
+        "details": (_("Change details"), "text"),
     }
     return [Column(key, headers[key][0], headers[key][1]) for key in audit.EXPORT_KEYS]  # type: ignore[arg-type]
 

@@ -149,6 +149,15 @@ class AuditRow:
     remote_addr: str
     details: dict[str, Any]
 
+    @property
+    def details_text(self) -> str:
+        """The details as JSON a Chinese reader can read (no \\u escapes)."""
+        return _details_text(self.details)
+
+
+def _details_text(details: dict[str, Any]) -> str:
+    return json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
+
 
 def _select() -> Any:
     return select(
@@ -223,7 +232,7 @@ def export_rows(session: Session, filters: AuditFilters) -> Iterator[tuple[Any, 
             row.object_type,
             row.object_id,
             row.remote_addr,
-            json.dumps(row.details, ensure_ascii=False, sort_keys=True) if row.details else "",
+            row.details_text,
         )
 
 
