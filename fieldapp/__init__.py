@@ -65,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from fieldapp.services import settings as settings_service
 
     settings_service.configure(app.config["SETTINGS_CHECK_SECONDS"])
+    _trust_proxies(app)
 
     celery_init_app(app)
     return app
@@ -87,3 +88,14 @@ def _resolve_service_urls(app: Flask) -> None:
     if not app.config["CELERY_BROKER_URL"]:
         app.config["CELERY_BROKER_URL"] = localservices.private_broker_url(instance)
         app.config["PRIVATE_BROKER"] = True
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_HOPS reverse proxies, read the client's address and scheme from their
+    X-Forwarded-* headers (the audit log's "from where"); with none, such headers are
+    ignored, since any client could send them."""
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

@@ -9,6 +9,8 @@
   instance/exports) and how long they stay downloadable (default 24 hours).
 - FIELDAPP_SETTINGS_CHECK_SECONDS: how soon every process sees a change made at
   /admin/settings (default 5 s).
+- FIELDAPP_PROXY_HOPS: how many reverse proxies (nginx: 1) sit in front of the app; their
+  X-Forwarded-For gives the client address the audit log records (default 0: none trusted).
 """
 
 from __future__ import annotations
@@ -101,4 +103,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # Settings changed at /admin/settings reach every process within this many seconds
         # (each re-reads the settings revision at most this often: fieldapp.services.settings).
         "SETTINGS_CHECK_SECONDS": float(env.get("FIELDAPP_SETTINGS_CHECK_SECONDS", 5)),
+        # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For / -Proto it
+        # trusts, so the audit log records the client's address, not the proxy's. 0: none.
+        "PROXY_HOPS": int(env.get("FIELDAPP_PROXY_HOPS", 0)),
     }

@@ -1,6 +1,6 @@
 """The audit log: every write records who did what to which object, from where (the client's
-address as the app sees it: behind a proxy, configure the proxy to pass it), in the same
-transaction. The viewer's queries (filters, pages, export rows) are here too."""
+address; behind nginx set FIELDAPP_PROXY_HOPS so it is the client's, not the proxy's), in the
+same transaction. The viewer's queries (filters, pages, export rows) are here too."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask import has_request_context, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,11 @@ def record(
     remote_addr: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """Add the record to the caller's transaction. `remote_addr` defaults to the address of
+    the request being served, if any (so no write made over the web or the API goes without
+    its "from where"); work with no request (workers, the CLI) records none."""
+    if remote_addr is None:
+        remote_addr = _request_addr()
     session.add(
         AuditEvent(
             actor_id=actor_id,
@@ -42,6 +48,15 @@ def record(
             details=details or {},
         )
     )
+
+
+def _request_addr() -> str | None:
+    """The client address of the request being served (behind a proxy: as PROXY_HOPS lets
+    the app read it from X-Forwarded-For), or None outside a request."""
+    if not has_request_context():
+        return None
+    addr: str | None = request.remote_addr
+    return addr
 
 
 # --- reading: the audit log viewer (/admin/audit, issue #17.5) --------------------------------

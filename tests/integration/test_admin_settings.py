@@ -575,3 +575,66 @@ def test_settings_changes_show_in_the_audit_log(client: FlaskClient, admin: User
     post(client, "/admin/settings/threshold", {"group_threshold": "7"}, token)
     html = client.get("/admin/audit?action=settings.").get_data(as_text=True)
     assert "settings.group_threshold" in html and "10.1.2.3" in html and "测试管理员" in html
+
+
+# --- "from where" ----------------------------------------------------------------------------
+
+
+def _last_audit(db_session: Session, action: str) -> AuditEvent:
+    found = (
+        db_session.execute(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    assert found is not None, action
+    return found
+
+
+def test_writes_over_the_api_record_where_they_came_from(
+    client: FlaskClient, people: dict, db_session: Session
+) -> None:
+    """Callers that pass no address (token issue, here) still get the request's."""
+    r = client.post(
+        "/api/v1/auth/token",
+        json={"username": "t_officer_a", "password": PASSWORD, "device": "pytest"},
+        environ_base={"REMOTE_ADDR": "192.0.2.44"},
+    )
+    assert r.status_code in (200, 201), r.get_json()
+    assert _last_audit(db_session, "token.issue").remote_addr == "192.0.2.44"
+    # Without a trusted proxy, a forged X-Forwarded-For changes nothing.
+    client.post(
+        "/api/v1/auth/token",
+        json={"username": "t_officer_a", "password": PASSWORD, "device": "pytest"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "192.0.2.45"},
+    )
+    assert _last_audit(db_session, "token.issue").remote_addr == "192.0.2.45"
+
+
+def test_behind_a_proxy_the_client_address_is_recorded(
+    app: Any, people: dict, db_session: Session
+) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from fieldapp import create_app
+    from fieldapp.db import db
+
+    proxied = create_app({**app.config, "PROXY_HOPS": 1, "AUTO_START_SERVICES": False})
+    db.use_sessionmaker(
+        proxied,
+        sessionmaker(
+            bind=db_session.connection(),
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+        ),
+    )
+    r = proxied.test_client().post(
+        "/api/v1/auth/token",
+        json={"username": "t_officer_a", "password": PASSWORD, "device": "pytest"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},  # nginx on the same host
+    )
+    assert r.status_code in (200, 201), r.get_json()
+    assert _last_audit(db_session, "token.issue").remote_addr == "203.0.113.9"
