@@ -531,6 +531,10 @@ def add_category(
 
 
 def _category(session: Session, code: str) -> Category:
+    # A code from the URL that no category could have (or that PostgreSQL could not even
+    # compare, such as one with NUL) is simply not found.
+    if not CATEGORY_CODE.match(code):
+        raise NotFound(_("No such category."))
     category = session.get(Category, code, with_for_update=True)
     if category is None:
         raise NotFound(_("No such category."))

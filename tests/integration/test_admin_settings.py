@@ -638,3 +638,97 @@ def test_behind_a_proxy_the_client_address_is_recorded(
     )
     assert r.status_code in (200, 201), r.get_json()
     assert _last_audit(db_session, "token.issue").remote_addr == "203.0.113.9"
+
+
+# --- every process, within the check interval ------------------------------------------------
+
+
+def test_a_category_retired_by_another_process_is_refused_here_within_the_interval(
+    client: FlaskClient, people: dict, db_session: Session
+) -> None:
+    """Another process retires a category (its write bumps the revision; this process is not
+    told). This process keeps accepting it until its next revision check, at most
+    SETTINGS_CHECK_SECONDS later, then refuses it."""
+    clock = [1000.0]
+    saved_clock, saved_interval = settings.cache.clock, settings.cache.check_seconds
+    settings.cache.clock, settings.cache.check_seconds = (lambda: clock[0]), 5.0
+    try:
+        file(client, people, category="traffic")  # this process caches the taxonomy
+        db_session.execute(
+            Category.__table__.update().where(Category.code == "traffic").values(active=False)
+        )
+        db_session.execute(
+            SettingsRevision.__table__.update().values(revision=SettingsRevision.revision + 1)
+        )
+        clock[0] += 4.0
+        file(client, people, category="traffic")  # not checked yet: still accepted
+        clock[0] += 1.5
+        lon, lat = cell_centre(0, 0)
+        r = client.post(
+            "/api/v1/reports",
+            json={
+                "id": str(uuid.uuid4()),
+                "lon": lon,
+                "lat": lat,
+                "category": "traffic",
+                "severity": "yellow",
+                "people_involved": 1,
+                "title": "t",
+                "description": "d",
+                "occurred_at": datetime.now(UTC).isoformat(),
+            },
+            headers=auth(people, "officer_a"),
+        )
+        assert r.status_code == 400 and "category" in r.get_json()["error"]["fields"]
+    finally:
+        settings.cache.clock, settings.cache.check_seconds = saved_clock, saved_interval
+
+
+# --- bad input never answers 500 -------------------------------------------------------------
+
+HOSTILE = [
+    "",
+    " ",
+    "x" * 5000,
+    "٣",
+    "１２",
+    "-1",
+    "1e9",
+    "NaN",
+    "<script>alert(1)</script>",
+    "'; DROP TABLE x;--",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_in_every_form_are_4xx_and_write_nothing(
+    client: FlaskClient, admin: User, db_session: Session, value: str
+) -> None:
+    token = login(client, "t_admin")
+    revision = db_session.execute(select(SettingsRevision.revision)).scalar_one()
+    forms = [
+        ("/admin/settings/threshold", {"group_threshold": value}),
+        ("/admin/settings/categories", {"code": value, "name_zh": value, "name_en": value}),
+        ("/admin/settings/categories/other", {"action": "rename", "name_zh": value, "name_en": ""}),
+        ("/admin/settings/categories/other", {"action": value}),
+        (f"/admin/settings/categories/{value[:200] or 'x'}", {"action": "retire"}),
+        ("/admin/settings/deadlines", policy_form(acceptance_red_value=value)),
+        ("/admin/settings/deadlines", policy_form(handling_red_unit=value)),
+        ("/admin/settings/calendar", {"day": value, "kind": value, "name": value}),
+        (f"/admin/settings/calendar/{value[:200] or 'x'}/delete", {}),
+    ]
+    for path, data in forms:
+        r = client.post(path, data={**data, "csrf_token": token})
+        assert 400 <= r.status_code < 500, (path, data, r.status_code)
+        assert "<script>alert(1)</script>" not in r.get_data(as_text=True)
+    for query in (f"person={value}", f"from={value}", f"page={value}", f"object_type={value}"):
+        assert client.get("/admin/audit", query_string=query).status_code in (200, 400)
+    assert db_session.execute(select(SettingsRevision.revision)).scalar_one() == revision
+
+
+def test_nul_in_a_path_is_not_found(client: FlaskClient, admin: User) -> None:
+    token = login(client, "t_admin")
+    r = client.post(
+        "/admin/settings/categories/a%00b", data={"action": "retire", "csrf_token": token}
+    )
+    assert r.status_code == 404
