@@ -40,6 +40,8 @@ from grid.direct import DirectStatement, fetch_one
 # A report with at least this many people is a potential group incident (群体性), DESIGN §1.
 GROUP_INCIDENT_THRESHOLD = 5
 PROCESS_REPORT_TASK = "workers.tasks.process_report"
+# The policy of a caller that names none (the app always passes its DEADLINE_POLICY).
+_DEFAULT_POLICY = DeadlinePolicy()
 
 
 # Intake's write, prepared once (psycopg prepares it server-side after a few uses) and run
@@ -145,9 +147,7 @@ def file_report(
         raise Forbidden(_("Only grid officers file reports."))
     data = parse_report(body, now=now, categories=active_categories(session))
     # What an administrator saved (fieldapp.services.settings), else the configured values.
-    current = settings.current(
-        session, policy=policy or DeadlinePolicy(), threshold=group_threshold
-    )
+    current = settings.current(session, policy=policy or _DEFAULT_POLICY, threshold=group_threshold)
 
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
     # Located in this process's snapshot of the cells, which the write checks is current.

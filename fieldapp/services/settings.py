@@ -215,16 +215,23 @@ def current(session: Session, *, policy: DeadlinePolicy, threshold: int) -> Curr
     values, which apply until an administrator saves their own. Built once per revision (it
     is read by every report)."""
 
-    def build() -> Current:
+    def build() -> tuple[DeadlinePolicy, Current]:
         version = latest_policy_version(session)
-        return Current(
+        return policy, Current(
             policy=policy_for_version(session, version, policy),
             policy_version=version,
             group_threshold=group_threshold(session, threshold),
         )
 
-    found: Current = cache.get(session, f"current:{id(policy)}:{threshold}", build)
-    return found
+    # Keyed by the configured policy object (one per app; policies are not hashable). The
+    # entry keeps that object, so an id reused by another policy is never mistaken for it.
+    key = f"current:{id(policy)}:{threshold}"
+    configured, found = cache.get(session, key, build)
+    if configured is not policy:
+        cache.invalidate()
+        configured, found = cache.get(session, key, build)
+    result: Current = found
+    return result
 
 
 def policy_history(session: Session) -> list[dict[str, Any]]:
