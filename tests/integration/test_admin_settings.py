@@ -482,7 +482,7 @@ def audit_rows(db_session: Session, admin: User, people: dict) -> None:
             AuditEvent(
                 actor_id=officer if i % 2 else admin.id,
                 action="case.accept" if i % 3 else "report.create",
-                object_type="report",
+                object_type="t_report",  # not what other tests commit
                 object_id=f"r-{i}",
                 at=base + timedelta(hours=i),
                 remote_addr=f"10.0.0.{i}",
@@ -500,26 +500,26 @@ def _ids(html: str) -> list[str]:
 @pytest.mark.usefixtures("audit_rows")
 def test_audit_filters_and_pages(client: FlaskClient, admin: User) -> None:
     login(client, "t_admin")
-    html = client.get("/admin/audit?object_type=report&object_id=r-7").get_data(as_text=True)
+    html = client.get("/admin/audit?object_type=t_report&object_id=r-7").get_data(as_text=True)
     assert (
         _ids(html) == ["r-7"] and "10.0.0.7" in html and "2026-12-01 07:30:00" in html
     )  # China time
     html = client.get(
-        "/admin/audit?person=t_officer_a&action=report.create&object_type=report"
+        "/admin/audit?person=t_officer_a&action=report.create&object_type=t_report"
     ).get_data(as_text=True)
     assert sorted(_ids(html), key=lambda s: int(s[2:])) == [
         f"r-{i}" for i in range(60) if i % 2 and i % 3 == 0
     ]
     html = client.get(
-        "/admin/audit?action=case.&from=2026-12-02&to=2026-12-02&object_type=report"
+        "/admin/audit?action=case.&from=2026-12-02&to=2026-12-02&object_type=t_report"
     ).get_data(as_text=True)
     # China day 12-02 = rows 24..47; case.* = i % 3 != 0.
     assert sorted(_ids(html), key=lambda s: int(s[2:])) == [
         f"r-{i}" for i in range(24, 48) if i % 3
     ]
-    first = client.get("/admin/audit?object_type=report").get_data(as_text=True)
+    first = client.get("/admin/audit?object_type=t_report").get_data(as_text=True)
     assert len(_ids(first)) == 50 and 'id="next-page"' in first and _ids(first)[0] == "r-59"
-    second = client.get("/admin/audit?object_type=report&page=2").get_data(as_text=True)
+    second = client.get("/admin/audit?object_type=t_report&page=2").get_data(as_text=True)
     assert _ids(second) == [f"r-{i}" for i in range(9, -1, -1)] and 'id="next-page"' not in second
 
 
@@ -548,7 +548,7 @@ def test_bad_audit_filters_are_400(client: FlaskClient, admin: User, query: str)
 @pytest.mark.usefixtures("audit_rows")
 def test_audit_exports(client: FlaskClient, admin: User, db_session: Session) -> None:
     login(client, "t_admin")
-    r = client.get("/admin/audit/export.csv?object_type=report&action=report.create")
+    r = client.get("/admin/audit/export.csv?object_type=t_report&action=report.create")
     assert r.status_code == 200 and r.mimetype == "text/csv"
     text = r.get_data(as_text=True)
     assert text.startswith("\ufeff")
@@ -556,7 +556,7 @@ def test_audit_exports(client: FlaskClient, admin: User, db_session: Session) ->
     assert rows[0][0] == "时间（北京时间）"
     assert len(rows) == 1 + 20
     assert rows[1][5] == "r-57" and rows[1][6] == "10.0.0.57" and rows[1][0] == "2026-12-03 09:30"
-    r = client.get("/admin/audit/export.xlsx?object_type=report&object_id=r-3")
+    r = client.get("/admin/audit/export.xlsx?object_type=t_report&object_id=r-3")
     assert r.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(r.data)).active
     values = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
