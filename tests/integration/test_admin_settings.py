@@ -732,3 +732,19 @@ def test_nul_in_a_path_is_not_found(client: FlaskClient, admin: User) -> None:
         "/admin/settings/categories/a%00b", data={"action": "retire", "csrf_token": token}
     )
     assert r.status_code == 404
+
+
+def test_every_page_in_both_languages(client: FlaskClient, admin: User) -> None:
+    login(client, "t_admin")
+    expected = {
+        "/admin/": ("系统管理", "Administration"),
+        "/admin/settings": ("群体性事件人数标准", "Group-incident threshold"),
+        "/admin/settings/categories": ("报告类别", "Report categories"),
+        "/admin/settings/deadlines": ("办理时限规则", "Deadline policy"),
+        "/admin/settings/calendar?year=2026": ("节假日与调休", "Holidays and make-up working days"),
+        "/admin/audit": ("审计日志", "Audit log"),
+    }
+    for path, (zh, en) in expected.items():
+        joiner = "&" if "?" in path else "?"  # the choice is remembered: name it each time
+        assert zh in client.get(f"{path}{joiner}lang=zh").get_data(as_text=True), path
+        assert en in client.get(f"{path}{joiner}lang=en").get_data(as_text=True), path
