@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -330,7 +330,8 @@ def _approve_extension(step: _Step) -> None:
     step.values["extension_days_requested"] = None
     step.values["extension_days_granted"] = step.report.extension_days_granted + days
     if step.report.due_at is not None:
-        step.values["due_at"] = step.report.due_at + timedelta(days=days)
+        # Working days when the case's policy counts them (its calendar), else calendar days.
+        step.values["due_at"] = step.policy.add_days(step.report.due_at, days)
         step.values["notified_light"] = "green"
     step.data["days"] = days
 

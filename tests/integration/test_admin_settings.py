@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import (
     AppSetting,
     AuditEvent,
@@ -748,3 +749,64 @@ def test_every_page_in_both_languages(client: FlaskClient, admin: User) -> None:
         joiner = "&" if "?" in path else "?"  # the choice is remembered: name it each time
         assert zh in client.get(f"{path}{joiner}lang=zh").get_data(as_text=True), path
         assert en in client.get(f"{path}{joiner}lang=en").get_data(as_text=True), path
+
+
+def _act(
+    client: FlaskClient,
+    people: dict,
+    who: str,
+    report_id: str,
+    action: str,
+    expect: int = 200,
+    **body: Any,
+) -> dict[str, Any]:
+    case = client.get(f"/api/v1/cases/{report_id}", headers=auth(people, who)).get_json()
+    r = client.post(
+        f"/api/v1/cases/{report_id}/actions/{action}",
+        json={"version": case["version"], **body},
+        headers=auth(people, who),
+    )
+    assert r.status_code == expect, r.get_json()
+    return dict(r.get_json())
+
+
+def test_extensions_follow_the_cases_version(
+    client: FlaskClient, people: dict, admin: User, db_session: Session
+) -> None:
+    """A case under a working-days version with at most 12 extension days: the limit and
+    the calendar are that version's, even after a later version changes both."""
+    token = login(client, "t_admin")
+    post(
+        client,
+        "/admin/settings/deadlines",
+        policy_form(business_days="1", max_extension_days="12"),
+        token,
+    )
+    report = file(client, people)
+    post(client, "/admin/settings/deadlines", policy_form(max_extension_days="30"), token)
+    _act(client, people, "coord_1", report["id"], "accept")
+    _act(client, people, "coord_1", report["id"], "assign", department="991101-D01")
+    _act(client, people, "dept", report["id"], "sign_for")
+    refused = _act(
+        client,
+        people,
+        "dept",
+        report["id"],
+        "request_extension",
+        expect=400,
+        reason="需要鉴定",
+        days=13,
+    )
+    assert "days" in refused["error"]["fields"]
+    _act(client, people, "dept", report["id"], "request_extension", reason="需要鉴定", days=5)
+    before = _row(db_session, report["id"]).due_at
+    _act(client, people, "coord_1", report["id"], "approve_extension")
+    after = _row(db_session, report["id"]).due_at
+    assert before is not None and after is not None
+    policy = settings.policy_for_case(
+        db_session, _row(db_session, report["id"]), client.application.config["DEADLINE_POLICY"]
+    )
+    assert policy.business_days and after == policy.add_days(before, 5)
+    local = after.astimezone(CHINA_TZ)
+    assert policy.is_working_day(local.date())  # never lands on a weekend or holiday
+    assert after - before >= timedelta(days=5)
