@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from fieldapp.auth import CookieSessionInterface, csrf
     from fieldapp.blueprints import (
         account,
+        admin,
         api,
         auth,
         city,
@@ -71,6 +72,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_navigation(app)
     app.register_blueprint(people.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
+    from fieldapp.services import settings as settings_service
+
+    settings_service.configure(app.config["SETTINGS_CHECK_SECONDS"])
 
     celery_init_app(app)
     return app

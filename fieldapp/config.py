@@ -9,6 +9,10 @@
   instance/exports) and how long they stay downloadable (default 24 hours).
 - FIELDAPP_WEB_SESSION_IDLE_HOURS, FIELDAPP_WEB_SESSION_MAX_DAYS: a web sign-in ends after
   this long without a request (default 12 hours) and this long after signing in (7 days).
+- FIELDAPP_SETTINGS_CHECK_SECONDS: how soon every process sees a change made at
+  /admin/settings (default 5 s).
+- FIELDAPP_PROXY_HOPS: how many reverse proxies (nginx: 1) sit in front of the app; their
+  X-Forwarded-For gives the client address the audit log records (default 0: none trusted).
 """
 
 from __future__ import annotations
@@ -106,11 +110,16 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "DATA_KEYS": env.get("FIELDAPP_DATA_KEYS") or None,
         "DATA_KEYS_FILE": env.get("FIELDAPP_DATA_KEYS_FILE")
         or str(instance_path / "data_keys.json"),
-        # Behind a reverse proxy that sets X-Forwarded-For / -Proto: how many proxies to trust
-        # (werkzeug ProxyFix); 0 (default) trusts none, so a client cannot forge its address.
-        "PROXY_FIX": int(env.get("FIELDAPP_PROXY_FIX", 0)),
         # Web sessions (fieldapp.services.websessions): signed out after this many hours
         # without a request, and this many days after signing in, whatever the activity.
         "WEB_SESSION_IDLE_HOURS": float(env.get("FIELDAPP_WEB_SESSION_IDLE_HOURS", 12)),
         "WEB_SESSION_MAX_DAYS": float(env.get("FIELDAPP_WEB_SESSION_MAX_DAYS", 7)),
+        # Settings changed at /admin/settings reach every process within this many seconds
+        # (each re-reads the settings revision at most this often: fieldapp.services.settings).
+        "SETTINGS_CHECK_SECONDS": float(env.get("FIELDAPP_SETTINGS_CHECK_SECONDS", 5)),
+        # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For / -Proto it
+        # trusts (werkzeug ProxyFix, fieldapp.security_headers): the client's address for
+        # sign-in limits and the audit log, and HTTPS for the Secure cookie. 0 (default)
+        # trusts none, so a client cannot forge its address.
+        "PROXY_HOPS": int(env.get("FIELDAPP_PROXY_HOPS", 0)),
     }

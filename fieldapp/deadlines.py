@@ -3,14 +3,20 @@
 Deadlines are per step and severity and configurable. The warning light is always derived
 from the clock — green, yellow from 2/3 of the allowed time, red when overdue — and never
 stored, so it cannot go stale. An optional business-day calendar counts only working days for
-day-based limits (hour-based ones, like the 2 h for red reports, run on the wall clock)."""
+day-based limits (hour-based ones, like the 2 h for red reports, run on the wall clock): a
+working day is Monday to Friday unless it is a public holiday (`holidays`), and a weekend day
+that is a make-up working day (调休上班, `workdays`) counts too.
+
+A policy is stored as versions (fieldapp.services.settings) in the JSON of `policy_to_json`;
+`policy_from_json` reads it back over a base policy (what the JSON does not hold)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
@@ -50,6 +56,8 @@ class DeadlinePolicy:
     warning_fraction: float = 2 / 3
     business_days: bool = False
     holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    """Weekend days that are working days (调休上班)."""
     escalate_overdue_red: bool = True
     """Overdue red cases are escalated one level by the sweep (上交)."""
 
@@ -72,9 +80,61 @@ class DeadlinePolicy:
         counted = 0
         while counted < days:
             local += timedelta(days=1)
-            if local.weekday() < 5 and local.date() not in self.holidays:
+            if self.is_working_day(local.date()):
                 counted += 1
         return local.astimezone(start.tzinfo)
+
+    def is_working_day(self, day: date) -> bool:
+        """Monday to Friday unless a holiday; a make-up working day (调休) always."""
+        if day in self.workdays:
+            return True
+        return day.weekday() < 5 and day not in self.holidays
+
+    def with_calendar(self, holidays: frozenset[date], workdays: frozenset[date]) -> DeadlinePolicy:
+        """The same rules on another calendar."""
+        return replace(self, holidays=holidays, workdays=workdays)
+
+
+#: The steps and severities a stored policy holds, in the order the settings page shows them.
+STEPS = ("acceptance", "handling")
+SEVERITIES = ("red", "orange", "yellow")
+
+
+def policy_to_json(policy: DeadlinePolicy) -> dict[str, Any]:
+    """The editable part of a policy as JSON (one version's row). The calendar is not in it:
+    holidays are facts of the year, kept in one table for every version."""
+    return {
+        step: {severity: _limit_json(policy.limit(step, severity)) for severity in SEVERITIES}
+        for step in STEPS
+    } | {
+        "max_extension_days": policy.max_extension_days,
+        "business_days": policy.business_days,
+    }
+
+
+def _limit_json(limit: Limit) -> dict[str, float | int]:
+    return {"hours": limit.hours, "days": limit.days}
+
+
+def policy_from_json(data: Mapping[str, Any], base: DeadlinePolicy) -> DeadlinePolicy:
+    """`base` with the rules `data` (from `policy_to_json`) holds."""
+    tables = {
+        step: {
+            severity: Limit(
+                hours=float(data[step][severity].get("hours", 0)),
+                days=int(data[step][severity].get("days", 0)),
+            )
+            for severity in SEVERITIES
+        }
+        for step in STEPS
+    }
+    return replace(
+        base,
+        acceptance=tables["acceptance"],
+        handling=tables["handling"],
+        max_extension_days=int(data.get("max_extension_days", base.max_extension_days)),
+        business_days=bool(data.get("business_days", base.business_days)),
+    )
 
 
 def light(started: datetime, due: datetime | None, now: datetime, fraction: float = 2 / 3) -> Light:

@@ -190,6 +190,11 @@ class Report(Base):
     """The number people say on the phone, 东港-2026-000123: per county-level unit and year,
     sequential, assigned by a PostgreSQL trigger at insert for every writer (migration
     0008); never set by the app. The UUID stays the API id."""
+    deadline_policy_version: Mapped[int | None] = mapped_column(
+        ForeignKey("deadline_policy_versions.version")
+    )
+    """The deadline policy version the case was given at intake (fieldapp.services.settings);
+    NULL: filed under the configured policy, before any version was saved. Kept for life."""
 
 
 class CaseEvent(Base):
@@ -369,7 +374,11 @@ class AuditEvent(Base):
     """Every write, append-only: who did what to which object, from where."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_object", "object_type", "object_id"),
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -543,3 +552,54 @@ class RosterPerson(Base):
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- settings without a deploy (fieldapp.services.settings) ---------------------------------
+
+
+class SettingsRevision(Base):
+    """One row: its number goes up with every settings change, in the same transaction, so
+    each process can tell cheaply whether its cached settings are still current."""
+
+    __tablename__ = "settings_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DeadlinePolicyVersion(Base):
+    """One version of the deadline policy, append-only (a change is a new version)."""
+
+    __tablename__ = "deadline_policy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class AppSetting(Base):
+    """A single editable value (e.g. the group-incident threshold), JSON."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CalendarDay(Base):
+    """A day that breaks the Monday–Friday rule: a public holiday (放假) or a weekend made a
+    working day (调休上班)."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (CheckConstraint("kind IN ('holiday','workday')", name="kind"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(60), server_default="")
+    source: Mapped[str] = mapped_column(String(120), server_default="")

@@ -18,9 +18,12 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy.exc import SQLAlchemyError
 
+from fieldapp.blueprints.admin import ADMIN_ROLES
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.blueprints.triage import OVERDUE_ROLES, QUEUE_ROLES
 from fieldapp.services.accounts import ROLES
+from fieldapp.services.audit import READER_ROLES as AUDIT_ROLES
+from fieldapp.services.people import PEOPLE_ROLES
 from fieldapp.services.silent import SILENT_ROLES
 from fieldapp.services.stats import STATS_ROLES
 
@@ -54,6 +57,12 @@ NAV: Final[tuple[NavEntry, ...]] = (
     NavEntry("alerts", "city.alerts_page", _l("Hotspot alerts"), MAP_ROLES),
     NavEntry("inbox", "triage.inbox", _l("Inbox"), EVERYONE),
     NavEntry("exports", "exports.page", _l("Exports"), EVERYONE),
+    NavEntry("admin", "admin.index", _l("Administration"), ADMIN_ROLES),
+    NavEntry("people", "people.people_list", _l("People"), PEOPLE_ROLES),
+    NavEntry("roster", "people.roster_page", _l("Roster import"), ADMIN_ROLES),
+    NavEntry("settings", "admin.settings_page", _l("Settings"), ADMIN_ROLES),
+    NavEntry("audit", "admin.audit_log", _l("Audit log"), AUDIT_ROLES),
+    NavEntry("account", "account.page", _l("My account"), EVERYONE),
 )
 
 

@@ -10,7 +10,7 @@
 - `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin` everywhere (a case's
   address never leaks to another site in a Referer).
 - The session cookie: HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS
-  (directly, or through a proxy trusted with FIELDAPP_PROXY_FIX that says so in
+  (directly, or through a proxy trusted with FIELDAPP_PROXY_HOPS that says so in
   X-Forwarded-Proto).
 """
 
@@ -108,7 +108,7 @@ def init_app(app: Flask) -> None:
     """Headers on every answer, cookie flags, and ProxyFix when configured."""
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
-    trusted = int(app.config.get("PROXY_FIX") or 0)
+    trusted = int(app.config.get("PROXY_HOPS") or 0)
     if trusted > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted, x_port=trusted

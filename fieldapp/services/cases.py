@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -19,7 +19,7 @@ from fieldapp import bounds, deadlines
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.labels import action_label, state_label
 from fieldapp.models import Area, CaseEvent, Department, Report, SupervisionOrder, User
-from fieldapp.services import audit, notifications, reports, scope
+from fieldapp.services import audit, notifications, reports, scope, settings
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
@@ -142,7 +142,9 @@ def act(
     notify_owner_ids: list[int] = []
     effect = _EFFECTS.get(action)
     if effect is not None:
-        effect(_Step(session, user, report, body, now, policy, values, data))
+        # The case's own policy version (it keeps the rules it was given at intake).
+        case_policy = settings.policy_for_case(session, report, policy)
+        effect(_Step(session, user, report, body, now, case_policy, values, data))
     if action in REQUIRES_OUTCOME:
         _close(report, body, now, values, data)
     to_state = State(values["status"]) if action in RESTORES_STATE else decision.to_state
@@ -446,7 +448,8 @@ def _approve_extension(step: _Step) -> None:
     step.values["extension_days_requested"] = None
     step.values["extension_days_granted"] = step.report.extension_days_granted + days
     if step.report.due_at is not None:
-        step.values["due_at"] = step.report.due_at + timedelta(days=days)
+        # Working days when the case's policy counts them (its calendar), else calendar days.
+        step.values["due_at"] = step.policy.add_days(step.report.due_at, days)
         step.values["notified_light"] = "green"
     step.data["days"] = days
 
@@ -475,7 +478,7 @@ def escalation_values(
         "owner_level": level,
         "owner_area_id": area_id,
         "department_id": None,
-        **_clock(step, report.severity, now, policy),
+        **_clock(step, report.severity, now, settings.policy_for_case(session, report, policy)),
     }
 
 

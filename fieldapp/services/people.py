@@ -40,8 +40,12 @@ SEARCH_LIMIT = 100
 MAX_ID = 2**31 - 1
 
 
+# Who looks after people: admins everywhere, county staff within their county.
+PEOPLE_ROLES = frozenset({"admin", "county"})
+
+
 def may_manage_people(user: User) -> bool:
-    return user.role == "admin" or (user.role == "county" and user.area_id is not None)
+    return user.role in PEOPLE_ROLES and (user.role == "admin" or user.area_id is not None)
 
 
 def people_filter(actor: User) -> ColumnElement[bool]:

@@ -7,7 +7,6 @@ through the outbox in the same transaction."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
-from fieldapp.services import geography, party_data, scope
+from fieldapp.services import geography, party_data, scope, settings
 from fieldapp.services.errors import (
     Conflict,
     Forbidden,
@@ -42,6 +41,8 @@ from grid.direct import DirectStatement, fetch_one
 # A report with at least this many people is a potential group incident (群体性), DESIGN §1.
 GROUP_INCIDENT_THRESHOLD = 5
 PROCESS_REPORT_TASK = "workers.tasks.process_report"
+# The policy of a caller that names none (the app always passes its DEADLINE_POLICY).
+_DEFAULT_POLICY = DeadlinePolicy()
 
 
 # Intake's write, prepared once (psycopg prepares it server-side after a few uses) and run
@@ -75,7 +76,7 @@ _INTAKE_SQL = DirectStatement(
         input_lon, input_lat, input_crs, accuracy_m, outside_own_cells, distance_to_own_cells_m,
         occurred_at, reported_at, category, severity, people_involved, potential_group_incident,
         title, description, address, status, version, body_hash,
-        owner_level, owner_area_id, step, step_started_at, due_at,
+        owner_level, owner_area_id, step, step_started_at, due_at, deadline_policy_version,
         geom)
         SELECT
         CAST(:id AS uuid), :officer_id, :cell_id, :village_id, :township_id, :county_id,
@@ -84,6 +85,7 @@ _INTAKE_SQL = DirectStatement(
         :potential_group_incident,
         :title, :description, :address, :status, :version, :body_hash,
         :owner_level, :owner_area_id, :step, :step_started_at, :due_at,
+        CAST(:deadline_policy_version AS integer),
         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
         FROM placed
         ON CONFLICT (id) DO NOTHING
@@ -149,6 +151,8 @@ def file_report(
     if not scope.may_file_reports(officer):
         raise Forbidden(_("Only grid officers file reports."))
     data = parse_report(body, now=now, categories=active_categories(session))
+    # What an administrator saved (fieldapp.services.settings), else the configured values.
+    current = settings.current(session, policy=policy or _DEFAULT_POLICY, threshold=group_threshold)
 
     lon, lat = to_wgs84(data.lon, data.lat, data.crs)
     # Located in this process's snapshot of the cells, which the write checks is current.
@@ -160,7 +164,7 @@ def file_report(
             location = cells.locate(lon, lat)
         if location is None:
             return _outside_city(session, officer, data, lon, lat)
-        values = _report_values(data, officer, location, now, group_threshold, policy)
+        values = _report_values(data, officer, location, now, current)
         written = fetch_one(
             session,
             _INTAKE_SQL,
@@ -224,8 +228,7 @@ def _report_values(
     officer: User,
     location: queries.Location,
     now: datetime,
-    group_threshold: int,
-    policy: DeadlinePolicy | None,
+    current: settings.Current,
 ) -> dict[str, Any]:
     """The new report's row, but for the two columns the write works out (own cells)."""
     return {
@@ -244,7 +247,7 @@ def _report_values(
         "category": data.category,
         "severity": data.severity,
         "people_involved": data.people_involved,
-        "potential_group_incident": data.people_involved >= group_threshold,
+        "potential_group_incident": data.people_involved >= current.group_threshold,
         "title": data.title,
         "description": data.description,
         "address": data.address,
@@ -256,7 +259,9 @@ def _report_values(
         "owner_area_id": location.township.id,
         "step": "acceptance",
         "step_started_at": now,
-        "due_at": (policy or DeadlinePolicy()).due("acceptance", data.severity, now),
+        "due_at": current.policy.due("acceptance", data.severity, now),
+        # The case keeps this version's rules for life (settings.policy_for_case).
+        "deadline_policy_version": current.policy_version,
     }
 
 
@@ -537,28 +542,28 @@ def _build(
     }
 
 
-_category_cache: tuple[float, dict[str, tuple[str, str]], frozenset[str]] | None = None
-CATEGORY_CACHE_SECONDS = 60.0
-
-
 def category_names(session: Session) -> dict[str, tuple[str, str]]:
-    """code → (Chinese, English) label of every category, active or not."""
+    """Every category's (Chinese, English) label, retired ones included (old reports)."""
     return _categories(session)[0]
 
 
 def _categories(session: Session) -> tuple[dict[str, tuple[str, str]], frozenset[str]]:
-    """Labels and the active codes, cached for a minute per process: the taxonomy changes
-    rarely and is read on every report."""
-    global _category_cache
-    now = time.monotonic()
-    if _category_cache is None or now - _category_cache[0] > CATEGORY_CACHE_SECONDS:
+    """Labels and the active codes, cached per process until the settings change (an
+    administrator renames or retires one: fieldapp.services.settings tells every process
+    within SETTINGS_CHECK_SECONDS); read on every report."""
+
+    def build() -> tuple[dict[str, tuple[str, str]], frozenset[str]]:
         rows = session.execute(
             select(Category.code, Category.name_zh, Category.name_en, Category.active)
         ).all()
         names = {code: (zh, en) for code, zh, en, _active in rows}
         active = frozenset(code for code, _zh, _en, is_active in rows if is_active)
-        _category_cache = (now, names, active)
-    return _category_cache[1], _category_cache[2]
+        return names, active
+
+    found: tuple[dict[str, tuple[str, str]], frozenset[str]] = settings.cache.get(
+        session, "categories", build
+    )
+    return found
 
 
 def _ref(obj: Any) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp.cli import users_cli
-from fieldapp.models import AuditEvent, Cell, OfficerCell, RosterPerson, User
 from fieldapp.crypto import keyring_outside_app
+from fieldapp.models import AuditEvent, Cell, OfficerCell, RosterPerson, User
 from fieldapp.services import accounts, roster
 from fieldapp.services.party_data import user_phone
 from tests.integration.roster_support import ID_OK, csv_bytes

@@ -258,7 +258,7 @@ def test_session_cookie_flags_over_http_https_and_a_trusted_proxy(
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": "memory://",
             "SECRET_KEY": "test",
-            "PROXY_FIX": 1,
+            "PROXY_HOPS": 1,
             "WTF_CSRF_ENABLED": False,
         }
     )
