@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         field,
         hotspots_api,
         layers,
+        ops,
         pages,
         stats_api,
         triage,
@@ -58,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(city.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(ops.bp)
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)
 
