@@ -484,3 +484,6 @@ class ExportJob(Base):
     worker, and the sweep marks it failed."""
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+from fieldapp.ops_models import ExportFileChunk, OutboxCheckpoint  # noqa: E402,F401  (same metadata)
