@@ -5,8 +5,9 @@
 - SECRET_KEY: signs sessions; default a random key generated once into instance/secret_key.
 - TILE_URL, TILE_ATTRIBUTION: an XYZ base map; default none, so pages work with no internet.
 - FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
-- FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: where export files are written (default
-  instance/exports) and how long they stay downloadable (default 24 hours).
+- FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: a worker's scratch folder for export files
+  being written (default instance/exports; finished files are stored in PostgreSQL, see
+  fieldapp.export_store) and how long they stay downloadable (default 24 hours).
 """
 
 from __future__ import annotations
