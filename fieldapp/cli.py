@@ -557,3 +557,11 @@ def demo_history(
 
 
 main.add_command(demo_cli)
+
+
+# --- operations (fieldapp.ops_cli: check, backup, restore) ---------------------------------
+
+from fieldapp.ops_cli import COMMANDS as _OPS_COMMANDS  # noqa: E402
+
+for _command in _OPS_COMMANDS:
+    main.add_command(_command)
