@@ -216,3 +216,6 @@ def expire_exports() -> dict[str, int]:
     result = exports.sweep(session, Path(current_app.config["EXPORT_DIR"]), now=datetime.now(UTC))
     session.commit()
     return result.as_dict()
+
+
+import workers.metrics  # noqa: E402,F401  (task durations for Prometheus)
