@@ -64,10 +64,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(exports.web_bp)
 
     celery_init_app(app)
-    from fieldapp import logging_setup, metrics
+    from fieldapp import logging_setup, metrics, proxy
 
     logging_setup.configure()
     metrics.init_app(app)
+    proxy.init_app(app)
     return app
 
 
