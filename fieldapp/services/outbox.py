@@ -122,7 +122,9 @@ def relay(session: Session, send: Sender, *, now: datetime | None = None, limit:
     lost: list[Any] = [OutboxMessage.dispatched_at.is_(None) & (OutboxMessage.attempts > 0)]
     if cutoff is not None:
         # Fast-path rows without a mark were handed to the web process's sender at their
-        # commit (created_at): a checkpoint sent after that follows their batch message.
+        # commit (created_at), and its batch message follows within moments: a checkpoint
+        # sent after that follows it too. (A row committed in the very moment a checkpoint
+        # goes out may be sent once more; its task's claim makes that harmless.)
         lost.append(OutboxMessage.dispatched_at.is_(None) & (OutboxMessage.created_at < cutoff))
         lost.append(OutboxMessage.dispatched_at < cutoff)
     rows = session.execute(
