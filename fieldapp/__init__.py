@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         field,
         hotspots_api,
         layers,
+        ops,
         pages,
         people,
         stats_api,
@@ -67,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(city.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(ops.bp)
     app.register_blueprint(exports.api_bp)
     app.register_blueprint(exports.web_bp)
     init_navigation(app)
@@ -78,6 +80,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings_service.configure(app.config["SETTINGS_CHECK_SECONDS"])
 
     celery_init_app(app)
+    from fieldapp import logging_setup, metrics
+
+    logging_setup.configure()
+    metrics.init_app(app)
     return app
 
 

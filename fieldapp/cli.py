@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -230,7 +228,8 @@ def _ensure_broker() -> str:
 @with_appcontext
 def up(host: str, port: int, seed: int, with_history: bool) -> None:
     """Everything `make run` does: services, migrations, the demo city when the database is
-    empty, a Celery worker with beat, and gunicorn. Ctrl-C stops it all."""
+    empty, then gunicorn, a Celery worker and beat (its own process), supervised: whichever
+    dies is restarted. Ctrl-C (or SIGTERM) stops them all, gracefully."""
     from fieldapp import migrate
     from fieldapp.services.demo import load_demo_city
     from grid import queries
@@ -254,57 +253,56 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
         "CELERY_BROKER_URL": broker,
         "FIELDAPP_INSTANCE": current_app.instance_path,
     }
+    _supervise(host, port, env, Path(current_app.instance_path), progress)
+
+
+def _supervise(host: str, port: int, env: dict[str, str], instance: Path, say: Progress) -> None:
+    """Web server, worker and beat (its own process: exactly one) under the embedded
+    supervisor (fieldapp.supervisor): what dies is restarted, and the log says so."""
+    from fieldapp.supervisor import Program, Supervisor, install_signal_handlers
+
     python = sys.executable
-    children = [
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
+    celery = [python, "-m", "celery", "-A", "workers.app"]
+    supervisor = Supervisor(
+        [
+            Program(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "--config=python:fieldapp.gunicorn_config",
+                    f"--bind={host}:{port}",
+                    "--access-logfile=-",
+                    "fieldapp:create_app()",
+                ],
+                env,
+            ),
+            Program(
                 "worker",
-                "-B",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--schedule",
-                str(Path(current_app.instance_path) / "celerybeat-schedule"),
-            ],
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "--config=python:fieldapp.gunicorn_config",
-                f"--bind={host}:{port}",
-                "--access-logfile=-",
-                "fieldapp:create_app()",
-            ],
-            env=env,
-        ),
-    ]
-    progress(f"serving on http://{host}:{port}  (Ctrl-C stops the web server and the worker)")
-
-    def stop(*_args: Any) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
-        for child in children:
-            child.wait(timeout=30)
-    failed = [str(c.args) for c in children if c.returncode not in (0, -15, None)]
-    if failed:
-        raise click.ClickException(f"stopped because a process exited: {failed}")
+                [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "--without-mingle"],
+                env,
+                stop_timeout_s=60.0,
+            ),
+            Program(
+                "beat",
+                [
+                    *celery,
+                    "beat",
+                    "--loglevel=INFO",
+                    "--schedule",
+                    str(instance / "celerybeat-schedule"),
+                ],
+                env,
+                stop_timeout_s=10.0,
+            ),
+        ],
+        say,
+    )
+    install_signal_handlers(supervisor)
+    say(f"serving on http://{host}:{port}  (Ctrl-C stops the web server, worker and beat)")
+    if supervisor.run() != 0:
+        raise click.ClickException(supervisor.failed or "a process kept dying")
 
 
 # Where `make run` injects the demo's early-warning cluster: a 日照街道 community cell, the
@@ -653,3 +651,9 @@ main.add_command(demo_cli)
 from fieldapp.keys_cli import keys_cli  # noqa: E402  (kept apart: issue #15)
 
 main.add_command(keys_cli)
+# --- operations (fieldapp.ops_cli: check, backup, restore) ---------------------------------
+
+from fieldapp.ops_cli import COMMANDS as _OPS_COMMANDS  # noqa: E402
+
+for _command in _OPS_COMMANDS:
+    main.add_command(_command)

@@ -5,14 +5,15 @@
 - SECRET_KEY: signs sessions; default a random key generated once into instance/secret_key.
 - TILE_URL, TILE_ATTRIBUTION: an XYZ base map; default none, so pages work with no internet.
 - FIELDAPP_LANGUAGE: the default UI language, zh (Simplified Chinese) or en.
-- FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: where export files are written (default
-  instance/exports) and how long they stay downloadable (default 24 hours).
 - FIELDAPP_WEB_SESSION_IDLE_HOURS, FIELDAPP_WEB_SESSION_MAX_DAYS: a web sign-in ends after
   this long without a request (default 12 hours) and this long after signing in (7 days).
 - FIELDAPP_SETTINGS_CHECK_SECONDS: how soon every process sees a change made at
   /admin/settings (default 5 s).
 - FIELDAPP_PROXY_HOPS: how many reverse proxies (nginx: 1) sit in front of the app; their
   X-Forwarded-For gives the client address the audit log records (default 0: none trusted).
+- FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: a worker's scratch folder for export files
+  being written (default instance/exports; finished files are stored in PostgreSQL, see
+  fieldapp.export_store) and how long they stay downloadable (default 24 hours).
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ import math
 import re
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from fieldapp import health
 from fieldapp.services.errors import DomainError, RateLimited
 
 
@@ -184,16 +186,72 @@ def register_error_handlers(app: Flask) -> None:
             405: _("This method is not allowed here."),
             413: _("The request is too large."),
         }
+        if (err.code or 500) >= 500 and err.code != 503:
+            return internal_error_response()  # one 500 body, whatever raised it
         message = messages.get(err.code or 0, err.description or err.name)
         return jsonify(error_body(code, message)), err.code or 500
 
+    @app.errorhandler(sa_exc.SQLAlchemyError)
+    def database_error(err: sa_exc.SQLAlchemyError) -> ResponseReturnValue:
+        if not health.is_database_unavailable(err):
+            return unexpected(err)
+        _discard_session()
+        app.logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            getattr(err, "orig", None) or err,
+        )
+        return unavailable_response()
+
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> ResponseReturnValue:
-        from fieldapp.db import db
-
-        db.session.rollback()
+        _discard_session()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        message = _("Something went wrong on the server; the request changed nothing. Try again.")
-        if _wants_json():
-            return jsonify(error_body("internal_error", message)), 500
-        return message, 500
+        return internal_error_response()
+
+
+def _discard_session() -> None:
+    """Roll back the request's session, if it has one, without touching the database when it
+    has none: with the database away, opening a session to roll it back raised again, and
+    Flask answered with its own second 500 body."""
+    from flask import g
+
+    session = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:  # the connection is gone: the server rolled the transaction back
+        current_app.logger.debug("rollback after an error failed", exc_info=True)
+
+
+def internal_error_response() -> ResponseReturnValue:
+    """The one answer to an unexpected error: the API's error shape for the API, a page for
+    pages, in the request's language (fieldapp.i18n)."""
+    message = _("Something went wrong on the server; the request changed nothing. Try again.")
+    if _wants_json():
+        return jsonify(error_body("internal_error", message)), 500
+    return _error_page(_("Server error"), message), 500
+
+
+def unavailable_response() -> ResponseReturnValue:
+    """503 with Retry-After while the database cannot be reached: the phones keep the report
+    and retry; a page says to try again shortly. Nothing was written."""
+    headers = {"Retry-After": str(health.RETRY_AFTER_SECONDS)}
+    message = _(
+        "The service is briefly unavailable (database unreachable); nothing was saved. "
+        "Try again in a few seconds."
+    )
+    if _wants_json():
+        return jsonify(error_body("unavailable", message)), 503, headers
+    return _error_page(_("Briefly unavailable"), message), 503, headers
+
+
+def _error_page(title: str, message: str) -> str:
+    from flask import render_template
+
+    try:
+        return render_template("error.html", title=title, message=message)
+    except Exception:  # a page about an error must not fail in turn
+        return message

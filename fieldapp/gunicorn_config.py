@@ -9,13 +9,20 @@ two cores (session notes of issue #3)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
 
+from fieldapp.logging_setup import gunicorn_logconfig
+
 worker_class = "gthread"
 workers = 3
 threads = 6
+
+# FIELDAPP_LOG_FORMAT=json: gunicorn's error and access lines as JSON too.
+if (_json_logs := gunicorn_logconfig()) is not None:
+    logconfig_dict = _json_logs
 
 
 def post_worker_init(worker: Any) -> None:
@@ -32,3 +39,12 @@ def post_worker_init(worker: Any) -> None:
             done.pop("total_ms"),
             ", ".join(f"{key} {value}" for key, value in done.items()),
         )
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, fieldapp.metrics): a worker
+    gone must not leave its live gauges counted."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -12,14 +12,21 @@ LANGUAGE_COOKIE = "lang"
 
 def select_locale() -> str:
     """An explicit choice (?lang=en, remembered in a cookie) wins; otherwise the configured
-    default (Chinese). We deliberately do not follow Accept-Language: the platform is
-    Chinese-first and most phones in the field report an English browser locale."""
+    default (Chinese). Pages deliberately do not follow Accept-Language: the platform is
+    Chinese-first and most phones in the field report an English browser locale. The API
+    does (a client sending `Accept-Language: en` gets English messages)."""
     supported = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI commands and workers speak the default language
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     if chosen in supported:
         return str(chosen)
+    if request.path.startswith("/api/"):
+        # An API client (a phone's app, another system) names its language in the standard
+        # header; our own pages' scripts pass ?lang= explicitly and win above.
+        best = request.accept_languages.best_match(supported)
+        if best:
+            return str(best)
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 

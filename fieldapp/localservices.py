@@ -945,14 +945,16 @@ def _start_redis(server: str, paths: ServicePaths, progress: Progress) -> None:
             paths.redis_log,
             "--dir",
             paths.redis_dir,
-            # Broker durability: no periodic snapshots or AOF, but a snapshot on clean
-            # shutdown, so queued tasks survive `down`/`up`. A crash may lose queued
-            # messages; acceptable here because tasks are idempotent and take ids, and the
-            # beat schedule re-sends periodic work. Production brokers should use appendonly.
+            # Broker durability: an append-only file written every second, so a crash (kill
+            # -9, power loss) loses at most the last second of queued messages instead of
+            # the whole queue; the outbox relay re-sends what was lost even so
+            # (fieldapp.services.outbox.relay). No periodic snapshots; one on clean shutdown.
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--shutdown-on-sigterm",
             "save",
             "--dbfilename",

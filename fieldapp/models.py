@@ -603,3 +603,6 @@ class CalendarDay(Base):
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(60), server_default="")
     source: Mapped[str] = mapped_column(String(120), server_default="")
+
+
+from fieldapp.ops_models import ExportFileChunk, OutboxCheckpoint  # noqa: E402,F401  (same metadata)

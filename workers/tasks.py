@@ -37,8 +37,18 @@ def warm_geography_caches() -> int:
 
 @shared_task(name="workers.tasks.relay_outbox")
 def relay_outbox() -> int:
-    """Send outbox rows that the requests could not (broker down, crash after commit)."""
+    """Send outbox rows that the requests could not (broker down, crash after commit), and
+    those whose message was lost after it was sent (broker restarted without its queue)."""
     return outbox.relay(db.session, _send_task)
+
+
+@shared_task(name="workers.tasks.outbox_checkpoint")
+def outbox_checkpoint(checkpoint_id: int) -> int:
+    """The relay's checkpoint came through the queue: what was queued before it has left
+    (fieldapp.services.outbox.relay re-sends what of that is still not done a grace later)."""
+    outbox.checkpoint_reached(db.session, checkpoint_id)
+    db.session.commit()
+    return checkpoint_id
 
 
 @shared_task(name="workers.tasks.dispatch_outbox")
@@ -224,3 +234,6 @@ def notify_silent_officers() -> int:
     )
     session.commit()
     return created
+
+
+import workers.metrics  # noqa: E402,F401  (task durations for Prometheus)

@@ -7,6 +7,7 @@ the bearer token only; the page requests exports through its own CSRF-protected 
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from dataclasses import replace
@@ -28,6 +29,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from fieldapp import export_store
 from fieldapp.auth import api_user, csrf, login_required, now, remote_addr, web_user
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.db import db
@@ -153,13 +155,27 @@ def download_export(job_id: str) -> ResponseReturnValue:
     db.session.commit()  # the audit record of the download
     # Werkzeug writes the Chinese name as RFC 5987 `filename*=UTF-8''…` beside an ASCII
     # `filename=` fallback for old clients.
-    response = send_file(
-        found.path,
-        mimetype=found.mimetype,
-        as_attachment=True,
-        download_name=found.file_name,
-        max_age=0,
-    )
+    if found.job_id is not None:  # in the database: any web node serves it
+        response = send_file(
+            io.BufferedReader(
+                export_store.ChunkReader(export_store.session_opener(current_app), found.job_id),
+                export_store.CHUNK_BYTES,
+            ),
+            mimetype=found.mimetype,
+            as_attachment=True,
+            download_name=found.file_name,
+            max_age=0,
+            etag=False,
+        )
+        response.content_length = found.size or 0
+    else:
+        response = send_file(
+            found.path,
+            mimetype=found.mimetype,
+            as_attachment=True,
+            download_name=found.file_name,
+            max_age=0,
+        )
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -7,8 +7,9 @@ writes the file (`run`), showing its progress; the requester downloads it until 
   through the transactional outbox, like every other background job).
 - `claim` makes running idempotent: only a queued job starts, so a second delivery of the
   same message, or a worker on another host, does nothing.
-- The file is written under a temporary name in EXPORT_DIR and renamed when complete: no
-  one can ever download half a file.
+- The file is written under a temporary name in EXPORT_DIR (the worker's scratch space), then
+  stored in PostgreSQL (fieldapp.export_store) in the transaction that marks the job done: no
+  one can ever download half a file, and a download on any web node finds it.
 - `sweep` deletes expired files and marks their jobs expired; a running job whose worker
   died (no heartbeat) is marked failed."""
 
@@ -28,7 +29,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp import bounds, export_writers
+from fieldapp import bounds, export_store, export_writers
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
@@ -314,6 +315,9 @@ class Download:
     path: Path
     file_name: str
     mimetype: str
+    job_id: uuid.UUID | None = None
+    """Set when the file is in the database (fieldapp.export_store), read from there."""
+    size: int | None = None
 
 
 def download(
@@ -335,7 +339,9 @@ def download(
     if job.status != "done" or not job.file_path:
         raise Conflict(_("The export is not finished yet; try again when its status is done."))
     path = export_dir / job.file_path
-    if not path.is_file():
+    stored = export_store.stored_size(session, job.id)
+    # Files written before exports moved into the database are still read from disk.
+    if stored is None and not path.is_file():
         raise Gone(_("This export has expired and its file was deleted. Request it again."))
     # Downloads of case data are recorded like writes: who took which file, from where.
     audit.record(
@@ -346,7 +352,9 @@ def download(
         object_id=job.id,
         remote_addr=remote_addr,
     )
-    return Download(path, job.file_name or path.name, MIME_TYPES[job.format])
+    if stored is None:
+        return Download(path, job.file_name or path.name, MIME_TYPES[job.format])
+    return Download(path, job.file_name or path.name, MIME_TYPES[job.format], job.id, stored)
 
 
 # --- running (in the worker) ------------------------------------------------------------------
@@ -438,12 +446,16 @@ def run(
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        size = export_store.save(session, job.id, final)
+    finally:
+        final.unlink(missing_ok=True)  # the database holds it now (or the job fails)
     finished = now()
     job.rows_total = total
     job.rows_done = written
     job.file_name = file_name
     job.file_path = final.name
-    job.file_size = final.stat().st_size
+    job.file_size = size
     job.status = "done"
     job.finished_at = finished
     job.heartbeat_at = finished
@@ -558,9 +570,10 @@ def sweep(session: Session, export_dir: Path, *, now: datetime) -> SweepResult:
             .with_for_update(skip_locked=True)
         ).scalars()
     )
+    export_store.remove(session, [job.id for job in expired])
     for job in expired:
         if job.file_path:
-            (export_dir / job.file_path).unlink(missing_ok=True)
+            (export_dir / job.file_path).unlink(missing_ok=True)  # from before the store
         job.status = "expired"
         job.file_path = None
         audit.record(

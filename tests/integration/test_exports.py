@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldapp import export_store
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import AuditEvent, ExportJob, OutboxMessage
 from fieldapp.services import exports
@@ -89,7 +90,7 @@ def test_a_coordinators_csv_holds_their_township_only_and_no_personal_data(
     assert job["progress"] == {"rows_done": 0, "rows_total": None, "percent": None}
 
     done = run_here(app, db_session, job["id"], tmp_path)
-    text = (tmp_path / str(done.file_path)).read_bytes().decode("utf-8-sig")
+    text = export_store.read_all(db_session, done.id).decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][:5] == ["案件编号", "标题", "类别", "等级", "状态"]
     # The number people say first, the API's id last.
@@ -128,7 +129,9 @@ def test_xlsx_case_list_with_filters_title_unit_and_period(
     }
     job = request_export(client, people, "coord_1", body)
     done = run_here(app, db_session, job["id"], tmp_path)
-    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(export_store.read_all(db_session, done.id)), data_only=True
+    ).active
     assert sheet is not None
     # Named after what it holds: the filtered township and severity (issue #14).
     assert sheet["A1"].value == "测试街道001矛盾纠纷案件清单（红）"
@@ -159,7 +162,9 @@ def test_area_table_and_geojson_carry_the_rollup_counts_within_scope(
         client, people, "coord_1", {"kind": "kpis", "format": "xlsx", "level": "village"}
     )
     done = run_here(app, db_session, table["id"], tmp_path)
-    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(export_store.read_all(db_session, done.id)), data_only=True
+    ).active
     assert sheet is not None
     headers = [c.value for c in sheet[5]]
     assert headers[:4] == ["序号", "区划代码", "区划名称", "上报数"]
@@ -177,7 +182,7 @@ def test_area_table_and_geojson_carry_the_rollup_counts_within_scope(
         {"kind": "areas_geojson", "format": "geojson", "level": "township", "language": "en"},
     )
     done = run_here(app, db_session, geo["id"], tmp_path)
-    doc = json.loads((tmp_path / str(done.file_path)).read_text(encoding="utf-8"))
+    doc = json.loads(export_store.read_all(db_session, done.id).decode("utf-8"))
     assert doc["type"] == "FeatureCollection"
     features = {f["id"]: f for f in doc["features"]}
     assert set(features) == {"991101001", "991101002"}
@@ -210,7 +215,9 @@ def test_the_assessment_export_is_the_kpi_table_of_the_api(
         client, people, "county", {"kind": "assessment", "format": "xlsx", "level": "township"}
     )
     done = run_here(app, db_session, job["id"], tmp_path)
-    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path), data_only=True).active
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(export_store.read_all(db_session, done.id)), data_only=True
+    ).active
     assert sheet is not None
     assert "考评" in str(sheet["A1"].value)
     headers = [c.value for c in sheet[5]]

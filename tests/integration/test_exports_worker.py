@@ -5,6 +5,7 @@ it → 410 and the file is gone."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from flask import Flask
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from fieldapp import create_app
+from fieldapp import create_app, export_store
 from fieldapp.models import (
     AuditEvent,
     ExportJob,
@@ -72,6 +73,11 @@ def cleanup(engine: Engine) -> Iterator[dict[str, list[str]]]:
         session.execute(delete(Report).where(Report.id.in_(reports)))
 
 
+def _web_node(app: Flask, export_dir: Path) -> Flask:
+    """Another web process on the same database and broker, with its own export folder."""
+    return create_app({**app.config, "EXPORT_DIR": str(export_dir)})
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,7 +90,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 @pytest.mark.usefixtures("small_city_loaded")
 def test_request_progress_download_and_expiry_through_a_real_worker(
-    worker_app: Flask, engine: Engine, people: dict, cleanup: dict[str, list[str]]
+    worker_app: Flask,
+    engine: Engine,
+    people: dict,
+    cleanup: dict[str, list[str]],
+    tmp_path: Path,
 ) -> None:
     client = worker_app.test_client()
     celery_app = worker_app.extensions["celery"]
@@ -130,7 +140,10 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
         assert expires - finished_at == timedelta(hours=24)
         assert done["download_url"] == f"/api/v1/exports/{job['id']}/download"
 
-        r = client.get(done["download_url"], headers=auth(people, "coord_1"))
+        # Downloaded from another web node, with an export folder of its own: the file is
+        # in the database, not on the worker's disk.
+        other_node = _web_node(worker_app, tmp_path / "other-node").test_client()
+        r = other_node.get(done["download_url"], headers=auth(people, "coord_1"))
         assert r.status_code == 200
         assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         disposition = r.headers["Content-Disposition"]
@@ -139,11 +152,12 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
         assert name.startswith("测试街道001矛盾纠纷案件清单_") and name.endswith(".xlsx")
         assert disposition.startswith("attachment;")
         assert f"filename*=UTF-8''{quote(name)}" in disposition  # RFC 5987
-        saved = Path(worker_app.config["EXPORT_DIR"]) / f"{job['id']}.xlsx"
-        assert saved.read_bytes() == r.data and done["file"]["size"] == len(r.data)
-        # No temporary file is left beside it.
-        assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
-        sheet = openpyxl.load_workbook(saved, data_only=True).active
+        assert int(r.headers["Content-Length"]) == len(r.data) == done["file"]["size"]
+        with Session(engine) as session:
+            assert export_store.read_all(session, uuid.UUID(job["id"])) == r.data
+        # Nothing is left on the worker's disk (no temporary file either).
+        assert list(Path(worker_app.config["EXPORT_DIR"]).iterdir()) == []
+        sheet = openpyxl.load_workbook(io.BytesIO(r.data), data_only=True).active
         assert sheet is not None and sheet["A1"].value == "测试街道001矛盾纠纷案件清单"
         ids = {row[-1] for row in sheet.iter_rows(min_row=6, values_only=True)}
         assert set(cleanup["reports"]) <= ids
@@ -179,7 +193,8 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
             )
         swept = celery_app.send_task("workers.tasks.expire_exports").get(timeout=30)
         assert swept["expired"] >= 1
-    assert not saved.exists()
+    with Session(engine) as session:
+        assert export_store.stored_size(session, uuid.UUID(job["id"])) is None
     r = client.get(done["download_url"], headers=auth(people, "coord_1"))
     assert r.status_code == 410
     assert r.get_json()["error"]["code"] == "expired" and r.get_json()["error"]["message"]

@@ -296,3 +296,34 @@ def test_cli_url_prints_exports(
         "export CELERY_BROKER_URL=amqp://guest@rabbit//",
     ]
     assert not instance.exists()
+
+
+def test_the_private_redis_keeps_its_queue_across_a_crash(tmp_path: Path) -> None:
+    """kill -9 (no chance to save a snapshot): the queued messages are back after a restart,
+    from the append-only file."""
+    import os
+    import signal
+
+    instance = tmp_path / "instance"
+    url = ls.ensure_redis(instance, progress=lambda _msg: None)
+    try:
+        with kombu.Connection(url) as conn:
+            queue = conn.SimpleQueue("fieldapp-crash-test")
+            for n in range(3):
+                queue.put({"report": n})
+            queue.close()
+        time.sleep(1.5)  # appendfsync everysec: what is older than a second is on disk
+        pid = ls._redis_pid(ls.service_paths(instance))
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while ls.redis_status(instance) == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ls.ensure_redis(instance, progress=lambda _msg: None) == url
+        with kombu.Connection(url) as conn:
+            queue = conn.SimpleQueue("fieldapp-crash-test")
+            got = [queue.get(timeout=5).payload for _ in range(3)]
+            queue.close()
+        assert got == [{"report": 0}, {"report": 1}, {"report": 2}]
+    finally:
+        ls.stop_redis(instance, progress=lambda _msg: None)

@@ -119,12 +119,13 @@ def test_broker_down_reports_still_accepted_then_tasks_run_once(
 def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
     engine: Engine, database_url: str, people: dict, cleanup: list[str]
 ) -> None:
-    """A report's message goes to the broker after the commit with no second write; the relay
-    leaves it alone within the grace, sends it after if no worker has done it, and never
-    sends one a worker has done."""
+    """A report's message goes to the broker after the commit with no second write by the
+    request; the worker's dispatch marks the batch dispatched in one write; the relay sends
+    at once (after the grace) only what could not be handed over, and never one a worker has
+    done."""
     app = _app(database_url, "memory://")
     client = app.test_client()
-    bodies = [_body() for _ in range(2)]
+    bodies = [_body() for _ in range(3)]
     for body in bodies:
         cleanup.append(body["id"])
         r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
@@ -143,7 +144,7 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
             (m.dispatched_at, m.done_at, m.attempts, m.last_error) == (None, None, 0, None)
             for m in rows.values()
         )
-        done, waiting = (rows[b["id"]] for b in bodies)
+        done, waiting, failing = (rows[b["id"]] for b in bodies)
         outbox.mark_done(session, done.id)  # a worker did the first
         session.commit()
         sent: list[int] = []
@@ -151,28 +152,32 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
         def send(task: str, kwargs: dict[str, Any]) -> None:
             sent.append(kwargs["outbox_id"])
 
-        mine = [done.id, waiting.id]
-        # They went to the broker: as one batch or two, to the worker's dispatch_outbox,
+        mine = [done.id, waiting.id, failing.id]
+        # They went to the broker: as one batch or more, to the worker's dispatch_outbox,
         # which sends each row's own task unless a worker did it already.
         assert set(mine) <= _dispatched_through_memory_broker(app)
-        assert outbox.dispatch(session, mine, send) == 1
+        assert outbox.dispatch(session, [done.id, waiting.id], send) == 1
         assert sent == [waiting.id]
+        session.expire_all()
+        assert session.get(OutboxMessage, waiting.id).dispatched_at is not None  # type: ignore[union-attr]
         sent.clear()
 
         def broker_down(task: str, kwargs: dict[str, Any]) -> None:
             raise ConnectionError("broker down")
 
-        assert outbox.dispatch(session, mine, broker_down) == 0
+        assert outbox.dispatch(session, [failing.id], broker_down) == 0
         session.expire_all()
-        failed = session.get(OutboxMessage, waiting.id)
-        assert failed is not None and failed.attempts == 1
+        failed = session.get(OutboxMessage, failing.id)
+        assert failed is not None and failed.attempts == 1 and failed.dispatched_at is None
         assert failed.last_error == "ConnectionError: broker down"
         assert outbox.relay(session, send) == 0 or not set(sent) & set(mine)
         later = datetime.now(UTC) + outbox.FAST_PATH_GRACE + timedelta(seconds=1)
         outbox.relay(session, send, now=later)
-        assert waiting.id in sent and done.id not in sent
+        # The failed hand-over is sent; the dispatched row is queued (no checkpoint says
+        # otherwise); the done one is left alone.
+        assert failing.id in sent and waiting.id not in sent and done.id not in sent
         session.expire_all()
-        assert session.get(OutboxMessage, done.id).dispatched_at is not None  # type: ignore[union-attr]
+        assert session.get(OutboxMessage, failing.id).dispatched_at is not None  # type: ignore[union-attr]
         sent.clear()
         outbox.relay(session, send, now=later)
         assert not set(sent) & set(mine)  # sent once: now marked dispatched
