@@ -43,10 +43,17 @@ from maps.weights import Neighbourhoods
 
 __all__ = [
     "ALERTING_PATTERNS",
+    "ALERT_BUDGET_PER_MONTH",
+    "DAYS_PER_MONTH",
+    "MEASURED_FALSE_ALERTS_PER_MONTH",
     "ActiveAlert",
     "Detection",
     "Method",
     "background_rates",
+    "budget_problems",
+    "gi_confidence_classes",
+    "recurrence_words",
+    "supported_recurrence_days",
     "critical_llr",
     "emerging_detections",
     "gi_detections",
@@ -98,6 +105,93 @@ class Detection:
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# The alert budget
+# --------------------------------------------------------------------------------------------
+
+ALERT_BUDGET_PER_MONTH = 1.0
+"""False alerts a month the whole city may receive from every method and every category set
+together. Staff who get fifty alerts a month stop reading them; one a month (and in practice
+far fewer: the scan's default costs 0.08) keeps each alert worth opening."""
+
+DAYS_PER_MONTH = 30.0
+
+MEASURED_FALSE_ALERTS_PER_MONTH: dict[str, float] = {"gi_star": 42.0, "emerging": 56.0}
+"""New alerts a month on cluster-free simulated data (docs/early-warning.md): Gi* on the
+28-day counts and the emerging hot spots both test each cell against the city mean, so they
+flag where people live, every day. Far over `ALERT_BUDGET_PER_MONTH`: by default they are map
+analyses (a layer and a table), not alerts."""
+
+GUMBEL_EXTRAPOLATION = 100
+"""How far beyond the Monte Carlo floor 1/(replicas + 1) a Gumbel-fitted p is believed: p down
+to 1/(100·(replicas + 1)). Abrams, Kleinman & Kulldorff (2010) found the Gumbel tail close to
+the Monte Carlo p of 99,999 replicas over that range; further out it is a shape assumption,
+not a measurement, so a displayed recurrence interval stops there (999 replicas: 100,000 days,
+about 270 years — "rarer than once a century", never "once in 244 million years")."""
+
+
+def scan_false_alerts_per_month(min_recurrence_days: float) -> float:
+    """Expected false scan alerts a month, city-wide, whatever the number of category sets:
+    each of K sets is tested at recurrence K × `min_recurrence_days` (Bonferroni, see
+    `scan_result_detections`), so K sets together cost as much as one."""
+    return DAYS_PER_MONTH / min_recurrence_days
+
+
+def budget_problems(
+    methods: Iterable[str],
+    *,
+    min_recurrence_days: float,
+    budget_per_month: float = ALERT_BUDGET_PER_MONTH,
+) -> list[str]:
+    """Why alerting with these methods would exceed the false-alert budget (empty: it fits).
+    The scan's cost is its design rate (its null is calibrated: docs/early-warning.md); Gi* and
+    emerging hot spots cost what they were measured at on cluster-free data."""
+    problems: list[str] = []
+    total = 0.0
+    for method in methods:
+        if method == "scan":
+            rate = scan_false_alerts_per_month(min_recurrence_days)
+        else:
+            rate = MEASURED_FALSE_ALERTS_PER_MONTH.get(method, math.inf)
+        total += rate
+        if rate > budget_per_month:
+            problems.append(
+                f"{method}: about {rate:g} false alerts a month measured on cluster-free data "
+                f"(budget {budget_per_month:g}); show it as a map analysis instead"
+            )
+    if not problems and total > budget_per_month:
+        problems.append(
+            f"together about {total:g} false alerts a month (budget {budget_per_month:g})"
+        )
+    return problems
+
+
+def supported_recurrence_days(replicas: int, p_value: str = "gumbel") -> float:
+    """The largest recurrence interval (days, daily analysis) the replicas can support: the
+    Monte Carlo floor replicas + 1, or `GUMBEL_EXTRAPOLATION` times that for a Gumbel p."""
+    floor = float(replicas + 1)
+    return floor * GUMBEL_EXTRAPOLATION if p_value == "gumbel" else floor
+
+
+RecurrenceWords = tuple[Literal["century", "decade", "year", "days"], int]
+
+
+def recurrence_words(days: float) -> RecurrenceWords:
+    """How unusual a recurrence interval is, in the coarse words a cadre reads: ("century",
+    100) for more than once a century, ("decade", 10), ("year", 1), else ("days", n) with n
+    rounded to two significant figures (a replica-based p has no more). Give it the interval
+    already capped at `supported_recurrence_days`: "century" then only appears when the
+    replicas can support it."""
+    if not math.isfinite(days) or days >= 36_500:
+        return ("century", 100)
+    if days >= 3_650:
+        return ("decade", 10)
+    if days >= 365:
+        return ("year", 1)
+    n = max(1, int(float(f"{max(days, 1.0):.2g}")))
+    return ("days", n)
+
+
 def scan_detections(
     counts: npt.ArrayLike,
     neighbourhoods: Neighbourhoods,
@@ -110,6 +204,7 @@ def scan_detections(
     max_clusters: int = 10,
     seed: int | None = None,
     n_jobs: int | None = None,
+    tests_per_day: int = 1,
 ) -> list[Detection]:
     """Clusters of the prospective space-time permutation scan on daily `counts` (cells × days,
     the last column the most recent day) whose recurrence interval is at least
@@ -123,6 +218,9 @@ def scan_detections(
     where both are defined (Abrams, Kleinman & Kulldorff 2010); with 999 replicas the Monte
     Carlo p alone could not show a recurrence interval above 1,000 days, and with 199 not even
     365. `"monte_carlo"` uses the rank of the observed LLR among the replicas.
+
+    `tests_per_day`: how many scans share the budget each day (one per category set); see
+    `scan_result_detections`.
     """
     result = space_time_permutation_scan(
         np.asarray(counts),
@@ -134,7 +232,13 @@ def scan_detections(
         max_clusters=max_clusters,
         n_jobs=n_jobs,
     )
-    return scan_result_detections(result, min_recurrence_days=min_recurrence_days, p_value=p_value)
+    return scan_result_detections(
+        result,
+        min_recurrence_days=min_recurrence_days,
+        p_value=p_value,
+        replicas=replicas,
+        tests_per_day=tests_per_day,
+    )
 
 
 def scan_result_detections(
@@ -142,8 +246,22 @@ def scan_result_detections(
     *,
     min_recurrence_days: float = 365.0,
     p_value: Literal["gumbel", "monte_carlo"] = "gumbel",
+    replicas: int | None = None,
+    tests_per_day: int = 1,
 ) -> list[Detection]:
-    """The clusters of a finished scan that alert (see `scan_detections`)."""
+    """The clusters of a finished scan that alert (see `scan_detections`).
+
+    Several scans a day share one budget (Bonferroni): with `tests_per_day` = K (e.g. the
+    whole city and K − 1 category sets), a cluster's city-wide recurrence interval is
+    1/(K·p) — by chance some scan of the K finds a cluster that strong once in 1/(K·p) days —
+    and that is what must reach `min_recurrence_days`. So each set is tested at p ≤
+    1/(K·threshold) and the K sets together raise no more false alerts than one.
+
+    The recurrence interval kept on the detection is capped at what the `replicas` (default:
+    those of the scan) can support (`supported_recurrence_days`)."""
+    k = max(1, int(tests_per_day))
+    n_replicas = int(result.replica_max_llr.size) if replicas is None else replicas
+    cap = supported_recurrence_days(n_replicas, p_value)
     out: list[Detection] = []
     for c in result.clusters:
         p = c.p_value_gumbel if p_value == "gumbel" else c.p_value
@@ -151,7 +269,7 @@ def scan_result_detections(
             p = c.p_value
         if math.isnan(p) or p <= 0:
             continue
-        recurrence = 1.0 / p  # daily analysis: one run per day
+        recurrence = 1.0 / (p * k)  # daily analysis: k scans a day, one run each
         if recurrence < min_recurrence_days:
             continue
         out.append(
@@ -165,7 +283,7 @@ def scan_result_detections(
                 last_day=int(c.end_day),
                 observed=float(c.observed),
                 expected=float(c.expected),
-                recurrence_interval_days=float(recurrence),
+                recurrence_interval_days=float(min(recurrence, cap)),
             )
         )
     return out
@@ -238,6 +356,45 @@ def gi_detections(
             )
         )
     return out
+
+
+CONFIDENCE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.10)
+"""The familiar hot-spot confidence classes: 99 %, 95 %, 90 % (ArcGIS's Gi_Bin ±3, ±2, ±1)."""
+
+SPARSE_MEAN_COUNT = 5.0
+"""Below this mean count per cell (a narrow category, a short window) the normal approximation
+of Gi* over-flags cells with a few reports: use permutation p-values instead."""
+
+
+def gi_confidence_classes(
+    counts: npt.ArrayLike,
+    weights: sp.spmatrix | sp.sparray,
+    *,
+    permutations: int | None = None,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+) -> tuple[npt.NDArray[np.int8], FloatArray, str]:
+    """Hot-spot analysis of per-cell `counts` as confidence classes: +3/+2/+1 hot at 99/95/90 %,
+    −3/−2/−1 cold, 0 not significant, each level with its own Benjamini–Hochberg cut-off (as
+    ArcGIS's FDR option). Returns (classes, z, p kind: "normal" or "permutation").
+
+    `permutations`: None chooses — analytical p when the mean count is at least
+    `SPARSE_MEAN_COUNT`, else `maps.hotspots.MIN_PERMUTATIONS` conditional permutations
+    (small counts are far from normal, and the analytical p over-flags them)."""
+    from maps.hotspots import MIN_PERMUTATIONS
+
+    y = np.asarray(counts, dtype=np.float64).ravel()
+    classes = np.zeros(y.size, dtype=np.int8)
+    if y.size < 2 or not np.any(y):
+        return classes, np.zeros(y.size), "normal"
+    if permutations is None:
+        permutations = MIN_PERMUTATIONS if float(y.mean()) < SPARSE_MEAN_COUNT else 0
+    gi = getis_ord_gi_star(y, weights, permutations=permutations, seed=seed, n_jobs=n_jobs)
+    for level, alpha in zip((1, 2, 3), sorted(CONFIDENCE_LEVELS, reverse=True), strict=True):
+        sig = gi.significant(alpha)
+        classes[sig == 1] = level
+        classes[sig == -1] = -level
+    return classes, np.asarray(gi.z, dtype=np.float64), "permutation" if permutations else "normal"
 
 
 def emerging_detections(

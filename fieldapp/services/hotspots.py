@@ -43,9 +43,11 @@ from fieldapp.stats import day_start
 from fieldapp.workflow import OPEN_STATES
 from grid import queries
 from maps.early_warning import (
+    ALERT_BUDGET_PER_MONTH,
     ALERTING_PATTERNS,
     ActiveAlert,
     Detection,
+    budget_problems,
     emerging_detections,
     gi_detections,
     match_detections,
@@ -57,6 +59,9 @@ from maps.hotspots import Pattern
 from maps.weights import Neighbourhoods, nearest_cells, queen_weights
 
 METHODS = ("scan", "gi_star", "emerging")
+ALERT_METHODS = ("scan",)
+"""The methods that alert by default: the only one whose false-alert rate fits the budget
+(`maps.early_warning.ALERT_BUDGET_PER_MONTH`). Gi* and emerging hot spots are map analyses."""
 ACTIVE_STATUSES = ("new", "acknowledged", "supervised")
 STATUSES = (*ACTIVE_STATUSES, "expired")
 RECOMPUTE_TASK = "workers.tasks.recompute_hotspots"
@@ -84,9 +89,17 @@ class HotspotSettings:
     Alerts: a detection re-detects an active alert of the same method sharing a cell if that
     alert was seen in the last `dedupe_days`; an alert not re-detected for `expire_days`
     expires. `category_sets`: each entry is analysed separately (empty = all categories).
+
+    The budget: `methods` are the methods that raise ALERTS, by default the scan alone, since
+    the city as a whole may get at most `budget_per_month` false alerts a month (all methods
+    and category sets together). Gi* (about 42 a month on cluster-free data) and emerging hot
+    spots (about 56) are over it and stay map analyses; listing them here is refused unless
+    `over_budget=True` says the operator accepts that. The K `category_sets` share the scan's
+    budget by Bonferroni: each is scanned at recurrence K × `scan_min_recurrence_days`, so
+    together they raise what one would (see `maps.early_warning.scan_result_detections`).
     """
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = ALERT_METHODS
     scan_history_days: int = 365
     scan_max_cells: int = 50
     scan_max_days: int = 30
@@ -104,6 +117,28 @@ class HotspotSettings:
     seed: int | None = None
     """None: derived from the analysed day, so a rerun the same day draws the same replicas."""
     n_jobs: int | None = None
+    budget_per_month: float = ALERT_BUDGET_PER_MONTH
+    over_budget: bool = False
+
+    def budget_problems(self) -> list[str]:
+        """Why these settings would exceed the false-alert budget (empty: they fit)."""
+        return budget_problems(
+            self.methods,
+            min_recurrence_days=self.scan_min_recurrence_days,
+            budget_per_month=self.budget_per_month,
+        )
+
+
+def settings_from_config(config: Any) -> HotspotSettings:
+    """The app's settings: `HOTSPOT_SETTINGS` if given, else the defaults with the methods of
+    `HOTSPOT_METHODS` and `HOTSPOT_OVER_BUDGET` (FIELDAPP_HOTSPOT_METHODS, …_OVER_BUDGET)."""
+    given = config.get("HOTSPOT_SETTINGS")
+    if isinstance(given, HotspotSettings):
+        return given
+    return HotspotSettings(
+        methods=tuple(config.get("HOTSPOT_METHODS") or ALERT_METHODS),
+        over_budget=bool(config.get("HOTSPOT_OVER_BUDGET", False)),
+    )
 
 
 @dataclass
@@ -290,6 +325,7 @@ def detect(
             p_value=settings.scan_p_value,
             seed=seed,
             n_jobs=settings.n_jobs,
+            tests_per_day=max(1, len(settings.category_sets)),
         ):
             found.append(_shift(d, offset))
     if "gi_star" in settings.methods:
@@ -341,6 +377,13 @@ def recompute(
     unknown = set(settings.methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods: {sorted(unknown)}")
+    problems = settings.budget_problems()
+    if problems and not settings.over_budget:
+        raise ValueError(
+            "HOTSPOT_SETTINGS exceed the false-alert budget: "
+            + "; ".join(problems)
+            + " (or set over_budget=True)"
+        )
     started = time.perf_counter()
     if now is None:
         now = datetime.now(UTC)

@@ -42,7 +42,11 @@ TODAY = date(2031, 3, 20)
 CELL_CODES = [f.code for f in small_city() if f.level == "cell"]
 # Four touching cells of the west township (991101001), columns 1–2, rows 2–3.
 CLUSTER = [CELL_CODES[i * ROWS + j] for i in (1, 2) for j in (2, 3)]
+# Every method, Gi* included (over the alert budget, hence the explicit opt-in): the tests
+# check the persistence of each method's detections.
 SETTINGS = hotspots.HotspotSettings(
+    methods=hotspots.METHODS,
+    over_budget=True,
     scan_history_days=120,
     scan_max_cells=8,
     scan_max_days=14,
