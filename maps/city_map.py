@@ -98,6 +98,18 @@ class _CityMapScript(JSCSSMixin, MacroElement):
         self.default_css = [("city_map_css", style_url)]
 
 
+_SUM_ICON_JS = """function (cluster) {
+  var n = 0;
+  cluster.getAllChildMarkers().forEach(function (m) { n += m.options.count || 1; });
+  var size = n < 100 ? "small" : (n < 1000 ? "medium" : "large");
+  return L.divIcon({
+    html: "<div><span>" + String(n) + "</span></div>",
+    className: "marker-cluster marker-cluster-" + size,
+    iconSize: L.point(40, 40)
+  });
+}"""
+
+
 def city_map(
     config: Mapping[str, Any],
     *,
@@ -147,6 +159,9 @@ def city_map(
             "showCoverageOnHover": False,
             "maxClusterRadius": 50,
         },
+        # Each marker is a cell carrying its report count: a bubble shows the sum of its
+        # cells' reports, not the number of cells, so bubbles agree with the legend total.
+        icon_create_function=_SUM_ICON_JS,
     ).add_to(m)
     heat = HeatMap(
         [],

@@ -148,7 +148,41 @@ def _labels() -> dict[str, str]:
         "status_in_progress": _("In progress"),
         "status_closing_requested": _("Closing requested"),
         "status_closed": _("Closed"),
+        **_hotspot_labels(),
     }
+
+
+def _hotspot_labels() -> dict[str, str]:
+    """The strings of the alert popups and the two map analyses."""
+    from fieldapp.services.hotspots import pattern_labels
+
+    labels = {
+        "open_cases": _("Open the cases of these cells and days"),
+        "alert_list": _("In the alert list"),
+        "cells": _("Where"),
+        "observed_expected": _("Reports"),
+        "observed_vs_expected": _("%(observed)s observed, %(expected)s expected"),
+        "relative_risk": _("Relative risk"),
+        "all_categories": _("All categories"),
+        "unusual": _("How unusual"),
+        "analysis_gi": _("Hot spot analysis (Gi*, last 28 days)"),
+        "analysis_emerging": _("Emerging hot spots (52 weeks)"),
+        "gi_3": _("Hot spot, %(level)s confidence", level="99%"),
+        "gi_2": _("Hot spot, %(level)s confidence", level="95%"),
+        "gi_1": _("Hot spot, %(level)s confidence", level="90%"),
+        "gi_0": _("Not significant"),
+        "gi_-1": _("Cold spot, %(level)s confidence", level="90%"),
+        "gi_-2": _("Cold spot, %(level)s confidence", level="95%"),
+        "gi_-3": _("Cold spot, %(level)s confidence", level="99%"),
+        "analysis_note": _("A map analysis, not an alert: where reports are many, not unusual."),
+        "cells_count": _("%(n)s cells"),
+    }
+    patterns = pattern_labels()
+    from maps.hotspots import Pattern
+
+    for p in Pattern:
+        labels[f"pattern_{int(p)}"] = patterns[p.label]
+    return labels
 
 
 @bp.get("/map")
@@ -178,6 +212,14 @@ def map_page() -> ResponseReturnValue:
             "township_cells": url_for("layers.township_cells", code="__CODE__"),
             "tiles": _tile_url_template(),
             "hotspots": HOTSPOTS_PATH if _route_exists(HOTSPOTS_PATH) else None,
+            "report_cells": url_for("layers.report_cells"),
+            "cases": url_for("dashboard.cases") if "dashboard" in current_app.blueprints else None,
+            "alerts_page": url_for("city.alerts_page"),
+            "analysis": (
+                HOTSPOTS_PATH + "/analysis/"
+                if _route_exists(HOTSPOTS_PATH + "/analysis/gi_star")
+                else None
+            ),
         },
         "labels": _labels(),
         # Hotspot alerts name their categories by code.

@@ -235,6 +235,7 @@ def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
         or filters.satisfactions
         or filters.overdue
         or filters.key
+        or filters.cells
     ):
         return None
     args = {
@@ -252,6 +253,8 @@ def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
 def _chips(filters: case_list.CaseFilters, category_names: dict[str, str]) -> list[str]:
     """The filters in words, for the heading of the list."""
     chips: list[str] = []
+    if filters.cells:
+        chips.append(_("%(n)d grid cells", n=len(filters.cells)))
     if filters.categories:
         chips.append(", ".join(category_names.get(c, c) for c in filters.categories))
     if filters.severities:

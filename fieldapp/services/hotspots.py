@@ -680,7 +680,9 @@ def alerts_json(session: Session, alerts: list[HotspotAlert]) -> list[dict[str, 
         codes, geometry = shapes.get(a.id, ([], None))
         place = places.get(a.centre_cell_id)
         area = None
+        township = None
         if place is not None:
+            township = {"code": place[2], "name": place[3]}
             if len(a.cell_ids) == 1:
                 area = {"code": place[0], "name": place[1], "level": "cell"}
             else:
@@ -703,9 +705,76 @@ def alerts_json(session: Session, alerts: list[HotspotAlert]) -> list[dict[str, 
                 "last_detected_at": a.last_detected_at.isoformat(),
                 "cells": codes,
                 "geometry": json.loads(geometry) if geometry else None,
+                "township": township,
+                "relative_risk": relative_risk(a.observed, a.expected),
+                "display": alert_display(a, township["name"] if township else ""),
             }
         )
     return out
+
+
+def relative_risk(observed: float | None, expected: float | None) -> float | None:
+    """Observed / expected, one decimal (None when either is unknown or expected is 0)."""
+    if observed is None or expected is None or not expected > 0:
+        return None
+    return round(float(observed) / float(expected), 1)
+
+
+def unusual_words(recurrence_days: float | None, replicas: int | None = None) -> str | None:
+    """How unusual an alert is, in words a cadre reads ("超过百年一遇"), never claiming more
+    than the replicas support: the interval is capped first (`supported_recurrence_days`)."""
+    from maps.early_warning import recurrence_words, supported_recurrence_days
+
+    if recurrence_days is None or not recurrence_days > 0:
+        return None
+    cap = supported_recurrence_days(replicas or HotspotSettings().scan_replicas)
+    kind, n = recurrence_words(min(float(recurrence_days), cap))
+    if kind == "century":
+        return _("Rarer than once in a hundred years")
+    if kind == "decade":
+        return _("Rarer than once in ten years")
+    if kind == "year":
+        return _("Rarer than once a year")
+    return _("About once every %(n)s days", n=n)
+
+
+def alert_display(alert: HotspotAlert, township_name: str) -> dict[str, str | None]:
+    """The alert's figures as the popup and the alert list show them, in the request's
+    language: where, how unusual, the relative risk."""
+    rr = relative_risk(alert.observed, alert.expected)
+    n = len(alert.cell_ids)
+    return {
+        "cells_text": _("%(n)s grid cells in %(place)s", n=n, place=township_name)
+        if n != 1
+        else _("1 grid cell in %(place)s", place=township_name),
+        "relative_risk": _("%(n)s times the expected", n=f"{rr:.1f}") if rr is not None else None,
+        "unusual": unusual_words(alert.recurrence_interval_days),
+        "pattern": pattern_labels().get(alert.pattern, alert.pattern) if alert.pattern else None,
+    }
+
+
+def pattern_labels() -> dict[str, str]:
+    """The emerging hot spot patterns (`maps.hotspots.Pattern.label`) in the request's
+    language; literal msgids so that extraction finds them."""
+    return {
+        "new hot spot": _("new hot spot"),
+        "consecutive hot spot": _("consecutive hot spot"),
+        "intensifying hot spot": _("intensifying hot spot"),
+        "persistent hot spot": _("persistent hot spot"),
+        "diminishing hot spot": _("diminishing hot spot"),
+        "sporadic hot spot": _("sporadic hot spot"),
+        "oscillating hot spot": _("oscillating hot spot"),
+        "historical hot spot": _("historical hot spot"),
+        "new cold spot": _("new cold spot"),
+        "consecutive cold spot": _("consecutive cold spot"),
+        "intensifying cold spot": _("intensifying cold spot"),
+        "persistent cold spot": _("persistent cold spot"),
+        "diminishing cold spot": _("diminishing cold spot"),
+        "sporadic cold spot": _("sporadic cold spot"),
+        "oscillating cold spot": _("oscillating cold spot"),
+        "historical cold spot": _("historical cold spot"),
+        "no pattern detected": _("no pattern detected"),
+    }
 
 
 def acknowledge(
@@ -905,3 +974,118 @@ def enqueue_recompute(session: Session, user: User, *, remote_addr: str | None =
         remote_addr=remote_addr,
     )
     return message.id
+
+
+# --------------------------------------------------------------------------------------------
+# Map analyses: Gi* confidence classes and emerging hot spot patterns (not alerts)
+# --------------------------------------------------------------------------------------------
+
+ANALYSES = ("gi_star", "emerging")
+_analysis_lock = threading.Lock()
+_analysis_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def analysis_layer(
+    session: Session,
+    user: User,
+    kind: str,
+    *,
+    today: date | None = None,
+    settings: HotspotSettings | None = None,
+) -> dict[str, Any]:
+    """A map analysis as GeoJSON of the cells with a class, and the number of cells per class.
+
+    - ``gi_star``: Gi* of each cell's count over the last `gi_days` complete days, as the
+      confidence classes +3/+2/+1 (hot at 99/95/90 %), −1/−2/−3 (cold), 0 not significant
+      (`maps.early_warning.gi_confidence_classes`; permutation p-values on sparse counts).
+    - ``emerging``: the emerging hot spot pattern of each cell over `emerging_weeks` weeks
+      (`maps.hotspots.Pattern` codes, ±1 … ±8).
+
+    City staff see the whole city, county staff their county's cells; computed once per
+    analysed day and boundary version."""
+    from fieldapp.services import geography as area_geography
+    from maps.early_warning import gi_confidence_classes
+    from maps.hotspots import emerging_hotspots
+
+    _require_reader(user)
+    if kind not in ANALYSES:
+        raise NotFound(_("No such map analysis."))
+    settings = settings or HotspotSettings()
+    today = today or china_today()
+    last_day = today - timedelta(days=1)
+    geo = cell_geography(session)
+    key = (kind, last_day, geo.key, settings.gi_days, settings.emerging_weeks)
+    with _analysis_lock:
+        cached = _analysis_cache.get(key)
+    if cached is None:
+        seed = int(last_day.strftime("%Y%m%d"))
+        kind_of_p = "normal"
+        if kind == "gi_star":
+            _ids, counts = daily_counts(session, last_day, settings.gi_days)
+            classes, z, kind_of_p = gi_confidence_classes(
+                counts.sum(axis=1), geo.queen, seed=seed, n_jobs=settings.n_jobs
+            )
+        else:
+            weeks = settings.emerging_weeks
+            _ids, counts = daily_counts(session, last_day, weeks * 7)
+            cube = counts.reshape(counts.shape[0], weeks, 7).sum(axis=2)
+            if cube.any() and cube.shape[0] >= 2:
+                result = emerging_hotspots(cube, geo.queen, alpha=settings.emerging_alpha)
+                classes = np.asarray(result.codes, dtype=np.int8)
+                z = np.asarray(result.z[:, -1], dtype=np.float64)
+            else:
+                classes = np.zeros(counts.shape[0], dtype=np.int8)
+                z = np.zeros(counts.shape[0])
+        shapes = {
+            f["id"]: f["geometry"] for f in area_geography.area_layer(session, "cell")["features"]
+        }
+        features: list[dict[str, Any]] = []
+        for i in np.flatnonzero(classes):
+            code = geo.codes[int(i)]
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": code,
+                    "properties": {
+                        "code": code,
+                        "class": int(classes[i]),
+                        "z": round(float(z[i]), 2),
+                        "county_id": int(geo.county_ids[i]),
+                    },
+                    "geometry": shapes.get(code),
+                }
+            )
+        cached = {
+            "kind": kind,
+            "period": {
+                "from": (
+                    last_day
+                    - timedelta(
+                        days=(
+                            settings.gi_days if kind == "gi_star" else settings.emerging_weeks * 7
+                        )
+                        - 1
+                    )
+                ).isoformat(),
+                "to": last_day.isoformat(),
+            },
+            "p_values": kind_of_p,
+            "cells": int(classes.size),
+            "features": features,
+        }
+        with _analysis_lock:
+            _analysis_cache.clear()  # one analysed day at a time: the old ones are stale
+            _analysis_cache[key] = cached
+    shown: list[dict[str, Any]] = cached["features"]
+    if user.role == "county":
+        shown = [f for f in shown if f["properties"]["county_id"] == user.area_id]
+    counts_by_class: dict[str, int] = {}
+    for f in shown:
+        k = str(f["properties"]["class"])
+        counts_by_class[k] = counts_by_class.get(k, 0) + 1
+    return {
+        "type": "FeatureCollection",
+        **{k: v for k, v in cached.items() if k != "features"},
+        "classes": counts_by_class,
+        "features": shown,
+    }
