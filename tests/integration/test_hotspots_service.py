@@ -31,8 +31,9 @@ from fieldapp.models import (
     User,
 )
 from fieldapp.services import accounts, hotspots
-from fieldapp.services.errors import Forbidden
+from fieldapp.services.errors import Forbidden, NotFound
 from fieldapp.stats import day_start
+from maps.hotspots import Pattern
 from tests.support import PASSWORD, ROWS, auth, small_city
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -503,3 +504,97 @@ def test_alert_list_page_acknowledge_and_supervise(
     assert "件案件下达督办" in r.get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(HotspotAlert, alert.id).status == "supervised"  # type: ignore[union-attr]
+
+
+# --- issue 13: map analyses, what an alert says, the cases behind it -------------------------
+
+
+def test_map_analyses_classes_scope_and_refusals(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    city = user(db_session, people, "city")
+    gi = hotspots.analysis_layer(db_session, city, "gi_star", today=TODAY, settings=SETTINGS)
+    classes = {f["properties"]["code"]: f["properties"]["class"] for f in gi["features"]}
+    # The planted outbreak's cells are hot at 99 % over the last 28 days.
+    assert all(classes.get(code) == 3 for code in CLUSTER)
+    assert gi["classes"]["3"] >= len(CLUSTER) and gi["p_values"] in ("normal", "permutation")
+    assert gi["period"] == {
+        "from": (TODAY - timedelta(days=SETTINGS.gi_days)).isoformat(),
+        "to": (TODAY - timedelta(days=1)).isoformat(),
+    }
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in gi["features"])
+    emerging = hotspots.analysis_layer(db_session, city, "emerging", today=TODAY, settings=SETTINGS)
+    codes = {f["properties"]["class"] for f in emerging["features"]}
+    assert codes <= {int(p) for p in Pattern} - {0}
+    assert any(c > 0 for c in codes)
+    with pytest.raises(Forbidden):
+        hotspots.analysis_layer(db_session, user(db_session, people, "officer_a"), "gi_star")
+    with pytest.raises(NotFound):
+        hotspots.analysis_layer(db_session, city, "kriging")
+    r = client.get("/api/v1/hotspots/analysis/kriging", headers=auth(people, "city"))
+    assert r.status_code == 404 and r.get_json()["error"]["code"]
+
+
+def test_an_alert_says_where_how_much_and_how_unusual_in_words(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
+    r = client.get("/api/v1/hotspots", headers=auth(people, "city"))
+    scan = next(a for a in r.get_json()["alerts"] if a["method"] == "scan")
+    assert scan["township"] == {"code": "991101001", "name": "测试街道001"}
+    assert scan["relative_risk"] == round(scan["observed"] / scan["expected"], 1) > 3
+    display = scan["display"]
+    assert display["cells_text"] == f"测试街道001 {len(scan['cells'])} 个网格"
+    assert display["relative_risk"] == f"预期的 {scan['relative_risk']:.1f} 倍"
+    assert display["unusual"] in ("超过一年一遇", "超过十年一遇", "超过百年一遇")
+    # Never more than the replicas support: 999 replicas, a Gumbel p, at most 100,000 days.
+    assert scan["recurrence_interval_days"] <= 100_000
+    en = client.get("/api/v1/hotspots?lang=en", headers=auth(people, "city")).get_json()
+    words = next(a for a in en["alerts"] if a["id"] == scan["id"])["display"]["unusual"]
+    assert words.startswith("Rarer than once")
+    # An over-stated interval stored by an older version is still worded within the cap.
+    with client.application.test_request_context("/"):
+        assert hotspots.unusual_words(89_297_900_000, replicas=199) == "超过十年一遇"
+        assert hotspots.unusual_words(89_297_900_000) == "超过百年一遇"
+        assert hotspots.unusual_words(120.4) == "约 120 天一遇"
+
+
+def test_the_case_list_of_an_alert_holds_exactly_its_cells_and_days(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    with client.application.test_request_context("/"):
+        from fieldapp.services import case_list
+        from fieldapp.services.errors import InvalidInput
+
+        city = user(db_session, people, "city")
+        first, last = TODAY - timedelta(days=4), TODAY - timedelta(days=1)
+        args = {"cells": ",".join(CLUSTER), "from": first.isoformat(), "to": last.isoformat()}
+        filters = case_list.parse_case_filters(args)
+        listed = case_list.list_cases(db_session, city, filters, now=china(TODAY))
+        expected = db_session.execute(
+            text(
+                """
+                SELECT count(*) FROM reports r JOIN cells c ON c.id = r.cell_id
+                WHERE c.code = ANY(:codes) AND r.status <> 'merged'
+                  AND (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN :a AND :b
+                """
+            ),
+            {"codes": CLUSTER, "a": first, "b": last},
+        ).scalar_one()
+        assert listed["total"] == expected >= len(planted)
+        for bad in ({"cells": "1' OR 1=1"}, {"cells": ",".join(str(i) for i in range(201))}):
+            with pytest.raises(InvalidInput) as err:
+                case_list.parse_case_filters(bad)
+            assert "cells" in err.value.fields
+        with pytest.raises(InvalidInput) as err:
+            case_list.list_cases(
+                db_session,
+                city,
+                case_list.parse_case_filters({"cells": "999999"}),
+                now=china(TODAY),
+            )
+        assert "999999" in err.value.fields["cells"]
+        # A coordinator of the other township sees none of these cases.
+        other = user(db_session, people, "coord_2")
+        theirs = case_list.list_cases(db_session, other, filters, now=china(TODAY))
+        assert theirs["total"] == 0
