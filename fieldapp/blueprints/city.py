@@ -247,39 +247,88 @@ def map_page() -> ResponseReturnValue:
 
 # --- the alert list (acknowledge, supervise) -----------------------------------------------
 
-_METHOD_LABELS: Final = {"scan": "时空扫描", "gi_star": "热点（Gi*）", "emerging": "新兴热点"}
-_STATUS_LABELS: Final = {
-    "new": "新预警",
-    "acknowledged": "已知悉",
-    "supervised": "已督办",
-    "expired": "已过期",
-}
+
+def _method_labels() -> dict[str, str]:
+    return {
+        "scan": _("Space-time cluster (scan)"),
+        "gi_star": _("Hot spot (Gi*)"),
+        "emerging": _("Emerging hot spot"),
+    }
+
+
+def _status_labels() -> dict[str, str]:
+    return {
+        "new": _("New alert"),
+        "acknowledged": _("Acknowledged"),
+        "supervised": _("Under supervision"),
+        "expired": _("Expired"),
+    }
+
+
+def _alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts as the list shows them: a small map, the days, the categories by name and
+    the link to exactly their cases (cells, days, categories)."""
+    from datetime import date
+    from urllib.parse import urlencode
+
+    from maps.city_map import geometry_svg_path
+
+    names = {c["code"]: c["name"] for c in list_categories(db.session, language())}
+    rows = []
+    for alert in alerts:
+        period = alert["period"]
+        args = {"cells": ",".join(alert["cells"]), "from": period["from"], "to": period["to"]}
+        if alert["categories"]:
+            args["category"] = ",".join(alert["categories"])
+        days = (date.fromisoformat(period["to"]) - date.fromisoformat(period["from"])).days + 1
+        rows.append(
+            {
+                **alert,
+                "svg": geometry_svg_path(alert.get("geometry")),
+                "days": days,
+                "category_names": "、".join(names.get(c, c) for c in alert["categories"])
+                or _("All categories"),
+                "cases_url": f"{url_for('dashboard.cases')}?{urlencode(args)}",
+            }
+        )
+    return rows
+
+
+def _render_alerts(
+    user: User, *, error: str | None = None, typed: dict[int, dict[str, str]] | None = None
+) -> str:
+    from fieldapp.services import hotspots
+
+    alerts = hotspots.list_alerts(db.session, user)
+    return render_template(
+        "city/alerts.html",
+        alerts=_alert_rows(alerts),
+        methods=_method_labels(),
+        statuses=_status_labels(),
+        may_supervise=user.role == "city",
+        error=error,
+        typed=typed or {},
+    )
 
 
 @bp.get("/alerts")
 @login_required
 def alerts_page() -> ResponseReturnValue:
-    """Hotspot alerts as a list: acknowledge them, or turn one into supervision orders (督办)
-    on the open cases behind it."""
-    from fieldapp.services import hotspots
-
+    """Hotspot alerts as a list: where, when, how many reports against how many expected,
+    how unusual in words, the cases behind each; acknowledge them, or turn one into
+    supervision orders (督办) on the open cases behind it."""
     user = web_user()
     assert user is not None  # login_required
     if user.role not in MAP_ROLES:
         return render_template("city/forbidden.html"), 403
-    alerts = hotspots.list_alerts(db.session, user)
-    return render_template(
-        "city/alerts.html",
-        alerts=alerts,
-        methods=_METHOD_LABELS,
-        statuses=_STATUS_LABELS,
-        may_supervise=user.role == "city",
-    )
+    return _render_alerts(user)
 
 
 @bp.post("/alerts/<int(max=2147483647):alert_id>/<action>")
 @login_required
 def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
+    """Acknowledge or supervise; a refusal shows the list again with the message and what
+    was typed kept in the form (status 400/403/404/409), never a redirect that loses it."""
     from datetime import UTC, datetime, time
 
     from flask import flash, redirect, request
@@ -290,6 +339,19 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
 
     user = web_user()
     assert user is not None  # login_required
+    if user.role not in MAP_ROLES:
+        return render_template("city/forbidden.html"), 403
+    typed = {
+        alert_id: {
+            "due": request.form.get("due", "")[:10],
+            "note": request.form.get("note", "")[:2000],
+        }
+    }
+
+    def refuse(message: str, status: int = 400) -> ResponseReturnValue:
+        db.session.rollback()
+        return _render_alerts(user, error=message, typed=typed), status
+
     try:
         if action == "acknowledge":
             hotspots.acknowledge(db.session, user, alert_id, remote_addr=request.remote_addr)
@@ -298,12 +360,10 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
             try:
                 day = datetime.strptime(request.form.get("due", ""), "%Y-%m-%d").date()
             except ValueError:
-                flash(_("Choose the date by which the cases must be handled."))
-                return redirect(url_for("city.alerts_page"))
+                return refuse(_("Choose the date by which the cases must be handled."))
             due = datetime.combine(day, time(18, 0), tzinfo=CHINA_TZ)
             if due <= datetime.now(UTC):
-                flash(_("The date must be in the future."))
-                return redirect(url_for("city.alerts_page"))
+                return refuse(_("The date must be in the future."))
             result = hotspots.supervise(
                 db.session,
                 user,
@@ -314,10 +374,11 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
             )
             flash(_("Supervision orders issued on %(n)d case(s).", n=len(result.case_ids)))
         else:
-            flash(_("Unknown action."))
-            return redirect(url_for("city.alerts_page"))
+            return refuse(_("Unknown action."), 404)
         db.session.commit()
     except DomainError as err:
-        db.session.rollback()
-        flash(err.message)
+        message = err.message
+        if err.fields:
+            message += " " + " ".join(str(v) for v in err.fields.values())
+        return refuse(message, err.status)
     return redirect(url_for("city.alerts_page"))

@@ -4,6 +4,7 @@ supervising (督办) through the API, who may see what, and the JSON the map pag
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -488,7 +489,7 @@ def test_alert_list_page_acknowledge_and_supervise(
     assert officer.get("/city/alerts").status_code == 403
     web = _web_login(app, "t_city")
     page = web.get("/city/alerts").get_data(as_text=True)
-    assert f'id="alert-{alert.id}"' in page and "时空扫描" in page and "新预警" in page
+    assert f'id="alert-{alert.id}"' in page and "时空聚集" in page and "新预警" in page
     # No CSRF token: refused before anything changes.
     assert web.post(f"/city/alerts/{alert.id}/acknowledge").status_code == 400
     r = web.post(f"/city/alerts/{alert.id}/acknowledge", data={"csrf_token": _csrf(web)})
@@ -598,3 +599,48 @@ def test_the_case_list_of_an_alert_holds_exactly_its_cells_and_days(
         other = user(db_session, people, "coord_2")
         theirs = case_list.list_cases(db_session, other, filters, now=china(TODAY))
         assert theirs["total"] == 0
+
+
+def test_alert_list_says_what_a_supervisor_needs_escapes_names_and_keeps_what_was_typed(
+    app: Flask, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
+    alert = db_session.execute(
+        select(HotspotAlert).where(HotspotAlert.method == "scan")
+    ).scalar_one()
+    hostile = "<img src=x onerror=alert(1)>街道"
+    db_session.execute(
+        text("UPDATE areas SET name = :n WHERE id = :id"), {"n": hostile, "id": alert.township_id}
+    )
+    db_session.flush()
+    web = _web_login(app, "t_city")
+    page = web.get("/city/alerts").get_data(as_text=True)
+    row = page[page.index(f'id="alert-{alert.id}"') :]
+    assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;街道" in row
+    assert f"{len(alert.cell_ids)} 个网格" in row and "<svg" in row
+    assert f"实际 {round(alert.observed or 0)} 件，预期" in row and "预期的" in row
+    assert any(w in row for w in ("超过一年一遇", "超过十年一遇", "超过百年一遇"))
+    assert "e-" not in row.split("</tr>")[0] and "persistent hot spot" not in page
+    assert f"{alert.period_from.isoformat()} – {alert.period_to.isoformat()}" in row
+    link = re.search(r'class="cases-link" href="([^"]+)"', row)
+    assert link is not None
+    href = link.group(1).replace("&amp;", "&")
+    assert href.startswith("/cases?cells=") and f"from={alert.period_from.isoformat()}" in href
+    cases = web.get(href)
+    assert cases.status_code == 200
+    total = re.search(r'data-total="(\d+)"', cases.get_data(as_text=True))
+    assert total is not None and int(total.group(1)) >= 1
+    # A refused 督办 (a date in the past) shows the list again with the note as typed.
+    note = "请<b>三天内</b>化解"
+    r = web.post(
+        f"/city/alerts/{alert.id}/supervise",
+        data={"csrf_token": _csrf(web), "due": "2020-01-01", "note": note},
+    )
+    body = r.get_data(as_text=True)
+    assert r.status_code == 400 and 'id="alert-error"' in body
+    assert "请&lt;b&gt;三天内&lt;/b&gt;化解</textarea>" in body and 'value="2020-01-01"' in body
+    db_session.expire_all()
+    assert db_session.get(HotspotAlert, alert.id).status == "new"  # type: ignore[union-attr]
+    # English, both ways.
+    en = web.get("/city/alerts?lang=en").get_data(as_text=True)
+    assert "Rarer than once" in en and "Relative risk" in en and "times the expected" in en
