@@ -576,3 +576,47 @@ def inject_cluster(
     extra = rng.poisson((relative_risk - 1.0) * lam[idx][:, None], size=(idx.size, end - start_day))
     out[idx, start_day:end] += extra
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Expectation-based Poisson scan on each cell's own baseline (evaluated in the sweep)
+# --------------------------------------------------------------------------------------------
+
+
+def own_baselines(history: npt.ArrayLike, *, prior_days: float = 7.0) -> FloatArray:
+    """Each cell's expected reports a day from its own history (cells × days): its mean,
+    shrunk towards the city's mean rate per cell by `prior_days` days' worth (a cell with no
+    report in 90 days is not expected to have exactly zero, which would make its first report
+    infinitely surprising)."""
+    h = np.asarray(history, dtype=np.float64)
+    days = h.shape[1]
+    city = float(h.sum()) / max(h.shape[0] * days, 1)
+    return np.asarray((h.sum(axis=1) + prior_days * city) / (days + prior_days), dtype=np.float64)
+
+
+def ebp_llr(
+    recent: npt.ArrayLike,
+    baseline: npt.ArrayLike,
+    neighbours: npt.NDArray[np.intp],
+    *,
+    max_days: int = 7,
+) -> FloatArray:
+    """Kulldorff's expectation-based Poisson log-likelihood ratio of every cylinder: base =
+    a cell and its k − 1 nearest cells (`neighbours`, cells × K, the cell first), height = the
+    last w days of `recent` (cells × days, last column most recent), w = 1 … `max_days`.
+    Returns an array (max_days, cells, K); 0 where the count is not above the expectation
+    baseline × w (one-sided: only excesses alert)."""
+    c = np.asarray(recent, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64).ravel()
+    n, days = c.shape
+    w_max = min(max_days, days)
+    out = np.zeros((w_max, n, neighbours.shape[1]), dtype=np.float64)
+    tail = np.cumsum(c[:, ::-1], axis=1)  # tail[:, w-1] = the last w days
+    cum_b = np.cumsum(b[neighbours], axis=1)
+    for w in range(1, w_max + 1):
+        obs = np.cumsum(tail[:, w - 1][neighbours], axis=1)
+        exp = cum_b * w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            llr = obs * np.log(obs / exp) - (obs - exp)
+        out[w - 1] = np.where(obs > exp, np.nan_to_num(llr), 0.0)
+    return out
