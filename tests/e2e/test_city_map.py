@@ -398,6 +398,54 @@ def test_alerts_are_on_top_and_clickable_at_the_default_view_with_markers_on(
     assert log.dialogs == [] and log.console_errors == [] and log.blocked == []
 
 
+def test_map_analyses_are_layers_with_confidence_classes_and_chinese_patterns(
+    live_server: str, people: dict[str, Any], visit: tuple[Any, Visit]
+) -> None:
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    if page.evaluate("window.cityMap.config.urls.analysis") is None:
+        pytest.skip("no /api/v1/hotspots in this app")
+    (x0, y0), (x1, y1) = support.cell_centre(2, 2), support.cell_centre(3, 3)
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+    }
+
+    def answer(kind: str, cls: int) -> dict[str, Any]:
+        return {
+            "type": "FeatureCollection",
+            "kind": kind,
+            "classes": {str(cls): 1},
+            "features": [
+                {"type": "Feature", "properties": {"code": "x", "class": cls}, "geometry": square}
+            ],
+        }
+
+    page.route(
+        "**/api/v1/hotspots/analysis/gi_star",
+        lambda route: route.fulfill(json=answer("gi_star", 3)),
+    )
+    page.route(
+        "**/api/v1/hotspots/analysis/emerging",
+        lambda route: route.fulfill(json=answer("emerging", 4)),
+    )
+    # Off by default: the page does not pay for them.
+    assert not page.evaluate("window.cityMap.map.hasLayer(window.cityMap.analysisGi.group)")
+    page.locator(".leaflet-control-layers").get_by_text("热点分析（Gi*，近 28 天）").click()
+    legend = page.locator(".analysis-legend")
+    legend.wait_for()
+    page.wait_for_function("window.cityMap.analysisGi.group.getLayers().length === 1")
+    text_ = legend.text_content()
+    assert "热点，置信度 99%" in text_ and "冷点，置信度 90%" in text_ and "不显著" in text_
+    assert "1 个网格" in text_
+    page.locator(".leaflet-control-layers").get_by_text("热点分析（Gi*，近 28 天）").click()
+    page.locator(".leaflet-control-layers").get_by_text("新兴热点（52 周）").click()
+    page.wait_for_function("window.cityMap.analysisEmerging.group.getLayers().length === 1")
+    assert "持续热点" in page.locator(".analysis-legend").text_content()
+    assert log.console_errors == [] and log.blocked == []
+
+
 def test_gcj02_base_tiles_shift_the_data_for_display(
     app: Any,
     live_server: str,
