@@ -161,3 +161,67 @@ def test_recurrence_words_are_coarse() -> None:
     assert recurrence_words(400) == ("year", 1)
     assert recurrence_words(123.4) == ("days", 120)
     assert recurrence_words(0.2) == ("days", 1)
+
+
+def test_gi_confidence_classes_use_permutations_on_sparse_counts() -> None:
+    from maps.early_warning import gi_confidence_classes
+
+    geo = geography()
+    rng = np.random.default_rng(4)
+    dense = rng.poisson(20.0, SIDE * SIDE).astype(float)
+    block = [i * SIDE + j for i in range(3, 6) for j in range(3, 6)]
+    dense[block] += 40
+    classes, z, kind = gi_confidence_classes(dense, geo.queen)
+    assert kind == "normal" and set(np.unique(classes)) <= {-3, -2, -1, 0, 1, 2, 3}
+    assert classes[block[4]] == 3 and z[block[4]] > 3
+    # Nested levels: every 99 % cell is also significant at 95 and 90 %.
+    assert np.all((np.abs(classes) == 3) <= (np.abs(z) > 1.64))
+    sparse = rng.poisson(0.3, SIDE * SIDE).astype(float)
+    sparse_classes, _z, sparse_kind = gi_confidence_classes(sparse, geo.queen, seed=1)
+    assert sparse_kind == "permutation"
+    # No cluster: the permutation p flags (almost) nothing.
+    assert np.count_nonzero(sparse_classes > 0) <= 4
+
+
+def test_ebp_llr_matches_the_formula_and_finds_a_planted_excess() -> None:
+    from maps.early_warning import ebp_llr, own_baselines
+
+    geo = geography()
+    nn = geo.neighbourhoods(5).indices
+    rng = np.random.default_rng(8)
+    history = rng.poisson(1.0, (SIDE * SIDE, 60))
+    base = own_baselines(history)
+    assert base.shape == (SIDE * SIDE,) and np.all(base > 0)
+    recent = rng.poisson(1.0, (SIDE * SIDE, 7))
+    recent[nn[50, :3], -2:] += 6
+    llr = ebp_llr(recent, base, nn, max_days=7)
+    assert llr.shape == (7, SIDE * SIDE, 5) and np.all(llr >= 0)
+    w, centre, k = np.unravel_index(int(np.argmax(llr)), llr.shape)
+    assert set(nn[centre, : k + 1].tolist()) & set(nn[50, :3].tolist())
+    # One cylinder by hand: cell 0 alone, the last day.
+    o, e = float(recent[0, -1]), float(base[0])
+    expected = o * math.log(o / e) - (o - e) if o > e else 0.0
+    assert llr[0, 0, 0] == pytest.approx(expected)
+
+
+def test_the_small_map_of_an_alert_is_numbers_only_inside_its_box() -> None:
+    from maps.city_map import geometry_svg_path
+
+    square = {
+        "type": "Polygon",
+        "coordinates": [
+            [[119.0, 35.0], [119.1, 35.0], [119.1, 35.1], [119.0, 35.1], [119.0, 35.0]]
+        ],
+    }
+    d = geometry_svg_path(square)
+    assert d.startswith("M") and d.endswith("Z")
+    numbers = [
+        float(x)
+        for part in d.replace("M", " ").replace("L", " ").replace("Z", " ").split()
+        for x in part.split(",")
+    ]
+    assert all(0 <= x <= 120 for x in numbers[::2]) and all(0 <= y <= 90 for y in numbers[1::2])
+    assert (
+        geometry_svg_path(None) == ""
+        and geometry_svg_path({"type": "Point", "coordinates": [1, 2]}) == ""
+    )
