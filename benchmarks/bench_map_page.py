@@ -20,7 +20,8 @@ holds for that window (they must be equal).
 
 Run: `python -m benchmarks bench_map_page`. Knobs: BENCH_MAP_REPORTS (default 250,000, the
 demo's year), BENCH_MAP_VISITS (default 5), BENCH_MAP_SCREENSHOT (a PNG path: also save a
-screenshot of the map with its alerts, e.g. docs/screenshots/city-map.png)."""
+screenshot of the map with its alerts, e.g. docs/screenshots/city-map.png),
+BENCH_ALERTS_SCREENSHOT (the same for /city/alerts)."""
 
 from __future__ import annotations
 
@@ -153,6 +154,9 @@ def _measure(
             shot = os.environ.get("BENCH_MAP_SCREENSHOT")
             if shot:
                 _visit(browser, base, username, password, "/city/map", screenshot=shot)
+            shot = os.environ.get("BENCH_ALERTS_SCREENSHOT")
+            if shot:
+                _visit(browser, base, username, password, "/city/alerts", screenshot=shot)
         finally:
             browser.close()
     return visits, baseline
@@ -221,7 +225,7 @@ def _visit(
             decoded += len(response.body()) if response.status < 300 else 0
         if screenshot:
             page.wait_for_timeout(1500)  # the cluster bubbles finish their chunked drawing
-            page.screenshot(path=screenshot)
+            page.screenshot(path=screenshot, full_page=path != "/city/map")
         return {
             "counted": counted,
             "legend_total": legend_total,
