@@ -288,10 +288,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         " detection within 3 and 7 days, the EBP scan and two oracles (benchmarks/eval_sweep.py)",
     )
     parser.add_argument("--trials", type=int, default=10, help="sweep: trials per setting")
+    parser.add_argument(
+        "--ebp-null-days",
+        type=int,
+        default=0,
+        help="instead: false alerts of the production EBP detector on N outbreak-free days",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.clusters, args.null_days, args.trials = 3, 6, 1
     wall = time.perf_counter()
+    if args.ebp_null_days:
+        from benchmarks.eval_sweep import run_ebp_null
+
+        return run_ebp_null(
+            build_city(args.seed), days=args.ebp_null_days, seed=args.seed, workers=args.workers
+        )
     if args.sweep:
         from benchmarks.eval_sweep import run_sweep
 

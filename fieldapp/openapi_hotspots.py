@@ -49,7 +49,7 @@ ALERT_SCHEMA: dict[str, Any] = {
         "area": _AREA,
         "method": {
             "type": "string",
-            "enum": ["scan", "gi_star", "emerging"],
+            "enum": ["scan", "gi_star", "emerging", "ebp"],
             "description": "scan: prospective space-time permutation scan (时空扫描); gi_star: "
             "Getis–Ord Gi* over the last 28 days; emerging: emerging hot spot class over 52 "
             "weeks.",

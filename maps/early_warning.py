@@ -55,6 +55,9 @@ __all__ = [
     "recurrence_words",
     "supported_recurrence_days",
     "critical_llr",
+    "ebp_detections",
+    "ebp_llr",
+    "own_baselines",
     "emerging_detections",
     "gi_detections",
     "hot_components",
@@ -67,7 +70,7 @@ __all__ = [
     "stale_alerts",
 ]
 
-Method = Literal["scan", "gi_star", "emerging"]
+Method = Literal["scan", "gi_star", "emerging", "ebp"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -142,6 +145,7 @@ def budget_problems(
     *,
     min_recurrence_days: float,
     budget_per_month: float = ALERT_BUDGET_PER_MONTH,
+    ebp_min_recurrence_days: float = 60.0,
 ) -> list[str]:
     """Why alerting with these methods would exceed the false-alert budget (empty: it fits).
     The scan's cost is its design rate (its null is calibrated: docs/early-warning.md); Gi* and
@@ -151,6 +155,8 @@ def budget_problems(
     for method in methods:
         if method == "scan":
             rate = scan_false_alerts_per_month(min_recurrence_days)
+        elif method == "ebp":
+            rate = DAYS_PER_MONTH / ebp_min_recurrence_days
         else:
             rate = MEASURED_FALSE_ALERTS_PER_MONTH.get(method, math.inf)
         total += rate
@@ -619,4 +625,81 @@ def ebp_llr(
         with np.errstate(divide="ignore", invalid="ignore"):
             llr = obs * np.log(obs / exp) - (obs - exp)
         out[w - 1] = np.where(obs > exp, np.nan_to_num(llr), 0.0)
+    return out
+
+
+def ebp_detections(
+    counts: npt.ArrayLike,
+    neighbourhoods: Neighbourhoods,
+    *,
+    history_days: int = 90,
+    max_cells: int = 20,
+    max_days: int = 7,
+    replicas: int = 99,
+    min_recurrence_days: float = 60.0,
+    tests_per_day: int = 1,
+    seed: int | None = None,
+) -> list[Detection]:
+    """Expectation-based Poisson scan on each cell's own baseline: cylinders of up to
+    `max_cells` nearest cells and the last 1 … `max_days` days, each cell expected to have its
+    own mean of the `history_days` − `max_days` days before (`own_baselines`); alert when the
+    recurrence interval of the cylinder's LLR reaches `min_recurrence_days`.
+
+    The null distribution is a parametric bootstrap that includes the error of estimating the
+    baselines: each replica draws a whole history and recent week from the estimated
+    baselines, re-estimates them from its own history and takes its largest LLR; p is read
+    from a Gumbel fit to those maxima. With K scans a day sharing the budget the recurrence is
+    1/(K·p), as for the permutation scan. Non-overlapping secondary clusters are reported too.
+    In the evaluation sweep (docs/early-warning.md) it found 104 of 240 planted outbreaks
+    within 7 days, against 84 for the permutation scan and 108 for the oracle that knows the
+    outbreak's size and start."""
+    c = np.asarray(counts, dtype=np.int64)
+    n, days = c.shape
+    if n < 2 or days < max_days + 7:
+        return []
+    hist = min(history_days, days)
+    window = c[:, days - hist :]
+    k = min(max_cells, neighbourhoods.indices.shape[1])
+    nn = neighbourhoods.indices[:, :k]
+    baseline = own_baselines(window[:, : hist - max_days])
+    llr = ebp_llr(window[:, hist - max_days :], baseline, nn, max_days=max_days)
+    rng = np.random.default_rng(seed)
+    maxima = np.empty(replicas, dtype=np.float64)
+    for r in range(replicas):
+        sim = rng.poisson(baseline[:, None], size=(n, hist))
+        sim_base = own_baselines(sim[:, : hist - max_days])
+        maxima[r] = float(ebp_llr(sim[:, hist - max_days :], sim_base, nn, max_days=max_days).max())
+    threshold = critical_llr(maxima, min_recurrence_days * max(1, tests_per_day))
+    if not math.isfinite(threshold):
+        return []
+    beta = float(maxima.std(ddof=1)) * math.sqrt(6.0) / math.pi
+    loc = float(maxima.mean()) - 0.5772156649015329 * beta
+    cap = supported_recurrence_days(replicas)
+    out: list[Detection] = []
+    work = llr.copy()
+    while len(out) < 10 and float(work.max()) >= threshold:
+        w, centre, size = np.unravel_index(int(np.argmax(work)), work.shape)
+        value = float(work[w, centre, size])
+        cells = nn[centre, : size + 1]
+        p = float(-np.expm1(-np.exp(-(value - loc) / beta))) if beta > 0 else 0.0
+        p = max(p, 1e-300)
+        recurrence = 1.0 / (p * max(1, tests_per_day))
+        observed = float(window[cells, hist - int(w) - 1 :].sum())
+        expected = float(baseline[cells].sum() * (int(w) + 1))
+        out.append(
+            Detection(
+                method="ebp",
+                cells=tuple(int(i) for i in cells),
+                centre=int(centre),
+                statistic=value,
+                p_value=p,
+                first_day=days - int(w) - 1,
+                last_day=days - 1,
+                observed=observed,
+                expected=expected,
+                recurrence_interval_days=float(min(recurrence, cap)),
+            )
+        )
+        overlap = np.isin(nn, cells)
+        work[:, np.cumsum(overlap, axis=1) > 0] = 0.0
     return out

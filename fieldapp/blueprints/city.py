@@ -131,6 +131,7 @@ def _labels() -> dict[str, str]:
         "method_gi_star": _("Hot spot (Gi*)"),
         "method_emerging": _("Emerging hot spot"),
         "method_scan": _("Space-time cluster (scan)"),
+        "method_ebp": _("More than usual for the place (own baseline)"),
         "alert_new": _("New alert"),
         "alert_acknowledged": _("Acknowledged"),
         "alert_supervised": _("Under supervision"),
@@ -253,6 +254,7 @@ def _method_labels() -> dict[str, str]:
         "scan": _("Space-time cluster (scan)"),
         "gi_star": _("Hot spot (Gi*)"),
         "emerging": _("Emerging hot spot"),
+        "ebp": _("More than usual for the place (own baseline)"),
     }
 
 

@@ -48,6 +48,7 @@ from maps.early_warning import (
     ActiveAlert,
     Detection,
     budget_problems,
+    ebp_detections,
     emerging_detections,
     gi_detections,
     match_detections,
@@ -58,7 +59,7 @@ from maps.early_warning import (
 from maps.hotspots import Pattern
 from maps.weights import Neighbourhoods, nearest_cells, queen_weights
 
-METHODS = ("scan", "gi_star", "emerging")
+METHODS = ("scan", "gi_star", "emerging", "ebp")
 ALERT_METHODS = ("scan",)
 """The methods that alert by default: the only one whose false-alert rate fits the budget
 (`maps.early_warning.ALERT_BUDGET_PER_MONTH`). Gi* and emerging hot spots are map analyses."""
@@ -106,6 +107,11 @@ class HotspotSettings:
     scan_replicas: int = 999
     scan_min_recurrence_days: float = 365.0
     scan_p_value: Literal["gumbel", "monte_carlo"] = "gumbel"
+    ebp_history_days: int = 90
+    ebp_max_cells: int = 20
+    ebp_max_days: int = 7
+    ebp_replicas: int = 99
+    ebp_min_recurrence_days: float = 60.0
     gi_days: int = 28
     gi_alpha: float = 0.05
     emerging_weeks: int = 52
@@ -126,6 +132,7 @@ class HotspotSettings:
             self.methods,
             min_recurrence_days=self.scan_min_recurrence_days,
             budget_per_month=self.budget_per_month,
+            ebp_min_recurrence_days=self.ebp_min_recurrence_days,
         )
 
 
@@ -328,6 +335,20 @@ def detect(
             tests_per_day=max(1, len(settings.category_sets)),
         ):
             found.append(_shift(d, offset))
+    if "ebp" in settings.methods:
+        found.extend(
+            ebp_detections(
+                counts,
+                geography.neighbourhoods(settings.ebp_max_cells),
+                history_days=settings.ebp_history_days,
+                max_cells=settings.ebp_max_cells,
+                max_days=settings.ebp_max_days,
+                replicas=settings.ebp_replicas,
+                min_recurrence_days=settings.ebp_min_recurrence_days,
+                tests_per_day=max(1, len(settings.category_sets)),
+                seed=seed,
+            )
+        )
     if "gi_star" in settings.methods:
         days = min(settings.gi_days, total_days)
         found.extend(
@@ -398,6 +419,7 @@ def recompute(
         return result
     history = max(
         settings.scan_history_days if "scan" in settings.methods else 1,
+        settings.ebp_history_days if "ebp" in settings.methods else 1,
         settings.gi_days if "gi_star" in settings.methods else 1,
         settings.emerging_weeks * 7 if "emerging" in settings.methods else 1,
     )
@@ -582,7 +604,12 @@ def _notify_new(session: Session, alerts: list[HotspotAlert]) -> None:
         notifications.notify(session, city + county, "hotspot.new", str(alert.id), text_)
 
 
-METHOD_LABELS_ZH = {"scan": "时空扫描", "gi_star": "热点分析", "emerging": "新兴热点"}
+METHOD_LABELS_ZH = {
+    "scan": "时空扫描",
+    "gi_star": "热点分析",
+    "emerging": "新兴热点",
+    "ebp": "本地异常增多",
+}
 
 
 def _area_names(session: Session, ids: set[int]) -> dict[int, str]:

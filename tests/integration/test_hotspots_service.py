@@ -644,3 +644,28 @@ def test_alert_list_says_what_a_supervisor_needs_escapes_names_and_keeps_what_wa
     # English, both ways.
     en = web.get("/city/alerts?lang=en").get_data(as_text=True)
     assert "Rarer than once" in en and "Relative risk" in en and "times the expected" in en
+
+
+def test_the_own_baseline_scan_finds_the_planted_cluster_and_is_stored(
+    db_session: Session, planted: list[uuid.UUID]
+) -> None:
+    settings = hotspots.HotspotSettings(
+        methods=("scan", "ebp"),
+        scan_history_days=120,
+        scan_max_cells=8,
+        scan_max_days=14,
+        ebp_max_cells=8,
+        n_jobs=1,
+    )
+    assert settings.budget_problems() == []
+    hotspots.recompute(db_session, today=TODAY, settings=settings)
+    ebp = list(
+        db_session.execute(select(HotspotAlert).where(HotspotAlert.method == "ebp")).scalars()
+    )
+    cluster = cluster_cell_ids(db_session)
+    assert ebp and cluster & set(ebp[0].cell_ids)
+    assert ebp[0].observed is not None and ebp[0].expected is not None
+    assert ebp[0].observed > 3 * ebp[0].expected
+    assert ebp[0].recurrence_interval_days is not None
+    assert 60 <= ebp[0].recurrence_interval_days <= 100 * 100
+    assert ebp[0].period_to == TODAY - timedelta(days=1)
