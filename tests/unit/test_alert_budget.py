@@ -225,3 +225,24 @@ def test_the_small_map_of_an_alert_is_numbers_only_inside_its_box() -> None:
         geometry_svg_path(None) == ""
         and geometry_svg_path({"type": "Point", "coordinates": [1, 2]}) == ""
     )
+
+
+def test_the_own_baseline_scan_finds_a_planted_excess_and_stays_quiet_without() -> None:
+    from maps.early_warning import ebp_detections, inject_cluster
+
+    geo = geography()
+    nb = geo.neighbourhoods(20)
+    rng = np.random.default_rng(21)
+    rates = background_rates(population(rng), reports_per_day=120.0)
+    counts = simulate_counts(rng, rates, 97)
+    quiet = ebp_detections(counts, nb, replicas=49, seed=1)
+    centre = int(np.argsort(rates)[SIDE * SIDE // 2])
+    cluster = nb.indices[centre, :5]
+    loud = inject_cluster(rng, counts, rates, cluster, 92, 5, relative_risk=8.0)
+    found = ebp_detections(loud, nb, replicas=49, seed=1)
+    assert len(quiet) <= 1
+    hit = [d for d in found if set(d.cells) & set(cluster.tolist())]
+    assert hit and hit[0].method == "ebp" and hit[0].last_day == 96
+    assert hit[0].observed > 2 * hit[0].expected
+    assert hit[0].recurrence_interval_days is not None
+    assert 60 <= hit[0].recurrence_interval_days <= supported_recurrence_days(49)
