@@ -606,12 +606,19 @@ def ebp_llr(
     neighbours: npt.NDArray[np.intp],
     *,
     max_days: int = 7,
+    city_days: bool = True,
 ) -> FloatArray:
     """Kulldorff's expectation-based Poisson log-likelihood ratio of every cylinder: base =
     a cell and its k − 1 nearest cells (`neighbours`, cells × K, the cell first), height = the
     last w days of `recent` (cells × days, last column most recent), w = 1 … `max_days`.
     Returns an array (max_days, cells, K); 0 where the count is not above the expectation
-    baseline × w (one-sided: only excesses alert)."""
+    (one-sided: only excesses alert).
+
+    The expectation of a cell on a day is its baseline × that day's city-wide factor (the
+    day's city total over the sum of the baselines) when `city_days`: a busy Monday, a holiday
+    or a city-wide campaign raises every cell's expectation alike, so only a place that is
+    busier than the city that day alerts (as the permutation scan's day totals do). Without
+    it, the expectation is baseline × w."""
     c = np.asarray(recent, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64).ravel()
     n, days = c.shape
@@ -619,9 +626,14 @@ def ebp_llr(
     out = np.zeros((w_max, n, neighbours.shape[1]), dtype=np.float64)
     tail = np.cumsum(c[:, ::-1], axis=1)  # tail[:, w-1] = the last w days
     cum_b = np.cumsum(b[neighbours], axis=1)
+    total_b = float(b.sum())
+    if city_days and total_b > 0:
+        factors = np.cumsum(c.sum(axis=0)[::-1]) / total_b  # days' worth in the last w days
+    else:
+        factors = np.arange(1, days + 1, dtype=np.float64)
     for w in range(1, w_max + 1):
         obs = np.cumsum(tail[:, w - 1][neighbours], axis=1)
-        exp = cum_b * w
+        exp = cum_b * float(factors[w - 1])
         with np.errstate(divide="ignore", invalid="ignore"):
             llr = obs * np.log(obs / exp) - (obs - exp)
         out[w - 1] = np.where(obs > exp, np.nan_to_num(llr), 0.0)
@@ -684,8 +696,10 @@ def ebp_detections(
         p = float(-np.expm1(-np.exp(-(value - loc) / beta))) if beta > 0 else 0.0
         p = max(p, 1e-300)
         recurrence = 1.0 / (p * max(1, tests_per_day))
-        observed = float(window[cells, hist - int(w) - 1 :].sum())
-        expected = float(baseline[cells].sum() * (int(w) + 1))
+        recent_days = window[:, hist - int(w) - 1 :]
+        observed = float(recent_days[cells].sum())
+        # As ebp_llr: the baseline scaled by the city's total of those days.
+        expected = float(baseline[cells].sum() * recent_days.sum() / baseline.sum())
         out.append(
             Detection(
                 method="ebp",

@@ -199,7 +199,7 @@ def test_ebp_llr_matches_the_formula_and_finds_a_planted_excess() -> None:
     w, centre, k = np.unravel_index(int(np.argmax(llr)), llr.shape)
     assert set(nn[centre, : k + 1].tolist()) & set(nn[50, :3].tolist())
     # One cylinder by hand: cell 0 alone, the last day.
-    o, e = float(recent[0, -1]), float(base[0])
+    o, e = float(recent[0, -1]), float(base[0]) * recent[:, -1].sum() / base.sum()
     expected = o * math.log(o / e) - (o - e) if o > e else 0.0
     assert llr[0, 0, 0] == pytest.approx(expected)
 
