@@ -281,10 +281,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--null-days", type=int, default=NULL_DAYS)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="3 clusters, 6 null days")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the issue-13 sweep instead: sizes 1/5/10/20 × 2/3/5× × average/dense background,"
+        " detection within 3 and 7 days, the EBP scan and two oracles (benchmarks/eval_sweep.py)",
+    )
+    parser.add_argument("--trials", type=int, default=10, help="sweep: trials per setting")
+    parser.add_argument(
+        "--ebp-null-days",
+        type=int,
+        default=0,
+        help="instead: false alerts of the production EBP detector on N outbreak-free days",
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.clusters, args.null_days = 3, 6
+        args.clusters, args.null_days, args.trials = 3, 6, 1
     wall = time.perf_counter()
+    if args.ebp_null_days:
+        from benchmarks.eval_sweep import run_ebp_null
+
+        return run_ebp_null(
+            build_city(args.seed), days=args.ebp_null_days, seed=args.seed, workers=args.workers
+        )
+    if args.sweep:
+        from benchmarks.eval_sweep import run_sweep
+
+        print("[sweep] building the demo city and its weights", file=sys.stderr, flush=True)
+        return run_sweep(
+            build_city(args.seed),
+            trials=args.trials,
+            seed=args.seed,
+            workers=args.workers,
+            null_days=max(args.null_days, 30) if args.quick else max(args.null_days, 300),
+        )
 
     def say(message: str) -> None:
         print(f"[{time.perf_counter() - wall:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -341,7 +341,7 @@ def _demo_history_once(seed: int, progress: Progress) -> None:
         result = hotspots.recompute(
             session,
             today=hotspots.china_today(),
-            settings=hotspots.HotspotSettings(methods=current_app.config["HOTSPOT_METHODS"]),
+            settings=hotspots.settings_from_config(current_app.config),
         )
     progress(f"hotspot alerts: {len(result.as_dict().get('created', []))} new")
 

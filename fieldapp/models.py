@@ -399,7 +399,7 @@ class HotspotAlert(Base):
 
     __tablename__ = "hotspot_alerts"
     __table_args__ = (
-        CheckConstraint("method IN ('gi_star','emerging','scan')", name="method"),
+        CheckConstraint("method IN ('gi_star','emerging','scan','ebp')", name="method"),
         CheckConstraint("status IN ('new','acknowledged','supervised','expired')", name="status"),
         CheckConstraint("period_from <= period_to", name="period"),
         UniqueConstraint("fingerprint", name="uq_hotspot_alerts_fingerprint"),

@@ -49,7 +49,7 @@ ALERT_SCHEMA: dict[str, Any] = {
         "area": _AREA,
         "method": {
             "type": "string",
-            "enum": ["scan", "gi_star", "emerging"],
+            "enum": ["scan", "gi_star", "emerging", "ebp"],
             "description": "scan: prospective space-time permutation scan (时空扫描); gi_star: "
             "Getis–Ord Gi* over the last 28 days; emerging: emerging hot spot class over 52 "
             "weeks.",
@@ -78,7 +78,9 @@ ALERT_SCHEMA: dict[str, Any] = {
         },
         "recurrence_interval_days": {
             "type": ["number", "null"],
-            "description": "scan only: days between false alarms this strong (>= 365).",
+            "description": "scan only: days between false alarms this strong, city-wide "
+            "(>= 365; with K category sets 1/(K·p)), capped at what the replicas support "
+            "(100 × (replicas + 1) for a Gumbel p).",
         },
         "observed": {"type": ["number", "null"]},
         "expected": {"type": ["number", "null"]},
@@ -89,6 +91,19 @@ ALERT_SCHEMA: dict[str, Any] = {
         "geometry": {
             "type": ["object", "null"],
             "description": "GeoJSON (WGS-84) of the union of its cells.",
+        },
+        "township": {
+            "type": ["object", "null"],
+            "description": "The centre cell's township: code, name.",
+        },
+        "relative_risk": {
+            "type": ["number", "null"],
+            "description": "observed / expected, one decimal.",
+        },
+        "display": {
+            "type": "object",
+            "description": "The figures in the request's language as the map and the alert "
+            "list show them: cells_text, relative_risk, unusual (e.g. 超过百年一遇), pattern.",
         },
     },
 }
@@ -176,6 +191,37 @@ def hotspot_paths() -> dict[str, Any]:
                     "400": _error("Unknown status."),
                     "401": _UNAUTHORIZED,
                     "403": _error("Not city or county staff."),
+                    "500": _INTERNAL,
+                },
+            }
+        },
+        "/hotspots/analysis/{kind}": {
+            "get": {
+                "tags": ["hotspots"],
+                "operationId": "hotspotAnalysis",
+                "summary": "A map analysis (not alerts): Gi* confidence classes or emerging "
+                "hot spot patterns per cell (热点分析)",
+                "description": "GeoJSON of the cells with a class: `class` +3/+2/+1 hot at "
+                "99/95/90 %, −1/−2/−3 cold (gi_star), or the emerging pattern code ±1 … ±8 "
+                "(emerging); `classes` counts the cells per class; `p_values` says whether "
+                "permutation p-values were used (sparse counts). Same readers as /hotspots.",
+                "parameters": [
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "description": "The analysis.",
+                        "schema": {"type": "string", "enum": ["gi_star", "emerging"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The cells with a class.",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    },
+                    "401": _UNAUTHORIZED,
+                    "403": _error("Not city or county staff."),
+                    "404": _error("No such map analysis.", "not_found"),
                     "500": _INTERNAL,
                 },
             }

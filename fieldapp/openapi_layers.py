@@ -127,6 +127,62 @@ def layer_paths() -> dict[str, Any]:
                 "responses": {"200": _geojson("The points."), **_common()},
             }
         },
+        "/layers/report-cells": {
+            "get": {
+                "tags": ["maps"],
+                "operationId": "reportCellsLayer",
+                "summary": "EVERY visible report of the window counted per grid cell (按网格汇总)",
+                "description": "No cap: one row per cell with reports, columns code, name, "
+                "lon, lat (a point inside the cell), count, red, orange, yellow; `total` is "
+                "their sum and equals the choropleth's total for the same filters. Merged "
+                "duplicates are not counted; county staff see their county only.",
+                "parameters": _filters(),
+                "responses": {
+                    "200": {
+                        "description": "The counts.",
+                        "content": {
+                            JSON: {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["columns", "rows", "total"],
+                                    "properties": {
+                                        "columns": {"type": "array", "items": {"type": "string"}},
+                                        "rows": {"type": "array", "items": {"type": "array"}},
+                                        "total": {"type": "integer"},
+                                    },
+                                },
+                                "example": {
+                                    "columns": [
+                                        "code",
+                                        "name",
+                                        "lon",
+                                        "lat",
+                                        "count",
+                                        "red",
+                                        "orange",
+                                        "yellow",
+                                    ],
+                                    "rows": [
+                                        [
+                                            "371102001003001",
+                                            "望海社区第1网格",
+                                            119.52,
+                                            35.41,
+                                            12,
+                                            1,
+                                            4,
+                                            7,
+                                        ]
+                                    ],
+                                    "total": 12,
+                                },
+                            }
+                        },
+                    },
+                    **_common(),
+                },
+            }
+        },
         "/layers/township/{code}/cells": {
             "get": {
                 "tags": ["maps"],

@@ -98,6 +98,18 @@ class _CityMapScript(JSCSSMixin, MacroElement):
         self.default_css = [("city_map_css", style_url)]
 
 
+_SUM_ICON_JS = """function (cluster) {
+  var n = 0;
+  cluster.getAllChildMarkers().forEach(function (m) { n += m.options.count || 1; });
+  var size = n < 100 ? "small" : (n < 1000 ? "medium" : "large");
+  return L.divIcon({
+    html: "<div><span>" + String(n) + "</span></div>",
+    className: "marker-cluster marker-cluster-" + size,
+    iconSize: L.point(40, 40)
+  });
+}"""
+
+
 def city_map(
     config: Mapping[str, Any],
     *,
@@ -147,6 +159,9 @@ def city_map(
             "showCoverageOnHover": False,
             "maxClusterRadius": 50,
         },
+        # Each marker is a cell carrying its report count: a bubble shows the sum of its
+        # cells' reports, not the number of cells, so bubbles agree with the legend total.
+        icon_create_function=_SUM_ICON_JS,
     ).add_to(m)
     heat = HeatMap(
         [],
@@ -176,3 +191,37 @@ def city_map(
     # The script element names CDN URLs folium's own plugins would use; map them now so a
     # missing vendored copy fails here rather than in a browser.
     return localize(m, static_url)
+
+
+def geometry_svg_path(
+    geometry: Mapping[str, Any] | None, width: float = 120.0, height: float = 90.0, pad: float = 4
+) -> str:
+    """An SVG path (``d``) drawing a GeoJSON Polygon/MultiPolygon scaled into a width × height
+    box (north up, longitude shrunk by cos latitude): the small map of a hotspot alert on the
+    alert list, without a map library. Numbers only, so it is safe to put in a page."""
+    import math
+
+    if not geometry or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        return ""
+    polygons = (
+        [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    )
+    rings = [ring for polygon in polygons for ring in polygon if ring]
+    if not rings:
+        return ""
+    xs = [p[0] for ring in rings for p in ring]
+    ys = [p[1] for ring in rings for p in ring]
+    k = math.cos(math.radians((min(ys) + max(ys)) / 2))
+    span_x = max((max(xs) - min(xs)) * k, 1e-9)
+    span_y = max(max(ys) - min(ys), 1e-9)
+    scale = min((width - 2 * pad) / span_x, (height - 2 * pad) / span_y)
+    ox = (width - span_x * scale) / 2
+    oy = (height - span_y * scale) / 2
+    parts = []
+    for ring in rings:
+        points = [
+            f"{ox + (x - min(xs)) * k * scale:.1f},{height - oy - (y - min(ys)) * scale:.1f}"
+            for x, y, *_rest in ring
+        ]
+        parts.append("M" + " L".join(points) + " Z")
+    return " ".join(parts)

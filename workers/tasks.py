@@ -146,9 +146,7 @@ def recompute_hotspots(
     if outbox_id is not None and not outbox.claim(session, outbox_id):
         session.rollback()
         return {"skipped": True, "outbox_id": outbox_id}
-    settings = current_app.config.get("HOTSPOT_SETTINGS") or hotspots.HotspotSettings(
-        methods=current_app.config["HOTSPOT_METHODS"]
-    )
+    settings = hotspots.settings_from_config(current_app.config)
     result = hotspots.recompute(
         session, today=hotspots.china_today(), settings=settings, actor_id=requested_by
     )

@@ -133,6 +133,7 @@ def _labels() -> dict[str, str]:
         "method_gi_star": _("Hot spot (Gi*)"),
         "method_emerging": _("Emerging hot spot"),
         "method_scan": _("Space-time cluster (scan)"),
+        "method_ebp": _("More than usual for the place (own baseline)"),
         "alert_new": _("New alert"),
         "alert_acknowledged": _("Acknowledged"),
         "alert_supervised": _("Under supervision"),
@@ -142,7 +143,41 @@ def _labels() -> dict[str, str]:
         "sev_yellow": _("Yellow"),
         # a report's state: the labels of every page (fieldapp.labels), written once
         **{f"status_{key}": str(label) for key, label in STATE_LABELS.items()},
+        **_hotspot_labels(),
     }
+
+
+def _hotspot_labels() -> dict[str, str]:
+    """The strings of the alert popups and the two map analyses."""
+    from fieldapp.services.hotspots import pattern_labels
+
+    labels = {
+        "open_cases": _("Open the cases of these cells and days"),
+        "alert_list": _("In the alert list"),
+        "cells": _("Where"),
+        "observed_expected": _("Reports"),
+        "observed_vs_expected": _("%(observed)s observed, %(expected)s expected"),
+        "relative_risk": _("Relative risk"),
+        "all_categories": _("All categories"),
+        "unusual": _("How unusual"),
+        "analysis_gi": _("Hot spot analysis (Gi*, last 28 days)"),
+        "analysis_emerging": _("Emerging hot spots (52 weeks)"),
+        "gi_3": _("Hot spot, %(level)s confidence", level="99%"),
+        "gi_2": _("Hot spot, %(level)s confidence", level="95%"),
+        "gi_1": _("Hot spot, %(level)s confidence", level="90%"),
+        "gi_0": _("Not significant"),
+        "gi_-1": _("Cold spot, %(level)s confidence", level="90%"),
+        "gi_-2": _("Cold spot, %(level)s confidence", level="95%"),
+        "gi_-3": _("Cold spot, %(level)s confidence", level="99%"),
+        "analysis_note": _("A map analysis, not an alert: where reports are many, not unusual."),
+        "cells_count": _("%(n)s cells"),
+    }
+    patterns = pattern_labels()
+    from maps.hotspots import Pattern
+
+    for p in Pattern:
+        labels[f"pattern_{int(p)}"] = patterns[p.label]
+    return labels
 
 
 @bp.get("/map")
@@ -172,6 +207,14 @@ def map_page() -> ResponseReturnValue:
             "township_cells": url_for("layers.township_cells", code="__CODE__"),
             "tiles": _tile_url_template(),
             "hotspots": HOTSPOTS_PATH if _route_exists(HOTSPOTS_PATH) else None,
+            "report_cells": url_for("layers.report_cells"),
+            "cases": url_for("dashboard.cases") if "dashboard" in current_app.blueprints else None,
+            "alerts_page": url_for("city.alerts_page"),
+            "analysis": (
+                HOTSPOTS_PATH + "/analysis/"
+                if _route_exists(HOTSPOTS_PATH + "/analysis/gi_star")
+                else None
+            ),
         },
         "labels": _labels(),
         # Hotspot alerts name their categories by code.
@@ -199,39 +242,89 @@ def map_page() -> ResponseReturnValue:
 
 # --- the alert list (acknowledge, supervise) -----------------------------------------------
 
-_METHOD_LABELS: Final = {"scan": "时空扫描", "gi_star": "热点（Gi*）", "emerging": "新兴热点"}
-_STATUS_LABELS: Final = {
-    "new": "新预警",
-    "acknowledged": "已知悉",
-    "supervised": "已督办",
-    "expired": "已过期",
-}
+
+def _method_labels() -> dict[str, str]:
+    return {
+        "scan": _("Space-time cluster (scan)"),
+        "gi_star": _("Hot spot (Gi*)"),
+        "emerging": _("Emerging hot spot"),
+        "ebp": _("More than usual for the place (own baseline)"),
+    }
+
+
+def _status_labels() -> dict[str, str]:
+    return {
+        "new": _("New alert"),
+        "acknowledged": _("Acknowledged"),
+        "supervised": _("Under supervision"),
+        "expired": _("Expired"),
+    }
+
+
+def _alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts as the list shows them: a small map, the days, the categories by name and
+    the link to exactly their cases (cells, days, categories)."""
+    from datetime import date
+    from urllib.parse import urlencode
+
+    from maps.city_map import geometry_svg_path
+
+    names = {c["code"]: c["name"] for c in list_categories(db.session, language())}
+    rows = []
+    for alert in alerts:
+        period = alert["period"]
+        args = {"cells": ",".join(alert["cells"]), "from": period["from"], "to": period["to"]}
+        if alert["categories"]:
+            args["category"] = ",".join(alert["categories"])
+        days = (date.fromisoformat(period["to"]) - date.fromisoformat(period["from"])).days + 1
+        rows.append(
+            {
+                **alert,
+                "svg": geometry_svg_path(alert.get("geometry")),
+                "days": days,
+                "category_names": "、".join(names.get(c, c) for c in alert["categories"])
+                or _("All categories"),
+                "cases_url": f"{url_for('dashboard.cases')}?{urlencode(args)}",
+            }
+        )
+    return rows
+
+
+def _render_alerts(
+    user: User, *, error: str | None = None, typed: dict[int, dict[str, str]] | None = None
+) -> str:
+    from fieldapp.services import hotspots
+
+    alerts = hotspots.list_alerts(db.session, user)
+    return render_template(
+        "city/alerts.html",
+        alerts=_alert_rows(alerts),
+        methods=_method_labels(),
+        statuses=_status_labels(),
+        may_supervise=user.role == "city",
+        error=error,
+        typed=typed or {},
+    )
 
 
 @bp.get("/alerts")
 @login_required
 def alerts_page() -> ResponseReturnValue:
-    """Hotspot alerts as a list: acknowledge them, or turn one into supervision orders (督办)
-    on the open cases behind it."""
-    from fieldapp.services import hotspots
-
+    """Hotspot alerts as a list: where, when, how many reports against how many expected,
+    how unusual in words, the cases behind each; acknowledge them, or turn one into
+    supervision orders (督办) on the open cases behind it."""
     user = web_user()
     assert user is not None  # login_required
     if user.role not in MAP_ROLES:
         return render_template("city/forbidden.html"), 403
-    alerts = hotspots.list_alerts(db.session, user)
-    return render_template(
-        "city/alerts.html",
-        alerts=alerts,
-        methods=_METHOD_LABELS,
-        statuses=_STATUS_LABELS,
-        may_supervise=user.role == "city",
-    )
+    return _render_alerts(user)
 
 
 @bp.post("/alerts/<int(max=2147483647):alert_id>/<action>")
 @login_required
 def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
+    """Acknowledge or supervise; a refusal shows the list again with the message and what
+    was typed kept in the form (status 400/403/404/409), never a redirect that loses it."""
     from datetime import UTC, datetime
 
     from flask import flash, redirect, request
@@ -241,6 +334,19 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
 
     user = web_user()
     assert user is not None  # login_required
+    if user.role not in MAP_ROLES:
+        return render_template("city/forbidden.html"), 403
+    typed = {
+        alert_id: {
+            "due": request.form.get("due", "")[:10],
+            "note": request.form.get("note", "")[:2000],
+        }
+    }
+
+    def refuse(message: str, status: int = 400) -> ResponseReturnValue:
+        db.session.rollback()
+        return _render_alerts(user, error=message, typed=typed), status
+
     try:
         if action == "acknowledge":
             hotspots.acknowledge(db.session, user, alert_id, remote_addr=request.remote_addr)
@@ -250,15 +356,12 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
                 # The shared parser (fieldapp.bounds): a day inside the date window.
                 day = bounds.parse_day(request.form.get("due"))
             except ValueError as exc:
-                flash(str(exc))
-                return redirect(url_for("city.alerts_page"))
+                return refuse(str(exc))
             if day is None:
-                flash(_("Choose the date by which the cases must be handled."))
-                return redirect(url_for("city.alerts_page"))
+                return refuse(_("Choose the date by which the cases must be handled."))
             due = bounds.day_end(day)
             if due <= datetime.now(UTC):
-                flash(_("The date must be in the future."))
-                return redirect(url_for("city.alerts_page"))
+                return refuse(_("The date must be in the future."))
             result = hotspots.supervise(
                 db.session,
                 user,
@@ -269,10 +372,11 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
             )
             flash(_("Supervision orders issued on %(n)d case(s).", n=len(result.case_ids)))
         else:
-            flash(_("Unknown action."))
-            return redirect(url_for("city.alerts_page"))
+            return refuse(_("Unknown action."), 404)
         db.session.commit()
     except DomainError as err:
-        db.session.rollback()
-        flash(err.message)
+        message = err.message
+        if err.fields:
+            message += " " + " ".join(str(v) for v in err.fields.values())
+        return refuse(message, err.status)
     return redirect(url_for("city.alerts_page"))

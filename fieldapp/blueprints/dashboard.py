@@ -278,6 +278,7 @@ def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
         or len(filters.severities) > 1
         or filters.outcomes
         or filters.satisfactions
+        or filters.cells
     ):
         return None
     args = {
@@ -297,6 +298,8 @@ def _export_url(filters: case_list.CaseFilters, area_code: str) -> str | None:
 def _chips(filters: case_list.CaseFilters, category_names: dict[str, str]) -> list[str]:
     """The filters in words, for the heading of the list."""
     chips: list[str] = []
+    if filters.cells:
+        chips.append(_("%(n)d grid cells", n=len(filters.cells)))
     if filters.categories:
         chips.append(", ".join(category_names.get(c, c) for c in filters.categories))
     if filters.severities:

@@ -58,6 +58,14 @@ def list_hotspots() -> ResponseReturnValue:
     return jsonify({"alerts": hotspots.list_alerts(db.session, user, status)})
 
 
+@bp.get("/hotspots/analysis/<kind>")
+def hotspot_analysis(kind: str) -> ResponseReturnValue:
+    """A map analysis (not alerts): ``gi_star`` confidence classes or ``emerging`` patterns
+    per cell, as GeoJSON of the cells with a class."""
+    user = _reader()
+    return jsonify(hotspots.analysis_layer(db.session, user, kind))
+
+
 @bp.post("/hotspots/<int(max=2147483647):alert_id>/acknowledge")
 def acknowledge_hotspot(alert_id: int) -> ResponseReturnValue:
     user = api_user()

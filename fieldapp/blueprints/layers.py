@@ -163,6 +163,14 @@ def reports() -> ResponseReturnValue:
     return _json(layer)
 
 
+@bp.get("/report-cells")
+def report_cells() -> ResponseReturnValue:
+    """Every visible report of the window counted per cell (no cap): the report bubbles and
+    heat map of the city map."""
+    user = map_user()
+    return _json(map_layers.report_cells(db.session, user, filters_from_request()))
+
+
 @bp.get("/township/<code>/cells")
 def township_cells(code: str) -> ResponseReturnValue:
     """One township's cells with counts and their own classes (the drill-down view)."""

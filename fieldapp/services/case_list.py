@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import bounds
-from fieldapp.models import Report, User
+from fieldapp.models import Cell, Report, User
 from fieldapp.services import reports, rollups, scope, stats
 from fieldapp.services.errors import InvalidInput
 from fieldapp.services.rollups import AreaInfo, RollupFilters
@@ -29,6 +29,8 @@ OPEN_STATUS_VALUES: Final = tuple(sorted(s.value for s in OPEN_STATES))
 OUTCOMES: Final = ("resolved", "stabilised", "escalated")
 SATISFACTIONS: Final = ("satisfied", "basically_satisfied", "dissatisfied")
 MAX_PER_PAGE: Final = 100
+#: Most grid cells one list may name (`cells=`): a hotspot alert has at most 50.
+MAX_CELLS: Final = 200
 MAX_PAGE: Final = 100_000
 _ONE_DAY: Final = timedelta(days=1)
 
@@ -52,6 +54,8 @@ class CaseFilters:
     key: bool = False
     page: int = 1
     per_page: int = 50
+    cells: tuple[str, ...] = ()
+    """Grid cell codes (empty = any): the cases behind a hotspot alert or a map bubble."""
 
     def rollup_filters(self) -> RollupFilters:
         return RollupFilters(
@@ -110,8 +114,16 @@ def parse_case_filters(args: Mapping[str, str]) -> CaseFilters:
     satisfactions = split_list(args.get("satisfaction"))
     if set(satisfactions) - set(SATISFACTIONS):
         errors["satisfaction"] = _("One of: %(values)s.", values=", ".join(SATISFACTIONS))
+    cells = split_list(args.get("cells"))
+    if len(cells) > MAX_CELLS:
+        errors["cells"] = _("At most %(n)d grid cells.", n=MAX_CELLS)
+        cells = ()
+    elif any(len(c) > 32 or not c.isalnum() for c in cells):
+        errors["cells"] = _("Grid cell codes separated by commas.")
+        cells = ()
     filters = CaseFilters(
         within=within,
+        cells=cells,
         date_from=first,
         date_to=last,
         categories=split_list(args.get("category")),
@@ -164,6 +176,8 @@ def _where(
         clauses.append(overdue_clause(now))
     if filters.key:
         clauses.append(Report.is_key_case.is_(True))
+    if filters.cells:
+        clauses.append(Report.cell_id.in_(select(Cell.id).where(Cell.code.in_(filters.cells))))
     return clauses
 
 
@@ -172,6 +186,17 @@ def _checked(session: Session, user: User, filters: CaseFilters) -> AreaInfo | N
     400 for an unknown area, category, severity or status."""
     within = stats.resolve_within(session, user, filters.within)
     stats.validate_filters(session, filters.rollup_filters())
+    if filters.cells:
+        known = set(
+            session.execute(select(Cell.code).where(Cell.code.in_(filters.cells))).scalars()
+        )
+        unknown = [c for c in filters.cells if c not in known]
+        if unknown:
+            raise InvalidInput(
+                _("Check the filters."),
+                {"cells": _("No grid cell has the code %(code)s.", code=unknown[0])},
+                code="invalid_parameters",
+            )
     return within
 
 

@@ -43,9 +43,12 @@ from fieldapp.stats import day_start
 from fieldapp.workflow import OPEN_STATES
 from grid import queries
 from maps.early_warning import (
+    ALERT_BUDGET_PER_MONTH,
     ALERTING_PATTERNS,
     ActiveAlert,
     Detection,
+    budget_problems,
+    ebp_detections,
     emerging_detections,
     gi_detections,
     match_detections,
@@ -56,7 +59,10 @@ from maps.early_warning import (
 from maps.hotspots import Pattern
 from maps.weights import Neighbourhoods, nearest_cells, queen_weights
 
-METHODS = ("scan", "gi_star", "emerging")
+METHODS = ("scan", "gi_star", "emerging", "ebp")
+ALERT_METHODS = ("scan",)
+"""The methods that alert by default: the only one whose false-alert rate fits the budget
+(`maps.early_warning.ALERT_BUDGET_PER_MONTH`). Gi* and emerging hot spots are map analyses."""
 ACTIVE_STATUSES = ("new", "acknowledged", "supervised")
 STATUSES = (*ACTIVE_STATUSES, "expired")
 RECOMPUTE_TASK = "workers.tasks.recompute_hotspots"
@@ -84,15 +90,28 @@ class HotspotSettings:
     Alerts: a detection re-detects an active alert of the same method sharing a cell if that
     alert was seen in the last `dedupe_days`; an alert not re-detected for `expire_days`
     expires. `category_sets`: each entry is analysed separately (empty = all categories).
+
+    The budget: `methods` are the methods that raise ALERTS, by default the scan alone, since
+    the city as a whole may get at most `budget_per_month` false alerts a month (all methods
+    and category sets together). Gi* (about 42 a month on cluster-free data) and emerging hot
+    spots (about 56) are over it and stay map analyses; listing them here is refused unless
+    `over_budget=True` says the operator accepts that. The K `category_sets` share the scan's
+    budget by Bonferroni: each is scanned at recurrence K × `scan_min_recurrence_days`, so
+    together they raise what one would (see `maps.early_warning.scan_result_detections`).
     """
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = ALERT_METHODS
     scan_history_days: int = 365
     scan_max_cells: int = 50
     scan_max_days: int = 30
     scan_replicas: int = 999
     scan_min_recurrence_days: float = 365.0
     scan_p_value: Literal["gumbel", "monte_carlo"] = "gumbel"
+    ebp_history_days: int = 90
+    ebp_max_cells: int = 20
+    ebp_max_days: int = 7
+    ebp_replicas: int = 99
+    ebp_min_recurrence_days: float = 60.0
     gi_days: int = 28
     gi_alpha: float = 0.05
     emerging_weeks: int = 52
@@ -104,6 +123,29 @@ class HotspotSettings:
     seed: int | None = None
     """None: derived from the analysed day, so a rerun the same day draws the same replicas."""
     n_jobs: int | None = None
+    budget_per_month: float = ALERT_BUDGET_PER_MONTH
+    over_budget: bool = False
+
+    def budget_problems(self) -> list[str]:
+        """Why these settings would exceed the false-alert budget (empty: they fit)."""
+        return budget_problems(
+            self.methods,
+            min_recurrence_days=self.scan_min_recurrence_days,
+            budget_per_month=self.budget_per_month,
+            ebp_min_recurrence_days=self.ebp_min_recurrence_days,
+        )
+
+
+def settings_from_config(config: Any) -> HotspotSettings:
+    """The app's settings: `HOTSPOT_SETTINGS` if given, else the defaults with the methods of
+    `HOTSPOT_METHODS` and `HOTSPOT_OVER_BUDGET` (FIELDAPP_HOTSPOT_METHODS, …_OVER_BUDGET)."""
+    given = config.get("HOTSPOT_SETTINGS")
+    if isinstance(given, HotspotSettings):
+        return given
+    return HotspotSettings(
+        methods=tuple(config.get("HOTSPOT_METHODS") or ALERT_METHODS),
+        over_budget=bool(config.get("HOTSPOT_OVER_BUDGET", False)),
+    )
 
 
 @dataclass
@@ -290,8 +332,23 @@ def detect(
             p_value=settings.scan_p_value,
             seed=seed,
             n_jobs=settings.n_jobs,
+            tests_per_day=max(1, len(settings.category_sets)),
         ):
             found.append(_shift(d, offset))
+    if "ebp" in settings.methods:
+        found.extend(
+            ebp_detections(
+                counts,
+                geography.neighbourhoods(settings.ebp_max_cells),
+                history_days=settings.ebp_history_days,
+                max_cells=settings.ebp_max_cells,
+                max_days=settings.ebp_max_days,
+                replicas=settings.ebp_replicas,
+                min_recurrence_days=settings.ebp_min_recurrence_days,
+                tests_per_day=max(1, len(settings.category_sets)),
+                seed=seed,
+            )
+        )
     if "gi_star" in settings.methods:
         days = min(settings.gi_days, total_days)
         found.extend(
@@ -341,6 +398,13 @@ def recompute(
     unknown = set(settings.methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods: {sorted(unknown)}")
+    problems = settings.budget_problems()
+    if problems and not settings.over_budget:
+        raise ValueError(
+            "HOTSPOT_SETTINGS exceed the false-alert budget: "
+            + "; ".join(problems)
+            + " (or set over_budget=True)"
+        )
     started = time.perf_counter()
     if now is None:
         now = datetime.now(UTC)
@@ -355,6 +419,7 @@ def recompute(
         return result
     history = max(
         settings.scan_history_days if "scan" in settings.methods else 1,
+        settings.ebp_history_days if "ebp" in settings.methods else 1,
         settings.gi_days if "gi_star" in settings.methods else 1,
         settings.emerging_weeks * 7 if "emerging" in settings.methods else 1,
     )
@@ -539,7 +604,12 @@ def _notify_new(session: Session, alerts: list[HotspotAlert]) -> None:
         notifications.notify(session, city + county, "hotspot.new", str(alert.id), text_)
 
 
-METHOD_LABELS_ZH = {"scan": "时空扫描", "gi_star": "热点分析", "emerging": "新兴热点"}
+METHOD_LABELS_ZH = {
+    "scan": "时空扫描",
+    "gi_star": "热点分析",
+    "emerging": "新兴热点",
+    "ebp": "本地异常增多",
+}
 
 
 def _area_names(session: Session, ids: set[int]) -> dict[int, str]:
@@ -637,7 +707,9 @@ def alerts_json(session: Session, alerts: list[HotspotAlert]) -> list[dict[str, 
         codes, geometry = shapes.get(a.id, ([], None))
         place = places.get(a.centre_cell_id)
         area = None
+        township = None
         if place is not None:
+            township = {"code": place[2], "name": place[3]}
             if len(a.cell_ids) == 1:
                 area = {"code": place[0], "name": place[1], "level": "cell"}
             else:
@@ -660,9 +732,76 @@ def alerts_json(session: Session, alerts: list[HotspotAlert]) -> list[dict[str, 
                 "last_detected_at": a.last_detected_at.isoformat(),
                 "cells": codes,
                 "geometry": json.loads(geometry) if geometry else None,
+                "township": township,
+                "relative_risk": relative_risk(a.observed, a.expected),
+                "display": alert_display(a, township["name"] if township else ""),
             }
         )
     return out
+
+
+def relative_risk(observed: float | None, expected: float | None) -> float | None:
+    """Observed / expected, one decimal (None when either is unknown or expected is 0)."""
+    if observed is None or expected is None or not expected > 0:
+        return None
+    return round(float(observed) / float(expected), 1)
+
+
+def unusual_words(recurrence_days: float | None, replicas: int | None = None) -> str | None:
+    """How unusual an alert is, in words a cadre reads ("超过百年一遇"), never claiming more
+    than the replicas support: the interval is capped first (`supported_recurrence_days`)."""
+    from maps.early_warning import recurrence_words, supported_recurrence_days
+
+    if recurrence_days is None or not recurrence_days > 0:
+        return None
+    cap = supported_recurrence_days(replicas or HotspotSettings().scan_replicas)
+    kind, n = recurrence_words(min(float(recurrence_days), cap))
+    if kind == "century":
+        return _("Rarer than once in a hundred years")
+    if kind == "decade":
+        return _("Rarer than once in ten years")
+    if kind == "year":
+        return _("Rarer than once a year")
+    return _("About once every %(n)s days", n=n)
+
+
+def alert_display(alert: HotspotAlert, township_name: str) -> dict[str, str | None]:
+    """The alert's figures as the popup and the alert list show them, in the request's
+    language: where, how unusual, the relative risk."""
+    rr = relative_risk(alert.observed, alert.expected)
+    n = len(alert.cell_ids)
+    return {
+        "cells_text": _("%(n)s grid cells in %(place)s", n=n, place=township_name)
+        if n != 1
+        else _("1 grid cell in %(place)s", place=township_name),
+        "relative_risk": _("%(n)s times the expected", n=f"{rr:.1f}") if rr is not None else None,
+        "unusual": unusual_words(alert.recurrence_interval_days),
+        "pattern": pattern_labels().get(alert.pattern, alert.pattern) if alert.pattern else None,
+    }
+
+
+def pattern_labels() -> dict[str, str]:
+    """The emerging hot spot patterns (`maps.hotspots.Pattern.label`) in the request's
+    language; literal msgids so that extraction finds them."""
+    return {
+        "new hot spot": _("new hot spot"),
+        "consecutive hot spot": _("consecutive hot spot"),
+        "intensifying hot spot": _("intensifying hot spot"),
+        "persistent hot spot": _("persistent hot spot"),
+        "diminishing hot spot": _("diminishing hot spot"),
+        "sporadic hot spot": _("sporadic hot spot"),
+        "oscillating hot spot": _("oscillating hot spot"),
+        "historical hot spot": _("historical hot spot"),
+        "new cold spot": _("new cold spot"),
+        "consecutive cold spot": _("consecutive cold spot"),
+        "intensifying cold spot": _("intensifying cold spot"),
+        "persistent cold spot": _("persistent cold spot"),
+        "diminishing cold spot": _("diminishing cold spot"),
+        "sporadic cold spot": _("sporadic cold spot"),
+        "oscillating cold spot": _("oscillating cold spot"),
+        "historical cold spot": _("historical cold spot"),
+        "no pattern detected": _("no pattern detected"),
+    }
 
 
 def acknowledge(
@@ -862,3 +1001,118 @@ def enqueue_recompute(session: Session, user: User, *, remote_addr: str | None =
         remote_addr=remote_addr,
     )
     return message.id
+
+
+# --------------------------------------------------------------------------------------------
+# Map analyses: Gi* confidence classes and emerging hot spot patterns (not alerts)
+# --------------------------------------------------------------------------------------------
+
+ANALYSES = ("gi_star", "emerging")
+_analysis_lock = threading.Lock()
+_analysis_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def analysis_layer(
+    session: Session,
+    user: User,
+    kind: str,
+    *,
+    today: date | None = None,
+    settings: HotspotSettings | None = None,
+) -> dict[str, Any]:
+    """A map analysis as GeoJSON of the cells with a class, and the number of cells per class.
+
+    - ``gi_star``: Gi* of each cell's count over the last `gi_days` complete days, as the
+      confidence classes +3/+2/+1 (hot at 99/95/90 %), −1/−2/−3 (cold), 0 not significant
+      (`maps.early_warning.gi_confidence_classes`; permutation p-values on sparse counts).
+    - ``emerging``: the emerging hot spot pattern of each cell over `emerging_weeks` weeks
+      (`maps.hotspots.Pattern` codes, ±1 … ±8).
+
+    City staff see the whole city, county staff their county's cells; computed once per
+    analysed day and boundary version."""
+    from fieldapp.services import geography as area_geography
+    from maps.early_warning import gi_confidence_classes
+    from maps.hotspots import emerging_hotspots
+
+    _require_reader(user)
+    if kind not in ANALYSES:
+        raise NotFound(_("No such map analysis."))
+    settings = settings or HotspotSettings()
+    today = today or china_today()
+    last_day = today - timedelta(days=1)
+    geo = cell_geography(session)
+    key = (kind, last_day, geo.key, settings.gi_days, settings.emerging_weeks)
+    with _analysis_lock:
+        cached = _analysis_cache.get(key)
+    if cached is None:
+        seed = int(last_day.strftime("%Y%m%d"))
+        kind_of_p = "normal"
+        if kind == "gi_star":
+            _ids, counts = daily_counts(session, last_day, settings.gi_days)
+            classes, z, kind_of_p = gi_confidence_classes(
+                counts.sum(axis=1), geo.queen, seed=seed, n_jobs=settings.n_jobs
+            )
+        else:
+            weeks = settings.emerging_weeks
+            _ids, counts = daily_counts(session, last_day, weeks * 7)
+            cube = counts.reshape(counts.shape[0], weeks, 7).sum(axis=2)
+            if cube.any() and cube.shape[0] >= 2:
+                result = emerging_hotspots(cube, geo.queen, alpha=settings.emerging_alpha)
+                classes = np.asarray(result.codes, dtype=np.int8)
+                z = np.asarray(result.z[:, -1], dtype=np.float64)
+            else:
+                classes = np.zeros(counts.shape[0], dtype=np.int8)
+                z = np.zeros(counts.shape[0])
+        shapes = {
+            f["id"]: f["geometry"] for f in area_geography.area_layer(session, "cell")["features"]
+        }
+        features: list[dict[str, Any]] = []
+        for i in np.flatnonzero(classes):
+            code = geo.codes[int(i)]
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": code,
+                    "properties": {
+                        "code": code,
+                        "class": int(classes[i]),
+                        "z": round(float(z[i]), 2),
+                        "county_id": int(geo.county_ids[i]),
+                    },
+                    "geometry": shapes.get(code),
+                }
+            )
+        cached = {
+            "kind": kind,
+            "period": {
+                "from": (
+                    last_day
+                    - timedelta(
+                        days=(
+                            settings.gi_days if kind == "gi_star" else settings.emerging_weeks * 7
+                        )
+                        - 1
+                    )
+                ).isoformat(),
+                "to": last_day.isoformat(),
+            },
+            "p_values": kind_of_p,
+            "cells": int(classes.size),
+            "features": features,
+        }
+        with _analysis_lock:
+            _analysis_cache.clear()  # one analysed day at a time: the old ones are stale
+            _analysis_cache[key] = cached
+    shown: list[dict[str, Any]] = cached["features"]
+    if user.role == "county":
+        shown = [f for f in shown if f["properties"]["county_id"] == user.area_id]
+    counts_by_class: dict[str, int] = {}
+    for f in shown:
+        k = str(f["properties"]["class"])
+        counts_by_class[k] = counts_by_class.get(k, 0) + 1
+    return {
+        "type": "FeatureCollection",
+        **{k: v for k, v in cached.items() if k != "features"},
+        "classes": counts_by_class,
+        "features": shown,
+    }

@@ -168,38 +168,14 @@ def _open_map(page: Any, live_server: str) -> float:
     return ready
 
 
-def _open_popup_of(page: Any, report_id: str) -> str:
-    """Zoom in on the report's marker until the browser shows that very marker at its place
-    (markers at one spot stay clustered at any zoom: a click on the cluster spreads them),
-    click it as a person would, and return the popup's title as the browser shows it
-    (textContent)."""
-    point = page.evaluate(
-        """(id) => new Promise((resolve, reject) => {
-            const m = window.cityMap, map = m.map;
-            const marker = m.cluster.getLayers().find((l) => l.feature.properties.id === id);
-            if (!marker) { reject(new Error("no marker for " + id)); return; }
-            let tries = 0;
-            const look = () => {
-                const p = map.latLngToContainerPoint(marker.getLatLng());
-                const box = map.getContainer().getBoundingClientRect();
-                const x = box.left + p.x, y = box.top + p.y;
-                const under = document.elementFromPoint(x, y);
-                if (under && under === marker._path) { resolve([x, y]); return; }
-                const cluster = under && under.closest(".marker-cluster");
-                if (cluster && tries % 10 === 0) cluster.click();  // spiderfy at max zoom
-                if (++tries > 80) { reject(new Error("marker never shown alone")); return; }
-                setTimeout(look, 100);
-            };
-            // Markers are re-drawn once the cluster has re-grouped after the zoom.
-            map.once("moveend", () => setTimeout(look, 300));
-            map.setView(marker.getLatLng(), map.getMaxZoom(), { animate: false });
-        })""",
-        report_id,
+def _bubble_sum_and_legend_total(page: Any) -> tuple[int, int]:
+    """(the reports the bubble layer holds, the total the legend prints)."""
+    layer_sum: int = page.evaluate(
+        "window.cityMap.cluster.getLayers().reduce((n, l) => n + l.options.count, 0)"
     )
-    page.mouse.click(point[0], point[1])
-    page.wait_for_selector(".leaflet-popup-content .map-popup", timeout=5000)
-    title: str = page.locator(".leaflet-popup-content .map-popup .title").text_content()
-    return title
+    text = page.locator(".map-legend .total").first.text_content()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return layer_sum, int(digits)
 
 
 def test_city_map_offline_safe_and_within_budget(
@@ -227,17 +203,19 @@ def test_city_map_offline_safe_and_within_budget(
     assert page.evaluate("window.cityMap.areas.getLayers().length") == 2
     assert page.locator(".leaflet-overlay-pane path").count() >= 2
     assert page.locator(".map-legend .row").count() >= 2
-    # The markers: every report of the window is in the cluster (clusters or circles shown).
-    in_cluster = page.evaluate(
-        "window.cityMap.cluster.getLayers().map((l) => l.feature.properties.id)"
-    )
-    assert set(map_reports) <= set(in_cluster)
+    # The bubbles: every report of the window counted per cell on the server; the bubbles
+    # add up to the legend's total, and our reports are among them.
+    layer_sum, legend_total = _bubble_sum_and_legend_total(page)
+    assert layer_sum == legend_total >= len(map_reports)
     assert page.locator(".marker-cluster, .leaflet-overlay-pane path.leaflet-interactive").count()
-
-    for report_id, title in zip(map_reports, XSS_TITLES, strict=False):
-        assert _open_popup_of(page, report_id) == title
-        popup = page.locator(".leaflet-popup-content")
-        assert popup.locator("script, img").count() == 0
+    # A cell's bubble opens a card with its count and a link to exactly its cases.
+    code = page.evaluate("window.cityMap.cluster.getLayers()[0].options.code")
+    card = page.evaluate(
+        "(() => { const m = window.cityMap.cluster.getLayers()[0];"
+        " const box = window.cityMap.cellPopup(m.options.row, window.cityMap.query());"
+        " return [box.textContent, box.querySelector('a').getAttribute('href')]; })()"
+    )
+    assert "cells=" + code in card[1] and card[1].startswith("/cases?")
     page.wait_for_timeout(200)  # give an injected handler time to fire, if there were one
     assert log.dialogs == []
     assert log.blocked == [] and log.failed == [] and log.console_errors == []
@@ -276,11 +254,11 @@ def many_reports(engine: Engine, people: dict[str, Any]) -> Iterator[int]:
         connection.execute(delete(Report).where(Report.description == _BULK_MARKER))
 
 
-def test_budget_holds_at_the_point_cap(
+def test_every_report_is_counted_within_the_budget(
     live_server: str, people: dict[str, Any], many_reports: int, visit: tuple[Any, Visit]
 ) -> None:
-    """With more reports in the window than the point cap, the page still fits its budget:
-    5,000 markers fetched (gzipped), clustered in chunks, the map usable within 2 s."""
+    """More reports in the window than the former 5,000-point cap: every one is counted (per
+    cell, on the server), bubbles and legend agree, and the page still fits its budget."""
     assert many_reports > 5000
     page, log = visit
     _sign_in(page, live_server)
@@ -290,13 +268,17 @@ def test_budget_holds_at_the_point_cap(
     ready_ms = _open_map(page, live_server)
     transferred, decoded = log.transferred(), log.decoded()
     print(
-        f"\ncity map at the cap: {transferred:,} bytes transferred ({decoded:,} decoded); "
-        f"usable after {ready_ms:.0f} ms"
+        f"\ncity map, every report counted: {transferred:,} bytes transferred "
+        f"({decoded:,} decoded); usable after {ready_ms:.0f} ms"
     )
     assert transferred <= PAGE_BUDGET_BYTES
     assert ready_ms <= READY_BUDGET_MS
-    assert page.evaluate("window.cityMap.cluster.getLayers().length") == 5000
-    assert "5,000" in page.locator("#map-status").text_content().replace("，", ",")
+    layer_sum, legend_total = _bubble_sum_and_legend_total(page)
+    assert layer_sum == legend_total >= many_reports
+    heat = page.evaluate("window.cityMap.heat._latlngs.reduce((n, p) => n + p[2], 0)")
+    assert heat == layer_sum
+    status = page.locator("#map-status").text_content().replace(",", "").replace("，", "")
+    assert str(layer_sum) in status
     assert log.blocked == [] and log.failed == [] and log.console_errors == []
 
 
@@ -320,13 +302,15 @@ def test_levels_drill_down_and_filters(
         page.select_option("#map-filters select[name=metric]", "rate")
     page.wait_for_function("window.cityMap.lastChoropleth.level === 'village'")
     page.wait_for_function("window.cityMap.areas.getLayers().length === 12")
-    # A category with none of our reports empties the markers (of ours).
-    with page.expect_response(lambda r: "/layers/reports" in r.url and "category=" in r.url):
+    # A category with none of our reports: the bubbles count again, still equal to the
+    # legend's total.
+    before = _bubble_sum_and_legend_total(page)[0]
+    with page.expect_response(lambda r: "/layers/report-cells" in r.url and "category=" in r.url):
         page.select_option("#map-filters select[name=category]", "medical")
+    page.wait_for_function(f"window.cityMap.reportTotal <= {before - len(map_reports)}")
     page.wait_for_function(
-        "ids => !window.cityMap.cluster.getLayers()"
-        ".some((l) => ids.includes(l.feature.properties.id))",
-        arg=map_reports,
+        "window.cityMap.lastChoropleth && window.cityMap.lastChoropleth.total"
+        " === window.cityMap.reportTotal"
     )
     # Custom dates open two fields, prefilled with the last 30 days in China time.
     page.select_option("#map-filters select[name=window]", "custom")
@@ -341,43 +325,128 @@ def test_levels_drill_down_and_filters(
     assert log.blocked == [] and log.failed == [] and log.console_errors == []
 
 
-def test_hotspot_alerts_are_drawn_with_their_names_as_text(
-    live_server: str, people: dict[str, Any], visit: tuple[Any, Visit]
+def test_alerts_are_on_top_and_clickable_at_the_default_view_with_markers_on(
+    live_server: str,
+    people: dict[str, Any],
+    map_reports: list[str],
+    visit: tuple[Any, Visit],
 ) -> None:
     page, log = visit
     _sign_in(page, live_server)
     page.wait_for_function("window.cityMap && window.cityMap.ready")
     if page.evaluate("window.cityMap.config.urls.hotspots") is None:
         pytest.skip("no /api/v1/hotspots in this app")
-    (x0, y0), (x1, y1) = support.cell_centre(2, 2), support.cell_centre(3, 3)
+    # Over the cells where map_reports put report bubbles.
+    (x0, y0), (x1, y1) = support.cell_centre(0, 0), support.cell_centre(1, 1)
     name = "<img src=x onerror=alert(3)>"
     alert = {
         "id": 1,
         "area": {"code": "991101001", "name": name, "level": "township"},
-        "method": "gi_star",
-        "statistic": 3.21,
-        "p_value": 0.0004,
-        "period": {"from": "2026-11-01", "to": "2026-11-24"},
+        "township": {"code": "991101001", "name": name},
+        "method": "scan",
+        "statistic": 24.8,
+        "p_value": 1e-12,
+        "period": {"from": "2026-11-21", "to": "2026-11-24"},
         "categories": ["neighbours"],
-        "recurrence_interval_days": 7,
+        "recurrence_interval_days": 100000,
+        "observed": 31,
+        "expected": 6.2,
+        "relative_risk": 5.0,
         "status": "new",
+        "cells": ["991101001001001", "991101001001002"],
+        "display": {
+            "cells_text": name + " 2 个网格",
+            "relative_risk": "预期的 5.0 倍",
+            "unusual": "超过百年一遇",
+        },
         "geometry": {
             "type": "Polygon",
             "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
         },
     }
     # The hotspot service's answer, so this test does not depend on its detection runs.
-    page.route("**/api/v1/hotspots*", lambda route: route.fulfill(json={"alerts": [alert]}))
+    page.route("**/api/v1/hotspots", lambda route: route.fulfill(json={"alerts": [alert]}))
     page.reload()
     page.wait_for_function("window.cityMap && window.cityMap.ready")
     assert page.evaluate("window.cityMap.hotspots.getLayers().length") == 1
-    page.evaluate("window.cityMap.hotspots.getLayers()[0].openPopup()")
+    # Markers on (the default), at the default view: the alert's pin is the topmost element
+    # at its place — above the report bubbles and clusters — and a real click opens it.
+    assert page.evaluate("window.cityMap.map.hasLayer(window.cityMap.cluster)")
+    point = page.evaluate(
+        """() => {
+            const map = window.cityMap.map;
+            const group = window.cityMap.hotspots.getLayers()[0];
+            const pin = group.getLayers().find((l) => l instanceof L.CircleMarker);
+            const p = map.latLngToContainerPoint(pin.getLatLng());
+            const box = map.getContainer().getBoundingClientRect();
+            const under = document.elementFromPoint(box.left + p.x, box.top + p.y);
+            return [box.left + p.x, box.top + p.y, under === pin._path,
+                    !!under.closest(".leaflet-cityAlerts-pane")];
+        }"""
+    )
+    assert point[2] and point[3]
+    page.mouse.click(point[0], point[1])
     popup = page.locator(".leaflet-popup-content .map-popup")
+    popup.wait_for(timeout=5000)
     assert popup.locator(".title").text_content() == name
-    assert "邻里纠纷" in popup.text_content()  # the category's name, not its code
+    text_ = popup.text_content()
+    assert "邻里纠纷" in text_  # the category's name, not its code
+    assert "超过百年一遇" in text_ and "实际 31 件，预期 6.2 件" in text_ and "5.0 倍" in text_
+    assert "e-" not in text_ and "p 值" not in text_
+    link = popup.locator("a").first.get_attribute("href")
+    assert link.startswith("/cases?") and "991101001001001%2C991101001001002" in link
+    assert "from=2026-11-21" in link and "to=2026-11-24" in link
     assert popup.locator("img, script").count() == 0
     page.wait_for_timeout(200)
     assert log.dialogs == [] and log.console_errors == [] and log.blocked == []
+
+
+def test_map_analyses_are_layers_with_confidence_classes_and_chinese_patterns(
+    live_server: str, people: dict[str, Any], visit: tuple[Any, Visit]
+) -> None:
+    page, log = visit
+    _sign_in(page, live_server)
+    page.wait_for_function("window.cityMap && window.cityMap.ready")
+    if page.evaluate("window.cityMap.config.urls.analysis") is None:
+        pytest.skip("no /api/v1/hotspots in this app")
+    (x0, y0), (x1, y1) = support.cell_centre(2, 2), support.cell_centre(3, 3)
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+    }
+
+    def answer(kind: str, cls: int) -> dict[str, Any]:
+        return {
+            "type": "FeatureCollection",
+            "kind": kind,
+            "classes": {str(cls): 1},
+            "features": [
+                {"type": "Feature", "properties": {"code": "x", "class": cls}, "geometry": square}
+            ],
+        }
+
+    page.route(
+        "**/api/v1/hotspots/analysis/gi_star",
+        lambda route: route.fulfill(json=answer("gi_star", 3)),
+    )
+    page.route(
+        "**/api/v1/hotspots/analysis/emerging",
+        lambda route: route.fulfill(json=answer("emerging", 4)),
+    )
+    # Off by default: the page does not pay for them.
+    assert not page.evaluate("window.cityMap.map.hasLayer(window.cityMap.analysisGi.group)")
+    page.locator(".leaflet-control-layers").get_by_text("热点分析（Gi*，近 28 天）").click()
+    legend = page.locator(".analysis-legend")
+    legend.wait_for()
+    page.wait_for_function("window.cityMap.analysisGi.group.getLayers().length === 1")
+    text_ = legend.text_content()
+    assert "热点，置信度 99%" in text_ and "冷点，置信度 90%" in text_ and "不显著" in text_
+    assert "1 个网格" in text_
+    page.locator(".leaflet-control-layers").get_by_text("热点分析（Gi*，近 28 天）").click()
+    page.locator(".leaflet-control-layers").get_by_text("新兴热点（52 周）").click()
+    page.wait_for_function("window.cityMap.analysisEmerging.group.getLayers().length === 1")
+    assert "持续热点" in page.locator(".analysis-legend").text_content()
+    assert log.console_errors == [] and log.blocked == []
 
 
 def test_gcj02_base_tiles_shift_the_data_for_display(
@@ -393,17 +462,15 @@ def test_gcj02_base_tiles_shift_the_data_for_display(
     _sign_in(page, live_server)
     page.wait_for_function("window.cityMap && window.cityMap.ready")
     assert page.evaluate("window.cityMap.gcj") is True
-    shown = page.evaluate(
-        """(id) => {
-            const layers = window.cityMap.cluster.getLayers();
-            const l = layers.find((m) => m.feature.properties.id === id);
-            return [l.getLatLng().lng, l.getLatLng().lat];
-        }""",
-        map_reports[0],
+    shown, wgs = page.evaluate(
+        """() => {
+            const l = window.cityMap.cluster.getLayers()[0];
+            return [[l.getLatLng().lng, l.getLatLng().lat], l.options.wgs84];
+        }"""
     )
-    lon, lat = support.cell_centre(0, 0)
-    expected = from_wgs84(lon + 0.0011, lat + 0.0007, "gcj02")
+    expected = from_wgs84(wgs[0], wgs[1], "gcj02")
     assert shown == pytest.approx(list(expected), abs=1e-6)
+    assert shown != pytest.approx(wgs, abs=1e-5)
     assert log.console_errors == [] and log.blocked == []
 
 

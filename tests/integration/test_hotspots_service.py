@@ -4,6 +4,7 @@ supervising (督办) through the API, who may see what, and the JSON the map pag
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,8 +32,9 @@ from fieldapp.models import (
     User,
 )
 from fieldapp.services import accounts, hotspots
-from fieldapp.services.errors import Forbidden
+from fieldapp.services.errors import Forbidden, NotFound
 from fieldapp.stats import day_start
+from maps.hotspots import Pattern
 from tests.support import PASSWORD, ROWS, auth, sign_in_cookie, small_city
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -42,7 +44,11 @@ TODAY = date(2031, 3, 20)
 CELL_CODES = [f.code for f in small_city() if f.level == "cell"]
 # Four touching cells of the west township (991101001), columns 1–2, rows 2–3.
 CLUSTER = [CELL_CODES[i * ROWS + j] for i in (1, 2) for j in (2, 3)]
+# Every method, Gi* included (over the alert budget, hence the explicit opt-in): the tests
+# check the persistence of each method's detections.
 SETTINGS = hotspots.HotspotSettings(
+    methods=hotspots.METHODS,
+    over_budget=True,
     scan_history_days=120,
     scan_max_cells=8,
     scan_max_days=14,
@@ -482,7 +488,7 @@ def test_alert_list_page_acknowledge_and_supervise(
     assert officer.get("/city/alerts").status_code == 403
     web = _web_login(app, "t_city")
     page = web.get("/city/alerts").get_data(as_text=True)
-    assert f'id="alert-{alert.id}"' in page and "时空扫描" in page and "新预警" in page
+    assert f'id="alert-{alert.id}"' in page and "时空聚集" in page and "新预警" in page
     # No CSRF token: refused before anything changes.
     assert web.post(f"/city/alerts/{alert.id}/acknowledge").status_code == 400
     r = web.post(f"/city/alerts/{alert.id}/acknowledge", data={"csrf_token": _csrf(web)})
@@ -498,3 +504,167 @@ def test_alert_list_page_acknowledge_and_supervise(
     assert "件案件下达督办" in r.get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(HotspotAlert, alert.id).status == "supervised"  # type: ignore[union-attr]
+
+
+# --- issue 13: map analyses, what an alert says, the cases behind it -------------------------
+
+
+def test_map_analyses_classes_scope_and_refusals(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    city = user(db_session, people, "city")
+    gi = hotspots.analysis_layer(db_session, city, "gi_star", today=TODAY, settings=SETTINGS)
+    classes = {f["properties"]["code"]: f["properties"]["class"] for f in gi["features"]}
+    # The planted outbreak's cells are hot at 99 % over the last 28 days.
+    assert all(classes.get(code) == 3 for code in CLUSTER)
+    assert gi["classes"]["3"] >= len(CLUSTER) and gi["p_values"] in ("normal", "permutation")
+    assert gi["period"] == {
+        "from": (TODAY - timedelta(days=SETTINGS.gi_days)).isoformat(),
+        "to": (TODAY - timedelta(days=1)).isoformat(),
+    }
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in gi["features"])
+    emerging = hotspots.analysis_layer(db_session, city, "emerging", today=TODAY, settings=SETTINGS)
+    codes = {f["properties"]["class"] for f in emerging["features"]}
+    assert codes <= {int(p) for p in Pattern} - {0}
+    assert any(c > 0 for c in codes)
+    with pytest.raises(Forbidden):
+        hotspots.analysis_layer(db_session, user(db_session, people, "officer_a"), "gi_star")
+    with pytest.raises(NotFound):
+        hotspots.analysis_layer(db_session, city, "kriging")
+    r = client.get("/api/v1/hotspots/analysis/kriging", headers=auth(people, "city"))
+    assert r.status_code == 404 and r.get_json()["error"]["code"]
+
+
+def test_an_alert_says_where_how_much_and_how_unusual_in_words(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
+    r = client.get("/api/v1/hotspots", headers=auth(people, "city"))
+    scan = next(a for a in r.get_json()["alerts"] if a["method"] == "scan")
+    assert scan["township"] == {"code": "991101001", "name": "测试街道001"}
+    assert scan["relative_risk"] == round(scan["observed"] / scan["expected"], 1) > 3
+    display = scan["display"]
+    assert display["cells_text"] == f"测试街道001 {len(scan['cells'])} 个网格"
+    assert display["relative_risk"] == f"预期的 {scan['relative_risk']:.1f} 倍"
+    assert display["unusual"] in ("超过一年一遇", "超过十年一遇", "超过百年一遇")
+    # Never more than the replicas support: 999 replicas, a Gumbel p, at most 100,000 days.
+    assert scan["recurrence_interval_days"] <= 100_000
+    en = client.get("/api/v1/hotspots?lang=en", headers=auth(people, "city")).get_json()
+    words = next(a for a in en["alerts"] if a["id"] == scan["id"])["display"]["unusual"]
+    assert words.startswith("Rarer than once")
+    # An over-stated interval stored by an older version is still worded within the cap.
+    with client.application.test_request_context("/"):
+        assert hotspots.unusual_words(89_297_900_000, replicas=199) == "超过十年一遇"
+        assert hotspots.unusual_words(89_297_900_000) == "超过百年一遇"
+        assert hotspots.unusual_words(120.4) == "约 120 天一遇"
+
+
+def test_the_case_list_of_an_alert_holds_exactly_its_cells_and_days(
+    client: FlaskClient, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    with client.application.test_request_context("/"):
+        from fieldapp.services import case_list
+        from fieldapp.services.errors import InvalidInput
+
+        city = user(db_session, people, "city")
+        first, last = TODAY - timedelta(days=4), TODAY - timedelta(days=1)
+        args = {"cells": ",".join(CLUSTER), "from": first.isoformat(), "to": last.isoformat()}
+        filters = case_list.parse_case_filters(args)
+        listed = case_list.list_cases(db_session, city, filters, now=china(TODAY))
+        expected = db_session.execute(
+            text(
+                """
+                SELECT count(*) FROM reports r JOIN cells c ON c.id = r.cell_id
+                WHERE c.code = ANY(:codes) AND r.status <> 'merged'
+                  AND (r.reported_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN :a AND :b
+                """
+            ),
+            {"codes": CLUSTER, "a": first, "b": last},
+        ).scalar_one()
+        assert listed["total"] == expected >= len(planted)
+        for bad in ({"cells": "1' OR 1=1"}, {"cells": ",".join(str(i) for i in range(201))}):
+            with pytest.raises(InvalidInput) as err:
+                case_list.parse_case_filters(bad)
+            assert "cells" in err.value.fields
+        with pytest.raises(InvalidInput) as err:
+            case_list.list_cases(
+                db_session,
+                city,
+                case_list.parse_case_filters({"cells": "999999"}),
+                now=china(TODAY),
+            )
+        assert "999999" in err.value.fields["cells"]
+        # A coordinator of the other township sees none of these cases.
+        other = user(db_session, people, "coord_2")
+        theirs = case_list.list_cases(db_session, other, filters, now=china(TODAY))
+        assert theirs["total"] == 0
+
+
+def test_alert_list_says_what_a_supervisor_needs_escapes_names_and_keeps_what_was_typed(
+    app: Flask, db_session: Session, people: dict[str, Any], planted: list[uuid.UUID]
+) -> None:
+    hotspots.recompute(db_session, today=TODAY, settings=SETTINGS)
+    alert = db_session.execute(
+        select(HotspotAlert).where(HotspotAlert.method == "scan")
+    ).scalar_one()
+    hostile = "<img src=x onerror=alert(1)>街道"
+    db_session.execute(
+        text("UPDATE areas SET name = :n WHERE id = :id"), {"n": hostile, "id": alert.township_id}
+    )
+    db_session.flush()
+    web = _web_login(app, "t_city")
+    page = web.get("/city/alerts").get_data(as_text=True)
+    row = page[page.index(f'id="alert-{alert.id}"') :]
+    assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;街道" in row
+    assert f"{len(alert.cell_ids)} 个网格" in row and "<svg" in row
+    assert f"实际 {round(alert.observed or 0)} 件，预期" in row and "预期的" in row
+    assert any(w in row for w in ("超过一年一遇", "超过十年一遇", "超过百年一遇"))
+    assert "e-" not in row.split("</tr>")[0] and "persistent hot spot" not in page
+    assert f"{alert.period_from.isoformat()} – {alert.period_to.isoformat()}" in row
+    link = re.search(r'class="cases-link" href="([^"]+)"', row)
+    assert link is not None
+    href = link.group(1).replace("&amp;", "&")
+    assert href.startswith("/cases?cells=") and f"from={alert.period_from.isoformat()}" in href
+    cases = web.get(href)
+    assert cases.status_code == 200
+    total = re.search(r'data-total="(\d+)"', cases.get_data(as_text=True))
+    assert total is not None and int(total.group(1)) >= 1
+    # A refused 督办 (a date in the past) shows the list again with the note as typed.
+    note = "请<b>三天内</b>化解"
+    r = web.post(
+        f"/city/alerts/{alert.id}/supervise",
+        data={"csrf_token": _csrf(web), "due": "2020-01-01", "note": note},
+    )
+    body = r.get_data(as_text=True)
+    assert r.status_code == 400 and 'id="alert-error"' in body
+    assert "请&lt;b&gt;三天内&lt;/b&gt;化解</textarea>" in body and 'value="2020-01-01"' in body
+    db_session.expire_all()
+    assert db_session.get(HotspotAlert, alert.id).status == "new"  # type: ignore[union-attr]
+    # English, both ways.
+    en = web.get("/city/alerts?lang=en").get_data(as_text=True)
+    assert "Rarer than once" in en and "Relative risk" in en and "times the expected" in en
+
+
+def test_the_own_baseline_scan_finds_the_planted_cluster_and_is_stored(
+    db_session: Session, planted: list[uuid.UUID]
+) -> None:
+    settings = hotspots.HotspotSettings(
+        methods=("scan", "ebp"),
+        scan_history_days=120,
+        scan_max_cells=8,
+        scan_max_days=14,
+        ebp_max_cells=8,
+        n_jobs=1,
+    )
+    assert settings.budget_problems() == []
+    hotspots.recompute(db_session, today=TODAY, settings=settings)
+    ebp = list(
+        db_session.execute(select(HotspotAlert).where(HotspotAlert.method == "ebp")).scalars()
+    )
+    cluster = cluster_cell_ids(db_session)
+    assert ebp and cluster & set(ebp[0].cell_ids)
+    assert ebp[0].observed is not None and ebp[0].expected is not None
+    assert ebp[0].observed > 3 * ebp[0].expected
+    assert ebp[0].recurrence_interval_days is not None
+    assert 60 <= ebp[0].recurrence_interval_days <= 100 * 100
+    assert ebp[0].period_to == TODAY - timedelta(days=1)

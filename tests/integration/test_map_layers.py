@@ -447,3 +447,68 @@ def test_layers_are_gzipped_for_browsers_and_revalidated(
         CHOROPLETH, query_string={"level": "cell"}, headers={**headers, "If-None-Match": etag}
     )
     assert again.status_code == 304
+
+
+# --- reports counted per cell (the city map's bubbles and heat) -----------------------------
+
+REPORT_CELLS = "/api/v1/layers/report-cells"
+
+
+def _rows(layer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    cols = layer["columns"]
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in layer["rows"]}
+
+
+def test_report_cells_count_every_report_and_agree_with_the_choropleth(
+    client: FlaskClient, people: dict, db_session: Session, reports: list[dict[str, Any]]
+) -> None:
+    headers = auth(people, "city")
+    # Beyond the former point cap: nothing is dropped, whatever the number.
+    extra = [file_report(client, people, 2, 2, severity="red") for _ in range(3)]
+    layer = client.get(REPORT_CELLS, headers=headers).get_json()
+    rows = _rows(layer)
+    assert layer["total"] == len(reports) + len(extra) == sum(r["count"] for r in rows.values())
+    choropleth = client.get(CHOROPLETH, query_string={"level": "cell"}, headers=headers)
+    assert choropleth.get_json()["total"] == layer["total"]
+    busiest = max(rows.values(), key=lambda r: r["count"])
+    assert busiest["count"] == 3 and busiest["red"] == 3 and busiest["orange"] == 0
+    two = [r for r in rows.values() if r["count"] == 2]
+    assert len(two) == 1 and two[0]["red"] == 1 and two[0]["orange"] == 1
+    # The anchor point lies inside its cell.
+    cell = db_session.execute(select(Cell).where(Cell.code == busiest["code"])).scalar_one()
+    inside = db_session.execute(
+        select(
+            Cell.geom.ST_Contains(
+                map_layers.func.ST_SetSRID(
+                    map_layers.func.ST_MakePoint(busiest["lon"], busiest["lat"]), 4326
+                )
+            )
+        ).where(Cell.id == cell.id)
+    ).scalar_one()
+    assert inside
+    # Merged duplicates out, category and days filtered, as the choropleth.
+    db_session.execute(
+        update(Report)
+        .where(Report.id == uuid.UUID(reports[1]["id"]))
+        .values(status="merged", merged_into_id=uuid.UUID(reports[0]["id"]))
+    )
+    db_session.flush()
+    assert client.get(REPORT_CELLS, headers=headers).get_json()["total"] == 6
+    only = client.get(REPORT_CELLS, query_string={"category": "medical"}, headers=headers)
+    assert only.get_json() == {
+        "columns": list(map_layers.REPORT_CELL_COLUMNS),
+        "rows": [],
+        "total": 0,
+    }
+    bad = client.get(REPORT_CELLS, query_string={"from": "tomorrow"}, headers=headers)
+    assert bad.status_code == 400 and "from" in bad.get_json()["error"]["fields"]
+
+
+def test_report_cells_are_scoped_to_the_county(
+    client: FlaskClient, people: dict, second_county: None, reports: list[dict[str, Any]]
+) -> None:
+    county = client.get(REPORT_CELLS, headers=auth(people, "county")).get_json()
+    assert county["total"] == 3
+    city = client.get(REPORT_CELLS, headers=auth(people, "city")).get_json()
+    assert city["total"] == 4
+    assert client.get(REPORT_CELLS, headers=auth(people, "officer_a")).status_code == 403

@@ -116,8 +116,11 @@
     // hotspot outlines and report markers, so reloading the areas never covers the markers
     // (nor takes their clicks).
     this.pane("cityCells", 405);
-    this.pane("cityHotspots", 410);
+    this.pane("cityAnalysis", 410);
     this.pane("cityReports", 450);
+    // Alerts above everything, the report bubbles of the marker pane (600) included, and
+    // under tooltips (650) and popups (700): always visible and clickable.
+    this.pane("cityAlerts", 640);
     this.areaGroup = L.featureGroup().addTo(this.map);
     this.hotspots = L.featureGroup().addTo(this.map);
     this.tiles = null;
@@ -170,6 +173,12 @@
     overlays[esc(this.labels.hotspots)] = this.hotspots;
     overlays[esc(this.labels.reports)] = this.cluster;
     overlays[esc(this.labels.heat)] = this.heat;
+    if (this.config.urls.analysis) {
+      this.analysisGi = this.analysisLayer("gi_star", GI_COLOURS, "gi_");
+      this.analysisEmerging = this.analysisLayer("emerging", PATTERN_COLOURS, "pattern_");
+      overlays[esc(this.labels.analysis_gi)] = this.analysisGi.group;
+      overlays[esc(this.labels.analysis_emerging)] = this.analysisEmerging.group;
+    }
     if (L.vectorGrid && this.config.urls.tiles) {
       this.tiles = L.vectorGrid.protobuf(this.tileUrl(), {
         vectorTileLayerStyles: { cells: function (props) { return self.tileStyle(props); } },
@@ -419,69 +428,103 @@
     }
   };
 
-  // --- report points ---------------------------------------------------------------------
-  CityMap.prototype.reportPopup = function (props) {
+  // --- reports, counted per cell on the server -----------------------------------------
+  // Every report of the window is counted (no cap): one bubble per cell carrying its count;
+  // the cluster bubbles add their cells' counts (see maps/city_map.py), the heat map weighs
+  // each cell by its count, and the status line gives the same total as the legend.
+  CityMap.prototype.casesUrl = function (codes, from, to) {
+    if (!this.config.urls.cases) return null;
+    var params = new URLSearchParams();
+    params.set("cells", codes.join(","));
+    if (from) params.set("from", from);
+    if (to) params.set("to", to);
+    return this.config.urls.cases + "?" + params.toString();
+  };
+
+  CityMap.prototype.link = function (href, text) {
+    var a = el("a", null, text);
+    a.href = href;
+    return a;
+  };
+
+  CityMap.prototype.cellPopup = function (row, query) {
     var labels = this.labels;
     var box = el("div", "map-popup");
-    box.appendChild(el("span", "title", props.title));
+    box.appendChild(el("span", "title", row.name));
     var dl = el("dl");
     function item(term, value) {
       dl.appendChild(el("dt", null, term));
       dl.appendChild(el("dd", null, value));
     }
-    item(labels.category, props.category_name);
-    item(labels.severity, labels["sev_" + props.severity] || props.severity);
-    item(labels.status, labels["status_" + props.status] || props.status);
-    item(labels.reported_at, String(props.reported_at || "").replace("T", " ").slice(0, 16));
+    item(labels.count, this.numbers.format(row.count));
+    item(labels.sev_red, this.numbers.format(row.red));
+    item(labels.sev_orange, this.numbers.format(row.orange));
+    item(labels.sev_yellow, this.numbers.format(row.yellow));
     box.appendChild(dl);
+    var href = this.casesUrl([row.code], query.get("from"), query.get("to"));
+    if (href) box.appendChild(this.link(href, labels.open_cases));
     return box;
   };
 
   CityMap.prototype.loadReports = function (generation) {
     var self = this;
-    return this.getJson(this.config.urls.reports + "?" + this.query().toString()).then(function (data) {
+    var query = this.query();
+    return this.getJson(this.config.urls.report_cells + "?" + query.toString()).then(function (data) {
       if (generation !== self.generation) return;
       var markers = [];
       var heat = [];
+      var cols = {};
+      (data.columns || []).forEach(function (name, i) { cols[name] = i; });
       var severity = self.colours.severity;
-      data.features.forEach(function (f) {
-        var c = f.geometry.coordinates;
-        var latlng = self.toLatLng(c[0], c[1]);
-        var props = f.properties;
+      var peak = 1;
+      var sum = 0;
+      (data.rows || []).forEach(function (r) {
+        var row = {
+          code: r[cols.code], name: r[cols.name], count: r[cols.count],
+          red: r[cols.red], orange: r[cols.orange], yellow: r[cols.yellow]
+        };
+        var latlng = self.toLatLng(r[cols.lon], r[cols.lat]);
+        var worst = row.red ? "red" : (row.orange ? "orange" : "yellow");
         var marker = L.circleMarker(latlng, {
           pane: "cityReports",
-          radius: 7,
+          radius: Math.min(6 + 2 * Math.sqrt(row.count), 22),
           color: "#333",
           weight: 1,
-          fillColor: severity[props.severity] || "#888",
-          fillOpacity: 0.9
+          fillColor: severity[worst] || "#888",
+          fillOpacity: 0.85,
+          count: row.count,
+          code: row.code,
+          row: row,
+          wgs84: [r[cols.lon], r[cols.lat]]
         });
-        marker.feature = f;
-        // Built on opening, with textContent: nothing from the report is parsed as HTML.
-        marker.bindPopup(function () { return self.reportPopup(props); });
+        // Built on opening, with textContent: nothing from the data is parsed as HTML.
+        marker.bindPopup(function () { return self.cellPopup(row, query); });
         markers.push(marker);
-        heat.push([latlng.lat, latlng.lng, props.severity === "red" ? 1 : 0.6]);
+        heat.push([latlng.lat, latlng.lng, row.count]);
+        if (row.count > peak) peak = row.count;
+        sum += row.count;
       });
       self.cluster.clearLayers();
       self.cluster.addLayers(markers);
+      if (self.heat.setOptions) self.heat.setOptions({ max: peak });
       self.heat.setLatLngs(heat);
-      self.statusText = data.truncated
-        ? format(self.labels.truncated, { n: self.numbers.format(data.limit) })
-        : format(self.labels.shown, { n: self.numbers.format(markers.length) });
+      self.reportTotal = sum;
+      self.map.getContainer().setAttribute("data-report-total", String(sum));
+      self.statusText = format(self.labels.shown, { n: self.numbers.format(sum) });
     });
   };
 
-  // --- hotspot alerts --------------------------------------------------------------------
+  // --- hotspot alerts: above every other layer, filled, always clickable -----------------
   var ALERT_STYLE = {
-    "new": { color: "#7b1fa2", weight: 3, dashArray: null },
-    acknowledged: { color: "#7b1fa2", weight: 2, dashArray: "6 4" },
-    supervised: { color: "#311b92", weight: 3, dashArray: "2 4" },
-    expired: { color: "#757575", weight: 1, dashArray: "2 4" }
+    "new": { color: "#c2185b", weight: 4, dashArray: null, fillOpacity: 0.35 },
+    acknowledged: { color: "#c2185b", weight: 3, dashArray: "8 4", fillOpacity: 0.25 },
+    supervised: { color: "#4a148c", weight: 4, dashArray: "2 5", fillOpacity: 0.25 },
+    expired: { color: "#757575", weight: 2, dashArray: "2 4", fillOpacity: 0.1 }
   };
 
   CityMap.prototype.alertCard = function (alert) {
     var labels = this.labels;
-    var box = el("div", "map-popup");
+    var box = el("div", "map-popup alert-popup");
     var area = alert.area || {};
     box.appendChild(el("span", "title", area.name || area.code || ""));
     var dl = el("dl");
@@ -490,22 +533,36 @@
       dl.appendChild(el("dt", null, term));
       dl.appendChild(el("dd", null, value));
     }
+    var d = alert.display || {};
     item(labels.method, labels["method_" + alert.method] || alert.method);
     item(labels.status, labels["alert_" + alert.status] || alert.status);
-    if (typeof alert.statistic === "number") item(labels.statistic, alert.statistic.toFixed(2));
-    if (typeof alert.p_value === "number") item(labels.p_value, alert.p_value.toPrecision(2));
     if (alert.period) item(labels.period, (alert.period.from || "") + " – " + (alert.period.to || ""));
+    item(labels.cells, d.cells_text || String((alert.cells || []).length));
+    if (typeof alert.observed === "number" && typeof alert.expected === "number") {
+      item(labels.observed_expected, format(labels.observed_vs_expected, {
+        observed: this.numbers.format(Math.round(alert.observed)),
+        expected: this.numbers.format(Math.round(alert.expected * 10) / 10)
+      }));
+    }
+    if (d.relative_risk) item(labels.relative_risk, d.relative_risk);
     if (Array.isArray(alert.categories) && alert.categories.length) {
       var names = this.config.categories || {};
       item(labels.category, alert.categories.map(function (c) {
         var code = typeof c === "string" ? c : (c && c.code) || "";
         return names[code] || (c && c.name) || code;
       }).join("、"));
+    } else {
+      item(labels.category, labels.all_categories);
     }
-    if (alert.recurrence_interval_days) {
-      item("", format(labels.recurrence, { n: alert.recurrence_interval_days }));
-    }
+    if (d.unusual) item(labels.unusual, d.unusual);
     box.appendChild(dl);
+    var period = alert.period || {};
+    var href = this.casesUrl(alert.cells || [], period.from, period.to);
+    if (href) box.appendChild(this.link(href, labels.open_cases));
+    if (this.config.urls.alerts_page) {
+      box.appendChild(el("br"));
+      box.appendChild(this.link(this.config.urls.alerts_page + "#alert-" + alert.id, labels.alert_list));
+    }
     return box;
   };
 
@@ -523,22 +580,108 @@
         var style = ALERT_STYLE[alert.status] || ALERT_STYLE["new"];
         var layer = L.geoJSON({ type: "Feature", geometry: alert.geometry, properties: {} },
           self.geoJsonOptions({
-            pane: "cityHotspots",
+            pane: "cityAlerts",
             style: function () {
-              return { color: style.color, weight: style.weight, dashArray: style.dashArray, fill: false };
-            },
-            pointToLayer: function (_f, latlng) {
-              return L.circleMarker(latlng, {
-                pane: "cityHotspots", radius: 12, color: style.color, weight: style.weight, fill: false
-              });
+              return {
+                color: style.color, weight: style.weight, dashArray: style.dashArray,
+                fill: true, fillColor: style.color, fillOpacity: style.fillOpacity
+              };
             }
           }));
-        layer.bindPopup(function () { return self.alertCard(alert); });
-        self.hotspots.addLayer(layer);
+        // A pin on the alert's area, so that a hotspot of one small cell is still seen and
+        // clicked at city zoom.
+        var centre = layer.getBounds().getCenter();
+        var pin = L.circleMarker(centre, {
+          pane: "cityAlerts", radius: 11, color: "#fff", weight: 3,
+          fillColor: style.color, fillOpacity: 0.95, className: "alert-pin"
+        });
+        var group = L.featureGroup([layer, pin]);
+        group.alertId = alert.id;
+        group.bindPopup(function () { return self.alertCard(alert); });
+        self.hotspots.addLayer(group);
       });
+      self.map.getContainer().setAttribute("data-alerts", String(alerts.length));
     }, function () {
       if (generation === self.generation) self.hotspots.clearLayers();
     });
+  };
+
+  // --- map analyses: Gi* confidence classes, emerging patterns (not alerts) ---------------
+  var GI_COLOURS = {
+    "3": "#d62f27", "2": "#ed7551", "1": "#fab984", "0": "#eeeeee",
+    "-1": "#c0ccbe", "-2": "#849eba", "-3": "#4575b5"
+  };
+  var PATTERN_COLOURS = {
+    "1": "#ff0000", "2": "#ff6f6f", "3": "#b30000", "4": "#e34a33", "5": "#fdbb84",
+    "6": "#f4a6a6", "7": "#c51b8a", "8": "#a6611a",
+    "-1": "#0000ff", "-2": "#6f6fff", "-3": "#00008b", "-4": "#3182bd", "-5": "#9ecae1",
+    "-6": "#a6bddb", "-7": "#756bb1", "-8": "#018571"
+  };
+
+  // One analysis layer: fetched the first time it is switched on (it is computed on the
+  // server once a day), drawn under the report bubbles, with its own legend.
+  CityMap.prototype.analysisLayer = function (kind, colours, prefix) {
+    var self = this;
+    var group = L.featureGroup();
+    var legend = L.control({ position: "bottomleft" });
+    var state = { group: group, loaded: false, legend: legend, data: null };
+    legend.onAdd = function () {
+      var div = el("div", "map-legend analysis-legend");
+      L.DomEvent.disableClickPropagation(div);
+      state.div = div;
+      self.fillAnalysisLegend(state, kind, colours, prefix);
+      return div;
+    };
+    group.on("add", function () {
+      legend.addTo(self.map);
+      if (state.loaded) return;
+      state.loaded = true;
+      self.getJson(self.config.urls.analysis + kind).then(function (data) {
+        state.data = data;
+        var layer = L.geoJSON(data, self.geoJsonOptions({
+          pane: "cityAnalysis",
+          style: function (f) {
+            return {
+              color: "#555", weight: 0.5,
+              fillColor: colours[String(f.properties["class"])] || "#999", fillOpacity: 0.75
+            };
+          },
+          onEachFeature: function (f, l) {
+            l.bindTooltip(self.labels[prefix + f.properties["class"]] || String(f.properties["class"]));
+          }
+        }));
+        group.addLayer(layer);
+        self.fillAnalysisLegend(state, kind, colours, prefix);
+      }, function () {
+        state.loaded = false;
+        self.setStatus(self.labels.load_failed, true);
+      });
+    });
+    group.on("remove", function () { legend.remove(); });
+    return state;
+  };
+
+  CityMap.prototype.fillAnalysisLegend = function (state, kind, colours, prefix) {
+    var div = state.div;
+    if (!div) return;
+    var self = this;
+    while (div.firstChild) div.removeChild(div.firstChild);
+    div.appendChild(el("h4", null, kind === "gi_star" ? this.labels.analysis_gi : this.labels.analysis_emerging));
+    var counts = (state.data && state.data.classes) || {};
+    var order = kind === "gi_star"
+      ? ["3", "2", "1", "0", "-1", "-2", "-3"]
+      : Object.keys(colours).filter(function (k) { return counts[k]; });
+    order.forEach(function (k) {
+      var r = el("div", "row");
+      var swatch = el("span", "swatch");
+      swatch.style.background = colours[k];
+      r.appendChild(swatch);
+      var text = self.labels[prefix + k] || k;
+      if (counts[k]) text += " · " + format(self.labels.cells_count, { n: self.numbers.format(counts[k]) });
+      r.appendChild(el("span", null, text));
+      div.appendChild(r);
+    });
+    div.appendChild(el("div", "total", this.labels.analysis_note));
   };
 
   // --- cell vector tiles -----------------------------------------------------------------
