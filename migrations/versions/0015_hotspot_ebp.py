@@ -2,7 +2,7 @@
 (method 'ebp', issue 13)
 
 Revision ID: 0015
-Revises: 0007
+Revises: 0014
 Create Date: 2026-12-06 22:30:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0007"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
