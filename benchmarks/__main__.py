@@ -14,6 +14,7 @@ ALL = [
     "bench_map_page",
     "bench_exports",
     "bench_stats",
+    "bench_slow_clients",
 ]
 
 

@@ -15,7 +15,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from fieldapp import create_app, localservices
+from fieldapp import create_app, front_proxy, localservices
 from fieldapp.db import db
 
 
@@ -244,6 +244,9 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
         "FIELDAPP_INSTANCE": current_app.instance_path,
     }
     python = sys.executable
+    bind, proxy = _front_proxy(host, port, progress)
+    if proxy is not None:
+        env["FIELDAPP_PROXY_FIX"] = "1"  # one trusted hop: the client address nginx saw
     children = [
         subprocess.Popen(
             [
@@ -267,13 +270,17 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
                 "-m",
                 "gunicorn",
                 "--config=python:fieldapp.gunicorn_config",
-                f"--bind={host}:{port}",
+                f"--bind={bind}",
                 "--access-logfile=-",
                 "fieldapp:create_app()",
             ],
             env=env,
         ),
     ]
+    if proxy is not None:
+        binary = front_proxy.nginx_binary()
+        assert binary is not None
+        children.append(front_proxy.start(proxy, binary))
     progress(f"serving on http://{host}:{port}  (Ctrl-C stops the web server and the worker)")
 
     def stop(*_args: Any) -> None:
@@ -294,6 +301,32 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
     failed = [str(c.args) for c in children if c.returncode not in (0, -15, None)]
     if failed:
         raise click.ClickException(f"stopped because a process exited: {failed}")
+
+
+def _front_proxy(
+    host: str, port: int, progress: Progress
+) -> tuple[str, front_proxy.FrontProxy | None]:
+    """Where gunicorn binds, and the nginx in front of it (None when nginx is missing: then
+    gunicorn listens itself, and a few slow clients can hold all of its threads)."""
+    if front_proxy.nginx_binary() is None:
+        progress(
+            "warning: nginx is not installed, so gunicorn serves directly and slow clients can "
+            "hold its threads; run scripts/bootstrap.sh (it installs nginx-light)"
+        )
+        return f"{host}:{port}", None
+    run_dir = Path(current_app.instance_path) / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sock = run_dir / "gunicorn.sock"
+    proxy = front_proxy.FrontProxy(
+        listen_host=host,
+        listen_port=port,
+        upstream_socket=sock,
+        run_dir=run_dir,
+        static_dir=Path(current_app.static_folder or ""),
+        max_body_bytes=int(current_app.config["MAX_CONTENT_LENGTH"]),
+    )
+    progress(f"nginx buffers requests in front of gunicorn ({sock})")
+    return f"unix:{sock}", proxy
 
 
 # Where `make run` injects the demo's early-warning cluster: a 日照街道 community cell, the
