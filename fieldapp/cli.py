@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from fieldapp import create_app, front_proxy, localservices
+from fieldapp import create_app, front_proxy, localservices, supervisor
 from fieldapp.db import db
 
 
@@ -219,7 +218,8 @@ def _ensure_broker() -> str:
 @with_appcontext
 def up(host: str, port: int, seed: int, with_history: bool) -> None:
     """Everything `make run` does: services, migrations, the demo city when the database is
-    empty, a Celery worker with beat, and gunicorn. Ctrl-C stops it all."""
+    empty, then nginx in front of gunicorn, a Celery worker and exactly one beat, each
+    restarted if it dies (fieldapp.supervisor). Ctrl-C or SIGTERM stops them all gracefully."""
     from fieldapp import migrate
     from fieldapp.services.demo import load_demo_city
     from grid import queries
@@ -244,27 +244,25 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
         "FIELDAPP_INSTANCE": current_app.instance_path,
     }
     python = sys.executable
+    instance = Path(current_app.instance_path)
+    run_dir = instance / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
     bind, proxy = _front_proxy(host, port, progress)
     if proxy is not None:
         env["FIELDAPP_PROXY_FIX"] = "1"  # one trusted hop: the client address nginx saw
-    children = [
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-B",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                "--schedule",
-                str(Path(current_app.instance_path) / "celerybeat-schedule"),
-            ],
-            env=env,
-        ),
-        subprocess.Popen(
+    celery = [python, "-m", "celery", "-A", "workers.app"]
+    children = []
+    if proxy is not None:
+        binary = front_proxy.nginx_binary()
+        assert binary is not None
+        front_proxy.check(proxy, binary)
+        # SIGQUIT: nginx stops accepting, finishes what it is sending, then exits.
+        children.append(
+            supervisor.Child("nginx", front_proxy.command(proxy, binary), env, signal.SIGQUIT)
+        )
+    children += [
+        supervisor.Child(
+            "web server (gunicorn)",
             [
                 python,
                 "-m",
@@ -274,33 +272,30 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
                 "--access-logfile=-",
                 "fieldapp:create_app()",
             ],
-            env=env,
+            env,
+        ),
+        supervisor.Child(
+            "worker (celery)", [*celery, "worker", "--loglevel=INFO", "--concurrency=2"], env
+        ),
+        # Exactly one beat, in a process of its own: its pidfile refuses a second one.
+        supervisor.Child(
+            "beat (celery)",
+            [
+                *celery,
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={instance / 'celerybeat-schedule'}",
+                f"--pidfile={run_dir / 'celerybeat.pid'}",
+            ],
+            env,
         ),
     ]
-    if proxy is not None:
-        binary = front_proxy.nginx_binary()
-        assert binary is not None
-        children.append(front_proxy.start(proxy, binary))
-    progress(f"serving on http://{host}:{port}  (Ctrl-C stops the web server and the worker)")
-
-    def stop(*_args: Any) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
-        for child in children:
-            child.wait(timeout=30)
-    failed = [str(c.args) for c in children if c.returncode not in (0, -15, None)]
-    if failed:
-        raise click.ClickException(f"stopped because a process exited: {failed}")
+    progress(f"serving on http://{host}:{port}  (Ctrl-C stops everything)")
+    watcher = supervisor.Supervisor(children, log=progress)
+    watcher.run()
+    if watcher.failed:
+        raise click.ClickException(watcher.failed)
+    progress("stopped")
 
 
 def _front_proxy(
