@@ -15,6 +15,7 @@ ALL = [
     "bench_exports",
     "bench_stats",
     "bench_roster",
+    "bench_slow_clients",
 ]
 
 

@@ -75,11 +75,12 @@ def start_gunicorn(
     port: int,
     extra_env: dict[str, str] | None = None,
     app: str = "fieldapp:create_app()",
+    bind: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """The app (or another WSGI `app` of this repository) served by gunicorn with the
     platform's settings (fieldapp/gunicorn_config.py, as `make run`), on a throwaway
     database; background work goes to an in-memory broker (nothing consumes it during a
-    benchmark)."""
+    benchmark). `bind` (e.g. `unix:PATH`) replaces 127.0.0.1:port."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -92,7 +93,7 @@ def start_gunicorn(
             "-m",
             "gunicorn",
             "--config=python:fieldapp.gunicorn_config",
-            f"--bind=127.0.0.1:{port}",
+            f"--bind={bind or f'127.0.0.1:{port}'}",
             "--log-level=warning",
             f"--chdir={REPO}",
             app,

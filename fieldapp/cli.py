@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from fieldapp import create_app, localservices
+from fieldapp import create_app, front_proxy, localservices
 from fieldapp.cli_guard import GuardedGroup
 from fieldapp.db import db
 
@@ -228,8 +229,8 @@ def _ensure_broker() -> str:
 @with_appcontext
 def up(host: str, port: int, seed: int, with_history: bool) -> None:
     """Everything `make run` does: services, migrations, the demo city when the database is
-    empty, then gunicorn, a Celery worker and beat (its own process), supervised: whichever
-    dies is restarted. Ctrl-C (or SIGTERM) stops them all, gracefully."""
+    empty, then nginx in front of gunicorn, a Celery worker and exactly one beat, each
+    restarted if it dies (fieldapp.supervisor). Ctrl-C or SIGTERM stops them all gracefully."""
     from fieldapp import migrate
     from fieldapp.services.demo import load_demo_city
     from grid import queries
@@ -262,47 +263,87 @@ def _supervise(host: str, port: int, env: dict[str, str], instance: Path, say: P
     from fieldapp.supervisor import Program, Supervisor, install_signal_handlers
 
     python = sys.executable
+    run_dir = instance / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bind, proxy = _front_proxy(host, port, instance, say)
+    if proxy is not None:
+        env = {**env, "FIELDAPP_PROXY_HOPS": "1"}  # one trusted hop: the address nginx saw
     celery = [python, "-m", "celery", "-A", "workers.app"]
-    supervisor = Supervisor(
-        [
-            Program(
-                "web",
-                [
-                    python,
-                    "-m",
-                    "gunicorn",
-                    "--config=python:fieldapp.gunicorn_config",
-                    f"--bind={host}:{port}",
-                    "--access-logfile=-",
-                    "fieldapp:create_app()",
-                ],
-                env,
-            ),
-            Program(
-                "worker",
-                [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "--without-mingle"],
-                env,
-                stop_timeout_s=60.0,
-            ),
-            Program(
+    programs = []
+    if proxy is not None:
+        binary = front_proxy.nginx_binary()
+        assert binary is not None
+        front_proxy.check(proxy, binary)
+        # SIGQUIT: nginx stops accepting, finishes what it is sending, then exits.
+        programs.append(
+            Program("nginx", front_proxy.command(proxy, binary), env, stop_signal=signal.SIGQUIT)
+        )
+    programs += [
+        Program(
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--config=python:fieldapp.gunicorn_config",
+                f"--bind={bind}",
+                "--access-logfile=-",
+                "fieldapp:create_app()",
+            ],
+            env,
+        ),
+        Program(
+            "worker",
+            [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "--without-mingle"],
+            env,
+            stop_timeout_s=60.0,
+        ),
+        # Exactly one beat, in a process of its own; its pidfile refuses a second one.
+        Program(
+            "beat",
+            [
+                *celery,
                 "beat",
-                [
-                    *celery,
-                    "beat",
-                    "--loglevel=INFO",
-                    "--schedule",
-                    str(instance / "celerybeat-schedule"),
-                ],
-                env,
-                stop_timeout_s=10.0,
-            ),
-        ],
-        say,
-    )
+                "--loglevel=INFO",
+                "--schedule",
+                str(instance / "celerybeat-schedule"),
+                f"--pidfile={run_dir / 'celerybeat.pid'}",
+            ],
+            env,
+            stop_timeout_s=10.0,
+        ),
+    ]
+    supervisor = Supervisor(programs, say)
     install_signal_handlers(supervisor)
-    say(f"serving on http://{host}:{port}  (Ctrl-C stops the web server, worker and beat)")
+    say(f"serving on http://{host}:{port}  (Ctrl-C stops everything)")
     if supervisor.run() != 0:
         raise click.ClickException(supervisor.failed or "a process kept dying")
+    say("stopped")
+
+
+def _front_proxy(
+    host: str, port: int, instance: Path, say: Progress
+) -> tuple[str, front_proxy.FrontProxy | None]:
+    """Where gunicorn binds, and the nginx in front of it (None when nginx is missing: then
+    gunicorn listens itself, and a few slow clients can hold all of its threads)."""
+    if front_proxy.nginx_binary() is None:
+        say(
+            "warning: nginx is not installed, so gunicorn serves directly and slow clients can "
+            "hold its threads; run scripts/bootstrap.sh (it installs nginx-light)"
+        )
+        return f"{host}:{port}", None
+    run_dir = instance / "run"
+    sock = run_dir / "gunicorn.sock"
+    proxy = front_proxy.FrontProxy(
+        listen_host=host,
+        listen_port=port,
+        upstream_socket=sock,
+        run_dir=run_dir,
+        static_dir=Path(current_app.static_folder or ""),
+        max_body_bytes=int(current_app.config["MAX_CONTENT_LENGTH"]),
+    )
+    say(f"nginx buffers requests in front of gunicorn ({sock})")
+    return f"unix:{sock}", proxy
 
 
 # Where `make run` injects the demo's early-warning cluster: a 日照街道 community cell, the

@@ -39,6 +39,8 @@ class Program:
     argv: Sequence[str]
     env: Mapping[str, str] | None = None
     stop_timeout_s: float = 30.0
+    # The signal that stops it gracefully: SIGTERM for gunicorn and Celery, SIGQUIT for nginx.
+    stop_signal: int = signal.SIGTERM
     process: subprocess.Popen[bytes] | None = None
     deaths: deque[float] = field(default_factory=deque)
     restarts: int = 0
@@ -127,7 +129,7 @@ class Supervisor:
         running = [p for p in self.programs if p.process and p.process.poll() is None]
         for program in running:
             self._log(f"{program.name}: stopping")
-            _signal(program, signal.SIGTERM)
+            _signal(program, program.stop_signal)
         for program in running:
             assert program.process is not None
             try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what this project needs on Debian 12: system packages (PostgreSQL with the matching
-# PostGIS, redis-server, the Python venv module; with --with-browser also Chromium, its driver
+# PostGIS, redis-server, nginx-light (the buffering proxy `make run` puts in front of gunicorn),
+# the Python venv module; with --with-browser also Chromium, its driver
 # and CJK fonts; with --with-bench also wrk, the HTTP load generator of `make bench`, and
 # valgrind, whose callgrind counts the instructions of a report), then
 # .venv with the project installed in editable mode.
@@ -94,7 +95,7 @@ venv_healthy() {
 
 step "[1/2] System packages"
 
-wanted=(redis-server)
+wanted=(redis-server nginx-light)
 PY=""
 if ! venv_healthy; then
   PY="$(pick_python)" # only then: pyenv shims make each python3 call cost ~0.1 s
@@ -166,7 +167,18 @@ if ((${#missing[@]})); then
     missing+=("postgresql-$major-postgis-3")
   fi
   note "apt-get install -y ${missing[*]}"
-  "${APT_INSTALL[@]}" "${missing[@]}"
+  # The project starts its own private servers; Debian's packages would start system-wide
+  # ones (nginx on port 80, ...) unless a policy says no. Add one for this install only, when
+  # the machine has none (container images usually do).
+  added_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  installed_ok=1
+  "${APT_INSTALL[@]}" "${missing[@]}" || installed_ok=0
+  if ((added_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+  ((installed_ok)) || die "apt-get install failed (see above)"
   SYSTEM_SUMMARY="installed ${missing[*]}"
   venv_healthy || PY="$(pick_python)"
 else
