@@ -78,6 +78,8 @@ def test_city_dashboard_drill_down_case_list_export(
         "热点预警",
         "消息",
         "导出",
+        "审计日志",
+        "我的账号",
     ], nav
     assert page.locator("#lang-switch").text_content() == "English"
     assert page.locator("#sign-out").is_visible()
