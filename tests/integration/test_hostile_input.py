@@ -32,12 +32,12 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 #: Query-parameter values per class (the raw text of the query string).
 QUERY_CLASSES: dict[str, tuple[str, ...]] = {
-    "date_out_of_range": ("9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"),
-    "huge_number": (str(2**70), "1" + "0" * 40, "-" + str(2**63)),
-    "non_finite": ("1e400", "NaN", "-Infinity"),
+    "date_out_of_range": ("9999-12-31", "0001-01-01"),
+    "huge_number": (str(2**70),),
+    "non_finite": ("1e400", "NaN"),
     "nul": ("a\x00b",),
-    "wrong_type": ("[]", "{}", "abc", "12abc"),
-    "boolean": ("true", "false"),
+    "wrong_type": ("[]", "12abc"),
+    "boolean": ("true",),
 }
 #: The classes a date parameter must refuse (400 naming it).
 DATE_REFUSED = ("date_out_of_range", "wrong_type", "boolean", "huge_number", "non_finite")
@@ -47,17 +47,15 @@ VALUE_CLASSES: dict[str, tuple[str, ...]] = {
     "date_out_of_range": (
         '"9999-12-31T20:00:00Z"',
         '"9999-12-31T23:00:00-12:00"',
-        '"0001-01-01T00:00:00+14:00"',
-        '"9999-12-31"',
         '"0001-01-01"',
         '"2026-12-20T18:00:00+23:00"',
     ),
-    "huge_number": (str(2**70), str(-(2**70)), str(2**31), "1" + "0" * 400),
-    "non_finite": ("1e400", "-1e400", "NaN", "Infinity"),
-    "lone_surrogate": ('"\\ud800"', '"a\\udfffb"', '{"\\ud800": 1}'),
-    "nul": ('"a\\u0000b"', '{"a\\u0000": 1}'),
-    "wrong_type": ("[]", "{}", '"x"', "1.5", "null"),
-    "boolean": ("true", "false"),
+    "huge_number": (str(2**70), str(2**31)),
+    "non_finite": ("1e400", "NaN"),
+    "lone_surrogate": ('"a\\udfffb"', '{"\\ud800": 1}'),
+    "nul": ('"a\\u0000b"',),
+    "wrong_type": ("[]", "{}", '"x"', "1.5"),
+    "boolean": ("true",),
     "deep_nesting": ("[" * 100_000 + "]" * 100_000, '{"a":' * 50 + "1" + "}" * 50),
 }
 #: Classes every JSON body refuses wherever they appear (the app's JSON loading).
@@ -255,6 +253,7 @@ def _drive_body(
     class is refused everywhere (or the field is a date); never a 5xx."""
     example = _example_body(op, action)
     targets: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), {}), *_body_fields(op)]
+    version: int | None = None
     for field_path, schema in targets:
         if action and field_path and field_path[0] not in example:
             continue  # each action's own fields; the shared ones each once
@@ -267,8 +266,10 @@ def _drive_body(
                 if "department" in body:
                     body["department"] = "991101-D01"  # one of the test city's
                 if "version" in body:
-                    current = client.get(f"{PREFIX}/cases/{case_id}", headers=headers)
-                    body["version"] = current.get_json()["version"]
+                    if version is None:  # fetched again only after a step went through
+                        current = client.get(f"{PREFIX}/cases/{case_id}", headers=headers)
+                        version = current.get_json()["version"]
+                    body["version"] = version
                 data = _with_raw(body, field_path, raw) if field_path else raw
                 r = client.open(
                     url,
@@ -287,6 +288,8 @@ def _drive_body(
                     r.get_data()[:300],
                 )
                 assert r.status_code < 500, context
+                if r.status_code < 300:
+                    version = None
                 refused = cls in ALWAYS_REFUSED and raw not in LOADER_REFUSED_EXCEPT
                 is_date = cls == "date_out_of_range" and _is_date(schema)
                 if refused or is_date or r.status_code >= 400:
