@@ -16,15 +16,15 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from fieldapp.openapi import build_openapi
+from tests.integration.test_hostile_values import accepted_case
 from tests.integration.test_triage_pages import login
-from tests.support import auth, cell_centre
+from tests.support import auth
 
 PREFIX = "/api/v1"
 SPEC = build_openapi()
@@ -163,29 +163,8 @@ def _healthy(client: FlaskClient, people: dict, context: Any) -> None:
 
 @pytest.fixture
 def case_id(client: FlaskClient, people: dict) -> str:
-    lon, lat = cell_centre(0, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
-        "title": "宅基地边界争执",
-        "description": "两户因宅基地边界发生争执。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-    }
-    r = client.post(f"{PREFIX}/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    case = r.get_json()
-    # Accepted: most steps (assign among them) are open from here.
-    r = client.post(
-        f"{PREFIX}/cases/{case['id']}/actions/accept",
-        json={"version": case["version"]},
-        headers=auth(people, "coord_1"),
-    )
-    assert r.status_code == 200, r.get_json()
-    return str(case["id"])
+    """A case filed by officer_a and accepted: most steps (assign among them) are open."""
+    return str(accepted_case(client, people)["id"])
 
 
 def _path_values(path: str, params: list[dict[str, Any]], case: str) -> list[str]:
