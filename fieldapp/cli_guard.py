@@ -92,6 +92,11 @@ def explain(ctx: click.Context, err: BaseException) -> str:
     """The one line for any failure of a command."""
     if isinstance(err, sa_exc.OperationalError | sa_exc.ProgrammingError | sa_exc.InternalError):
         return explain_database_failure(ctx, err)
+    if isinstance(err, sa_exc.ArgumentError):
+        return (
+            f"DATABASE_URL is not a database URL ({_first_line(err)}); set it like "
+            "postgresql+psycopg://user:password@host/dbname, or unset it for the private one."
+        )
     if isinstance(err, sa_exc.SQLAlchemyError):
         return f"the database refused the command: {_first_line(err)}."
     module = type(err).__module__
@@ -99,6 +104,11 @@ def explain(ctx: click.Context, err: BaseException) -> str:
         return explain_database_failure(ctx, err)
     if module.startswith(("kombu", "redis", "amqp")) or isinstance(err, ConnectionError):
         return f"cannot reach the message broker: {_first_line(err)}; {START}."
+    if isinstance(err, ModuleNotFoundError):
+        return (
+            f"the module {err.name} is not installed (a DATABASE_URL or broker of a kind this "
+            "app does not use?); use PostgreSQL and redis/RabbitMQ URLs, or run `make setup`."
+        )
     if isinstance(err, PermissionError | FileNotFoundError | IsADirectoryError):
         return f"{err.strerror}: {err.filename}."
     return (

@@ -144,3 +144,9 @@ def test_every_command_against_an_unmigrated_database_says_upgrade(unmigrated: s
 
 def test_every_command_against_an_outdated_database_says_upgrade(outdated: str) -> None:
     assert _check_all(outdated, "fieldapp db upgrade", {"db upgrade"}, SAMPLE) == 3
+
+
+def test_a_database_url_that_is_no_url_says_how_to_write_one() -> None:
+    result = _run(["geo", "stats"], "not a url")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: DATABASE_URL is not")

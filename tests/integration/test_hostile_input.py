@@ -16,15 +16,15 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from fieldapp.openapi import build_openapi
+from tests.integration.test_hostile_values import accepted_case
 from tests.integration.test_triage_pages import login
-from tests.support import auth, cell_centre
+from tests.support import auth
 
 PREFIX = "/api/v1"
 SPEC = build_openapi()
@@ -32,12 +32,12 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 
 #: Query-parameter values per class (the raw text of the query string).
 QUERY_CLASSES: dict[str, tuple[str, ...]] = {
-    "date_out_of_range": ("9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"),
-    "huge_number": (str(2**70), "1" + "0" * 40, "-" + str(2**63)),
-    "non_finite": ("1e400", "NaN", "-Infinity"),
+    "date_out_of_range": ("9999-12-31", "0001-01-01"),
+    "huge_number": (str(2**70),),
+    "non_finite": ("1e400", "NaN"),
     "nul": ("a\x00b",),
-    "wrong_type": ("[]", "{}", "abc", "12abc"),
-    "boolean": ("true", "false"),
+    "wrong_type": ("[]", "12abc"),
+    "boolean": ("true",),
 }
 #: The classes a date parameter must refuse (400 naming it).
 DATE_REFUSED = ("date_out_of_range", "wrong_type", "boolean", "huge_number", "non_finite")
@@ -47,17 +47,15 @@ VALUE_CLASSES: dict[str, tuple[str, ...]] = {
     "date_out_of_range": (
         '"9999-12-31T20:00:00Z"',
         '"9999-12-31T23:00:00-12:00"',
-        '"0001-01-01T00:00:00+14:00"',
-        '"9999-12-31"',
         '"0001-01-01"',
         '"2026-12-20T18:00:00+23:00"',
     ),
-    "huge_number": (str(2**70), str(-(2**70)), str(2**31), "1" + "0" * 400),
-    "non_finite": ("1e400", "-1e400", "NaN", "Infinity"),
-    "lone_surrogate": ('"\\ud800"', '"a\\udfffb"', '{"\\ud800": 1}'),
-    "nul": ('"a\\u0000b"', '{"a\\u0000": 1}'),
-    "wrong_type": ("[]", "{}", '"x"', "1.5", "null"),
-    "boolean": ("true", "false"),
+    "huge_number": (str(2**70), str(2**31)),
+    "non_finite": ("1e400", "NaN"),
+    "lone_surrogate": ('"a\\udfffb"', '{"\\ud800": 1}'),
+    "nul": ('"a\\u0000b"',),
+    "wrong_type": ("[]", "{}", '"x"', "1.5"),
+    "boolean": ("true",),
     "deep_nesting": ("[" * 100_000 + "]" * 100_000, '{"a":' * 50 + "1" + "}" * 50),
 }
 #: Classes every JSON body refuses wherever they appear (the app's JSON loading).
@@ -165,29 +163,8 @@ def _healthy(client: FlaskClient, people: dict, context: Any) -> None:
 
 @pytest.fixture
 def case_id(client: FlaskClient, people: dict) -> str:
-    lon, lat = cell_centre(0, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
-        "title": "宅基地边界争执",
-        "description": "两户因宅基地边界发生争执。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-    }
-    r = client.post(f"{PREFIX}/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    case = r.get_json()
-    # Accepted: most steps (assign among them) are open from here.
-    r = client.post(
-        f"{PREFIX}/cases/{case['id']}/actions/accept",
-        json={"version": case["version"]},
-        headers=auth(people, "coord_1"),
-    )
-    assert r.status_code == 200, r.get_json()
-    return str(case["id"])
+    """A case filed by officer_a and accepted: most steps (assign among them) are open."""
+    return str(accepted_case(client, people)["id"])
 
 
 def _path_values(path: str, params: list[dict[str, Any]], case: str) -> list[str]:
@@ -255,6 +232,7 @@ def _drive_body(
     class is refused everywhere (or the field is a date); never a 5xx."""
     example = _example_body(op, action)
     targets: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), {}), *_body_fields(op)]
+    version: int | None = None
     for field_path, schema in targets:
         if action and field_path and field_path[0] not in example:
             continue  # each action's own fields; the shared ones each once
@@ -267,8 +245,10 @@ def _drive_body(
                 if "department" in body:
                     body["department"] = "991101-D01"  # one of the test city's
                 if "version" in body:
-                    current = client.get(f"{PREFIX}/cases/{case_id}", headers=headers)
-                    body["version"] = current.get_json()["version"]
+                    if version is None:  # fetched again only after a step went through
+                        current = client.get(f"{PREFIX}/cases/{case_id}", headers=headers)
+                        version = current.get_json()["version"]
+                    body["version"] = version
                 data = _with_raw(body, field_path, raw) if field_path else raw
                 r = client.open(
                     url,
@@ -287,6 +267,8 @@ def _drive_body(
                     r.get_data()[:300],
                 )
                 assert r.status_code < 500, context
+                if r.status_code < 300:
+                    version = None
                 refused = cls in ALWAYS_REFUSED and raw not in LOADER_REFUSED_EXCEPT
                 is_date = cls == "date_out_of_range" and _is_date(schema)
                 if refused or is_date or r.status_code >= 400:
@@ -329,6 +311,7 @@ def test_every_operation_refuses_every_hostile_class(
 
 
 PAGES = ("/cases", "/dashboard", "/triage/", "/city/map")
+DATED = {("/cases", "from"), ("/cases", "to"), ("/dashboard", "from"), ("/dashboard", "to")}
 PAGE_DATES = ("9999-12-31", "0001-01-01", "2101-01-01", "1999-12-31", "2026-13-01", "\x00")
 
 
@@ -338,5 +321,10 @@ def test_the_pages_refuse_dates_out_of_range(client: FlaskClient, people: dict, 
     for name in ("from", "to", "period", "due", "date"):
         for value in PAGE_DATES:
             r = client.get(page, query_string={name: value})
-            assert r.status_code < 500, (page, name, value, r.get_data(as_text=True)[:500])
+            context = (page, name, value, r.status_code, r.get_data(as_text=True)[:500])
+            assert r.status_code < 500, context
+            # The pages that filter by date refuse one outside the window (the others
+            # ignore the parameter); NUL is refused everywhere.
+            if (page, name) in DATED or value == "\x00":
+                assert r.status_code == 400, context
     assert client.get(page).status_code == 200

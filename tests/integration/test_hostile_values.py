@@ -27,7 +27,8 @@ from tests.support import auth
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/0010_dates_in_window.py"
 
 
-def _accepted(client: FlaskClient, people: dict, **overrides: Any) -> dict[str, Any]:
+def accepted_case(client: FlaskClient, people: dict, **overrides: Any) -> dict[str, Any]:
+    """A case filed by officer_a and accepted by coord_1 (its JSON after the step)."""
     case = file_report(client, people, "officer_a", **overrides)
     r = client.post(
         f"/api/v1/cases/{case['id']}/actions/accept",
@@ -49,7 +50,7 @@ def _assign(client: FlaskClient, people: dict, case: dict, due_at: str) -> Any:
 def test_a_deadline_outside_the_window_is_a_400_naming_it(
     client: FlaskClient, people: dict
 ) -> None:
-    case = _accepted(client, people)
+    case = accepted_case(client, people)
     for due in ("9999-12-31T20:00:00Z", "2101-01-01T00:00:00+08:00", "0001-01-01T00:00:00Z"):
         r = _assign(client, people, case, due)
         assert r.status_code == 400, r.get_json()
@@ -160,7 +161,7 @@ def test_a_photo_of_one_by_forty_million_pixels_is_refused_at_once(
 def test_the_migration_repairs_stored_dates_outside_the_window(
     client: FlaskClient, people: dict, db_session: Session
 ) -> None:
-    case = _accepted(client, people)
+    case = accepted_case(client, people)
     db_session.execute(
         text(
             "UPDATE reports SET due_at = '9999-12-31 20:00+00', key_target_date = '9999-12-31', "
