@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, text
+from sqlalchemy import Connection, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldapp.crypto import Keyring
@@ -186,3 +186,30 @@ def encrypt_plain_user_phones(connection: Connection, ring: Keyring, batch: int 
         )
         converted += len(rows)
         after = rows[-1][0]
+
+
+def rotate_user_phones(session: Session, ring: Keyring, batch: int = 2000) -> int:
+    """Re-encrypt users' phones not under the current key (as `rotate` does for parties)."""
+    from fieldapp.models import User
+
+    changed = 0
+    last_id = 0
+    prefix = f"enc1:{ring.current}:"
+    while True:
+        rows = session.execute(
+            select(User.id, User.phone)
+            .where(User.id > last_id, User.phone.is_not(None), User.phone.not_like(prefix + "%"))
+            .order_by(User.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return changed
+        for user_id, stored in rows:
+            session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(phone=stored_user_phone(ring, user_phone(ring, stored)))
+            )
+        changed += len(rows)
+        last_id = rows[-1][0]
+        session.commit()
