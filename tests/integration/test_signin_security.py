@@ -244,6 +244,7 @@ def test_session_cookie_flags_over_http_https_and_a_trusted_proxy(
     r = _web_login(client, "t_coord_1", PASSWORD, "10.9.0.2")
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert "Strict-Transport-Security" not in r.headers
     https = app.test_client()
     token_page = https.get("/login", base_url="https://localhost").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', token_page).group(1)  # type: ignore[union-attr]
@@ -255,6 +256,7 @@ def test_session_cookie_flags_over_http_https_and_a_trusted_proxy(
     )
     assert r.status_code == 302
     assert "Secure" in r.headers["Set-Cookie"]
+    assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
     # Behind a trusted proxy, X-Forwarded-Proto says the browser used HTTPS.
     proxied = create_app(
         {
