@@ -49,6 +49,7 @@ def keys_rotate(reencrypt_only: bool) -> None:
             ring = crypto.keyring()
             click.echo(f"new key {ring.current} written to {ring.source}")
         changed = party_data.rotate(db.session, ring)
+        staff = party_data.rotate_user_phones(db.session, ring)
     except crypto.KeyringError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"re-encrypted {changed} parties with key {ring.current}")
+    click.echo(f"re-encrypted {changed} parties and {staff} staff phones with key {ring.current}")

@@ -451,7 +451,8 @@ with a different body is a 409. Photos are idempotent on their bytes, check-ins 
 **Scope (数据范围).** Reads are narrowed by role and area: officers see their own reports,
 coordinators (信访专干) their township's, county staff their county's, city staff
 everything. A report outside the caller's scope answers 404, as if it did not exist.
-Parties' personal data (ID numbers, phones) is masked for roles that do not handle the case.
+Parties' personal data (ID numbers, phones) is masked in lists, and in a single report for
+roles that do not handle the case; each unmasked display is written to the audit log.
 Department handlers (责任部门) see the cases assigned to their department.
 
 **Cases (案件办理).** Every report is also a case, with the same id, taken through the closed
@@ -1137,7 +1138,8 @@ def _list_reports() -> dict[str, Any]:
         "description": "Scoped by role and area: an officer sees their own reports, a "
         "coordinator (信访专干) their township's, county staff their county's, city staff all. "
         "Newest `reported_at` first. `from` and `to` are days in China Standard Time, both "
-        "inclusive, on `reported_at`. Parties are masked for roles that do not handle the case.",
+        "inclusive, on `reported_at`. Parties are masked in this list for every role (a single "
+        "report, `GET /reports/{id}`, shows them to roles that handle the case).",
         "parameters": [
             _param_ref("Page"),
             _param_ref("PerPage"),
@@ -2478,9 +2480,9 @@ def _schemas() -> dict[str, Schema]:
         },
         "Party": {
             "type": "object",
-            "description": "A party as stored. For roles that do not handle the case (county "
-            "and city staff) the name, ID number and phone are masked: 张*, "
-            "371102********1234, 138****5678.",
+            "description": "A party (stored encrypted). In lists, and for roles that do not "
+            "handle the case (county and city staff), the name, ID number and phone are masked: "
+            "张*, 371102********1234, 138****5678; each unmasked display is audited.",
             "required": ["name", "id_number", "phone", "role"],
             "properties": {
                 "name": {"type": "string"},

@@ -9,6 +9,7 @@
 - `frame-ancestors 'none'` and `X-Frame-Options: DENY` (older browsers): no clickjacking.
 - `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin` everywhere (a case's
   address never leaks to another site in a Referer).
+- `Strict-Transport-Security` on answers served over HTTPS.
 - The session cookie: HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS
   (directly, or through a proxy trusted with FIELDAPP_PROXY_HOPS that says so in
   X-Forwarded-Proto).
@@ -122,6 +123,8 @@ def init_app(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         for name, value in STATIC_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.is_secure:  # over HTTPS only: browsers then refuse plain HTTP for a year
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if "Content-Security-Policy" not in response.headers:
             response.headers["Content-Security-Policy"] = policy(
                 csp_nonce(), app.config.get("TILE_URL")

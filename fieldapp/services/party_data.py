@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, text
+from sqlalchemy import Connection, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldapp.crypto import Keyring
@@ -129,11 +129,16 @@ _PLAIN_ROWS = text(
     ORDER BY id LIMIT :n
     """
 )
+# One statement per batch (arrays unnested), not one per row.
 _STORE = text(
     """
-    UPDATE report_parties SET id_number = :id_number, phone = :phone,
-        id_number_hmac = :id_number_hmac, phone_hmac = :phone_hmac
-    WHERE id = :row_id
+    UPDATE report_parties AS p SET id_number = v.id_number, phone = v.phone,
+        id_number_hmac = v.id_number_hmac, phone_hmac = v.phone_hmac
+    FROM unnest(CAST(:row_ids AS bigint[]), CAST(:id_numbers AS text[]),
+                CAST(:phones AS text[]), CAST(:id_number_hmacs AS text[]),
+                CAST(:phone_hmacs AS text[]))
+        AS v(row_id, id_number, phone, id_number_hmac, phone_hmac)
+    WHERE p.id = v.row_id
     """
 )
 
@@ -151,9 +156,16 @@ def encrypt_plain_rows(connection: Connection, ring: Keyring, batch: int = 5000)
         rows = connection.execute(_PLAIN_ROWS, {"after": after, "n": batch}).all()
         if not rows:
             return converted
+        stored = [stored_party(ring, row[1], row[2]) for row in rows]
         connection.execute(
             _STORE,
-            [{"row_id": row[0], **stored_party(ring, row[1], row[2])} for row in rows],
+            {
+                "row_ids": [row[0] for row in rows],
+                "id_numbers": [v["id_number"] for v in stored],
+                "phones": [v["phone"] for v in stored],
+                "id_number_hmacs": [v["id_number_hmac"] for v in stored],
+                "phone_hmacs": [v["phone_hmac"] for v in stored],
+            },
         )
         converted += len(rows)
         after = rows[-1][0]
@@ -186,3 +198,30 @@ def encrypt_plain_user_phones(connection: Connection, ring: Keyring, batch: int 
         )
         converted += len(rows)
         after = rows[-1][0]
+
+
+def rotate_user_phones(session: Session, ring: Keyring, batch: int = 2000) -> int:
+    """Re-encrypt users' phones not under the current key (as `rotate` does for parties)."""
+    from fieldapp.models import User
+
+    changed = 0
+    last_id = 0
+    prefix = f"enc1:{ring.current}:"
+    while True:
+        rows = session.execute(
+            select(User.id, User.phone)
+            .where(User.id > last_id, User.phone.is_not(None), User.phone.not_like(prefix + "%"))
+            .order_by(User.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return changed
+        for user_id, stored in rows:
+            session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(phone=stored_user_phone(ring, user_phone(ring, stored)))
+            )
+        changed += len(rows)
+        last_id = rows[-1][0]
+        session.commit()

@@ -209,6 +209,9 @@ def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
     report_id = _file(client, people)
     with app.app_context():
         original = crypto.keyring()
+    officer = db_session.execute(select(User).where(User.username == "t_officer_b")).scalar_one()
+    officer.phone = party_data.stored_user_phone(original, STAFF_PHONE)
+    db_session.flush()
     keys_file = tmp_path / "data_keys.json"
     keys_file.write_text(original.to_json())
     previous = app.config["DATA_KEYS_FILE"]
@@ -229,6 +232,12 @@ def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
             select(ReportParty.id_number).where(ReportParty.report_id == uuid.UUID(report_id))
         ).scalars()
         assert all(v is None or v.startswith("enc1:k2:") for v in stored)
+        phone = db_session.execute(
+            select(User.phone).where(User.username == "t_officer_b")
+        ).scalar_one()
+        assert phone.startswith("enc1:k2:")
+        with app.app_context():
+            assert party_data.user_phone(crypto.keyring(), phone) == STAFF_PHONE
     finally:
         app.config["DATA_KEYS_FILE"] = previous
         app.extensions.pop("fieldapp.keyring", None)
