@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp import localservices
+from fieldapp import health, localservices
 
 GOOD_KEY = "0123456789abcdef" * 4
 DEAD_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
@@ -80,7 +80,8 @@ def test_postgis_missing_and_migrations_behind(
     assert code == 1
     assert lines == [
         "✗ PostGIS missing: run CREATE EXTENSION postgis in the database (as a superuser)",
-        "✗ migrations behind: database at none, code at 0014 (run: fieldapp db upgrade)",
+        f"✗ migrations behind: database at none, code at {health.migration_head()} "
+        "(run: fieldapp db upgrade)",
     ]
 
 
