@@ -123,3 +123,13 @@ def test_export_scratch_folder_not_writable(
     )
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith("✗ export scratch folder not writable:")
+
+
+def test_a_setting_that_cannot_be_parsed(tmp_path: Path) -> None:
+    code, lines = _check(
+        tmp_path, DATABASE_URL="not a url", CELERY_BROKER_URL=DEAD_BROKER, SECRET_KEY=GOOD_KEY
+    )
+    assert code == 1
+    assert lines == [
+        "✗ configuration: ArgumentError: Could not parse SQLAlchemy URL from given URL string"
+    ]
