@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from fieldapp import localservices, preflight
 from fieldapp.db import db
@@ -75,6 +76,8 @@ def backup_command(folder: Path) -> None:
         )
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(_database_problem(exc)) from exc
     click.echo(
         f"backup in {result.folder}: {result.tables} tables, dump {result.dump_bytes:,} bytes, "
         f"key files {', '.join(result.key_files) or 'none'}"
@@ -102,6 +105,8 @@ def restore_command(folder: Path) -> None:
         )
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(_database_problem(exc)) from exc
     click.echo(
         f"restored {result.tables} tables, all equal to the backup; "
         f"{result.outbox_requeued} outbox rows not done will be sent once"
@@ -115,6 +120,12 @@ def restore_command(folder: Path) -> None:
             "SECRET_KEY is set in the environment: set it to the value the backed-up "
             "installation used, on every node"
         )
+
+
+def _database_problem(exc: SQLAlchemyError) -> str:
+    inner = getattr(exc, "orig", None) or exc
+    first = next((line for line in str(inner).splitlines() if line.strip()), type(exc).__name__)
+    return f"database: {first.strip()} (fieldapp check says more)"
 
 
 def _progress() -> Callable[[str], None]:
