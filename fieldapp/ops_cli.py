@@ -11,17 +11,36 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from fieldapp import localservices, preflight
 from fieldapp.db import db
 
 
 @click.command("check")
-@with_appcontext
 def check() -> None:
-    """Preflight: print one line for each thing wrong with this installation (database,
-    migrations, PostGIS, broker, secret key, export storage) and exit 1; "all good"
-    otherwise."""
+    """Preflight: print one line for each thing wrong with this installation (configuration,
+    database, migrations, PostGIS, broker, secret key, export storage) and exit 1; "all
+    good" otherwise."""
+    from fieldapp import create_app
+
+    # The app is made here, not by the CLI group: a setting it cannot even parse (a
+    # malformed DATABASE_URL) is one more line of the report, not a traceback.
+    try:
+        app = create_app()
+    except Exception as exc:  # any failure to configure is what this command reports
+        click.echo(f"✗ configuration: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise SystemExit(1) from None
+    with app.app_context():
+        problems = _problems()
+    if problems:
+        for problem in problems:
+            click.echo(f"✗ {problem}")
+        raise SystemExit(1)
+    click.echo("all good")
+
+
+def _problems() -> list[str]:
     problems: list[str] = []
     config = current_app.config
     if config.get("PRIVATE_BROKER") and config["AUTO_START_SERVICES"]:
@@ -30,16 +49,11 @@ def check() -> None:
             localservices.ensure_redis(Path(current_app.instance_path), progress=lambda _m: None)
         except localservices.ServiceError as exc:
             problems.append(f"broker unreachable: {str(exc).splitlines()[0]}")
-    problems += [
+    return problems + [
         p
         for p in preflight.problems(config, db.engine)
         if not (problems and p.startswith("broker unreachable"))
     ]
-    if problems:
-        for problem in problems:
-            click.echo(f"✗ {problem}")
-        raise SystemExit(1)
-    click.echo("all good")
 
 
 def _instance() -> Path:
@@ -62,6 +76,8 @@ def backup_command(folder: Path) -> None:
         )
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(_database_problem(exc)) from exc
     click.echo(
         f"backup in {result.folder}: {result.tables} tables, dump {result.dump_bytes:,} bytes, "
         f"key files {', '.join(result.key_files) or 'none'}"
@@ -89,6 +105,8 @@ def restore_command(folder: Path) -> None:
         )
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(_database_problem(exc)) from exc
     click.echo(
         f"restored {result.tables} tables, all equal to the backup; "
         f"{result.outbox_requeued} outbox rows not done will be sent once"
@@ -102,6 +120,12 @@ def restore_command(folder: Path) -> None:
             "SECRET_KEY is set in the environment: set it to the value the backed-up "
             "installation used, on every node"
         )
+
+
+def _database_problem(exc: SQLAlchemyError) -> str:
+    inner = getattr(exc, "orig", None) or exc
+    first = next((line for line in str(inner).splitlines() if line.strip()), type(exc).__name__)
+    return f"database: {first.strip()} (fieldapp check says more)"
 
 
 def _progress() -> Callable[[str], None]:

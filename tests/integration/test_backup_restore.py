@@ -145,3 +145,14 @@ def test_backup_refuses_a_folder_in_use_and_restore_a_folder_that_is_no_backup(
     assert made.returncode == 1 and "is not empty" in made.stderr
     restored = _fieldapp("restore", str(used), database_url=database_url, instance=tmp_path / "i")
     assert restored.returncode == 1 and "manifest.json is missing" in restored.stderr
+
+
+def test_backup_with_the_database_away_says_so_without_a_traceback(tmp_path: Path) -> None:
+    made = _fieldapp(
+        "backup",
+        str(tmp_path / "b"),
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        instance=tmp_path / "i",
+    )
+    assert made.returncode == 1
+    assert "Error: database: connection failed" in made.stderr

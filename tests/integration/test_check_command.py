@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldapp import localservices
+from fieldapp import health, localservices
 
 GOOD_KEY = "0123456789abcdef" * 4
 DEAD_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
@@ -80,7 +80,8 @@ def test_postgis_missing_and_migrations_behind(
     assert code == 1
     assert lines == [
         "✗ PostGIS missing: run CREATE EXTENSION postgis in the database (as a superuser)",
-        "✗ migrations behind: database at none, code at 0014 (run: fieldapp db upgrade)",
+        f"✗ migrations behind: database at none, code at {health.migration_head()} "
+        "(run: fieldapp db upgrade)",
     ]
 
 
@@ -122,3 +123,13 @@ def test_export_scratch_folder_not_writable(
     )
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith("✗ export scratch folder not writable:")
+
+
+def test_a_setting_that_cannot_be_parsed(tmp_path: Path) -> None:
+    code, lines = _check(
+        tmp_path, DATABASE_URL="not a url", CELERY_BROKER_URL=DEAD_BROKER, SECRET_KEY=GOOD_KEY
+    )
+    assert code == 1
+    assert lines == [
+        "✗ configuration: ArgumentError: Could not parse SQLAlchemy URL from given URL string"
+    ]

@@ -36,6 +36,9 @@ def _app(database_url: str, broker_url: str, queue: str | None = None) -> Flask:
 
 @pytest.fixture
 def report_ids(engine: Engine) -> Iterator[list[str]]:
+    # Checkpoints of earlier tests (other queues, other brokers) must not count as ours.
+    with Session(engine) as session, session.begin():
+        session.execute(delete(OutboxCheckpoint))
     ids: list[str] = []
     yield ids
     with Session(engine) as session, session.begin():
@@ -128,7 +131,7 @@ def test_a_message_lost_with_the_broker_is_sent_again_after_the_grace(
             after_grace = datetime.now(UTC) + outbox.FAST_PATH_GRACE + timedelta(seconds=1)
             relayed.clear()
             assert outbox.relay(session, send, now=after_grace) >= 1
-            assert relayed == [row_id]
+            assert relayed.count(row_id) == 1  # (rows other tests left undone may go too)
             _wait_for(lambda: _done(engine, report_ids) == 1)
             # Sent again once: it is now waiting behind a newer checkpoint.
             relayed.clear()
