@@ -108,6 +108,13 @@ def backup(
     must be empty if it exists)."""
     from fieldapp.migrate import current_revision
 
+    if current_revision(engine) is None:
+        # An unmigrated database holds nothing of the platform's: a "backup" of it would
+        # only mislead the one who later needs to restore it.
+        raise BackupError(
+            "the database has no platform tables (not migrated): nothing to back up; "
+            "run `fieldapp db upgrade` first if this is the right database"
+        )
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: give a new folder for each backup")
     folder.mkdir(parents=True, exist_ok=True)

@@ -119,13 +119,17 @@ def explain(ctx: click.Context, err: BaseException) -> str:
 
 class GuardedGroup(FlaskGroup):
     """Flask's command group, with every command's failures turned into one line and exit
-    status 1 (click's own errors and exits pass as they are)."""
+    status 1 (usage errors and exits pass as they are)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.exceptions.UsageError, click.exceptions.Exit, click.Abort):
             raise
+        except click.exceptions.ClickException as err:
+            # A command's own refusal reads like every other failure: one "error:" line.
+            click.echo(f"error: {err.format_message()}", err=True)
+            raise click.exceptions.Exit(err.exit_code) from None
         except (SystemExit, KeyboardInterrupt, GeneratorExit):
             raise
         except Exception as err:

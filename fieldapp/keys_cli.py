@@ -36,6 +36,13 @@ def keys_show() -> None:
 def keys_rotate(reencrypt_only: bool) -> None:
     """Add a data key, make it current, and re-encrypt every stored value with it. Old keys
     stay in the keyring (values remain readable); remove one only after this has run."""
+    from fieldapp import migrate
+
+    if migrate.current_revision(db.engine) is None:
+        raise click.ClickException(
+            "the database is not migrated: run `fieldapp db upgrade` first (a rotation "
+            "re-encrypts the values stored in it)"
+        )
     try:
         ring = crypto.keyring()
         if not reencrypt_only:
@@ -50,6 +57,10 @@ def keys_rotate(reencrypt_only: bool) -> None:
             click.echo(f"new key {ring.current} written to {ring.source}")
         changed = party_data.rotate(db.session, ring)
         staff = party_data.rotate_user_phones(db.session, ring)
+        roster = party_data.rotate_roster_id_numbers(db.session, ring)
     except crypto.KeyringError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"re-encrypted {changed} parties and {staff} staff phones with key {ring.current}")
+    click.echo(
+        f"re-encrypted {changed} parties, {staff} staff phones and {roster} roster ID numbers "
+        f"with key {ring.current}"
+    )

@@ -56,10 +56,12 @@ def broker_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def app(engine: Engine, database_url: str) -> Flask:
+def app(engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     return create_app(
         {
             "TESTING": True,
+            # Keys of the tests' own (fieldapp.crypto), never the checkout's instance/ file.
+            "DATA_KEYS_FILE": str(tmp_path_factory.mktemp("keys") / "data_keys.json"),
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": "memory://",
             "SECRET_KEY": "test",

@@ -225,3 +225,36 @@ def rotate_user_phones(session: Session, ring: Keyring, batch: int = 2000) -> in
         changed += len(rows)
         last_id = rows[-1][0]
         session.commit()
+
+
+def rotate_roster_id_numbers(session: Session, ring: Keyring, batch: int = 2000) -> int:
+    """Re-encrypt the roster's ID numbers (fieldapp.services.roster) not under the current
+    key, as `rotate` does for parties."""
+    from fieldapp.models import RosterPerson
+    from fieldapp.services.roster import ROSTER_ID_NUMBER_COLUMN
+
+    changed = 0
+    last_id = 0
+    prefix = f"enc1:{ring.current}:"
+    column = RosterPerson.id_number
+    while True:
+        rows = session.execute(
+            select(RosterPerson.user_id, column)
+            .where(
+                RosterPerson.user_id > last_id, column.is_not(None), column.not_like(prefix + "%")
+            )
+            .order_by(RosterPerson.user_id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return changed
+        for user_id, stored in rows:
+            plain = ring.decrypt(stored, ROSTER_ID_NUMBER_COLUMN)
+            session.execute(
+                update(RosterPerson)
+                .where(RosterPerson.user_id == user_id)
+                .values(id_number=ring.encrypt(plain, ROSTER_ID_NUMBER_COLUMN))
+            )
+        changed += len(rows)
+        last_id = rows[-1][0]
+        session.commit()

@@ -155,4 +155,4 @@ def test_backup_with_the_database_away_says_so_without_a_traceback(tmp_path: Pat
         instance=tmp_path / "i",
     )
     assert made.returncode == 1
-    assert "Error: database: connection failed" in made.stderr
+    assert "error: database: connection failed" in made.stderr

@@ -10,6 +10,7 @@ import importlib.util
 import io
 import struct
 import time
+import uuid
 import zlib
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fieldapp import export_store
 from tests.integration.test_exports import file_report, request_export, run_here
 from tests.support import auth
 
@@ -112,18 +114,26 @@ def test_csv_exports_neutralise_formulas_and_the_xlsx_keeps_them_text(
 ) -> None:
     ids = {file_report(client, people, "officer_a", title=t)["id"]: t for t in FORMULAS}
     job = request_export(client, people, "coord_1", {"kind": "cases", "format": "csv"})
-    done = run_here(app, db_session, job["id"], tmp_path)
-    raw = (tmp_path / str(done.file_path)).read_bytes().decode("utf-8-sig")
-    rows = {row[0]: row for row in csv.reader(io.StringIO(raw))}
+    run_here(app, db_session, job["id"], tmp_path)
+    # The file as a download reads it: from the export store every web node shares.
+    raw = export_store.read_all(db_session, uuid.UUID(job["id"])).decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(raw)))
+    header = next(row for row in table if "标题" in row)
+    title_at = header.index("标题")
+    rows = {row[-1]: row for row in table if row}  # the system id is the last column
     for case_id, title in ids.items():
-        assert rows[case_id][1] == "'" + title
+        assert rows[case_id][title_at] == "'" + title
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows.values() for cell in row)
 
     job = request_export(client, people, "coord_1", {"kind": "cases", "format": "xlsx"})
-    done = run_here(app, db_session, job["id"], tmp_path)
-    sheet = openpyxl.load_workbook(tmp_path / str(done.file_path)).active
+    run_here(app, db_session, job["id"], tmp_path)
+    data = export_store.read_all(db_session, uuid.UUID(job["id"]))
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     assert sheet is not None
-    titles = {row[1].value: row[2] for row in sheet.iter_rows(min_row=6) if row[1].value in ids}
+    lines = list(sheet.iter_rows())
+    header_cells = next(r for r in lines if any(c.value == "标题" for c in r))
+    title_at = [c.value for c in header_cells].index("标题")
+    titles = {r[-1].value: r[title_at] for r in lines if r[-1].value in ids}
     for case_id, title in ids.items():
         assert titles[case_id].value == title and titles[case_id].data_type == "s"
 

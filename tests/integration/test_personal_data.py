@@ -219,23 +219,25 @@ def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
     app.extensions.pop("fieldapp.keyring", None)
     try:
         runner = app.test_cli_runner()
+        before = original.current
+        new_id = f"k{int(before[1:]) + 1}"
         shown = runner.invoke(keys_cli, ["show"])
-        assert shown.exit_code == 0 and "current: k1" in shown.output, shown.output
+        assert shown.exit_code == 0 and f"current: {before}" in shown.output, shown.output
         rotated = runner.invoke(keys_cli, ["rotate"])
         assert rotated.exit_code == 0, rotated.output
-        assert "new key k2" in rotated.output
-        assert json.loads(keys_file.read_text())["current"] == "k2"
+        assert f"new key {new_id}" in rotated.output
+        assert json.loads(keys_file.read_text())["current"] == new_id
         assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
         r = client.get(f"/api/v1/reports/{report_id}", headers=auth(people, "coord_1"))
         assert r.get_json()["parties"][0]["id_number"] == ID_NUMBER
         stored = db_session.execute(
             select(ReportParty.id_number).where(ReportParty.report_id == uuid.UUID(report_id))
         ).scalars()
-        assert all(v is None or v.startswith("enc1:k2:") for v in stored)
+        assert all(v is None or v.startswith(f"enc1:{new_id}:") for v in stored)
         phone = db_session.execute(
             select(User.phone).where(User.username == "t_officer_b")
         ).scalar_one()
-        assert phone.startswith("enc1:k2:")
+        assert phone.startswith(f"enc1:{new_id}:")
         with app.app_context():
             assert party_data.user_phone(crypto.keyring(), phone) == STAFF_PHONE
     finally:

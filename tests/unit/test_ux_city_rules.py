@@ -37,7 +37,12 @@ def test_every_role_has_pages_and_only_its_own() -> None:
     for role in ("officer", "coordinator", "county", "city", "department", "admin"):
         keys = [e.key for e in navigation.entries_for(role)]
         assert keys and "inbox" in keys, role
-    assert [e.key for e in navigation.entries_for("officer")] == ["field", "inbox", "exports"]
+    assert [e.key for e in navigation.entries_for("officer")] == [
+        "field",
+        "inbox",
+        "exports",
+        "account",
+    ]
     assert "map" not in [e.key for e in navigation.entries_for("coordinator")]
     assert navigation.entries_for(None) == []
     assert len({e.key for e in navigation.NAV}) == len(navigation.NAV)
