@@ -422,9 +422,9 @@ def test_one_new_report_makes_one_inbox_message_with_the_duplicate_fact(
             select(OutboxMessage.id).where(OutboxMessage.payload["report_id"].astext == case["id"])
         ).scalar_one()
         with app.app_context():
-            # Run here; False when the app already ran it (eager Celery set by another test):
-            # either way it ran once, which the one message per report below shows.
-            process_report(outbox_id, case["id"])
+            # The task's own code (`run`) in this test's app and transaction: calling the task
+            # would enter the app the Celery app was made for, which another test may own.
+            assert process_report.run(outbox_id, case["id"]) is True
     coord_id = people["coord_1"]["id"]
     texts = {
         subject: text_
