@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from flask import (
     Blueprint,
@@ -305,8 +305,6 @@ def _queue_args(args: Any) -> dict[str, str]:
 
 def _queue_url(query: str) -> str:
     """The queue with the filters a bulk form came from (parsed, not trusted as a URL)."""
-    from urllib.parse import parse_qsl
-
     kept = _queue_args(dict(parse_qsl(query[:2000])))
     base = url_for("triage.index")
     return f"{base}?{urlencode(kept)}" if kept else base

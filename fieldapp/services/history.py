@@ -716,6 +716,9 @@ class HistoryPlan:
     checkins: Checkins | None
     group_threshold: int = GROUP_INCIDENT_THRESHOLD
     """People involved from which a report is a potential group incident (app config)."""
+    case_numbers: Array | None = None
+    """reports.case_number per report, given by the loader from the database's prefixes and
+    counters (`number_cases`); None leaves them to the insert trigger (migration 0008)."""
 
     @functools.cached_property
     def prev_place_at(self) -> Array:
@@ -1629,9 +1632,81 @@ COPY_COMPUTED_TRIGGERS: Final = (
 
 
 #: Triggers that fire during the COPY anyway (ENABLE ALWAYS, so also with the per-row
-#: foreign-key checks off): reports.case_number (migration 0008), numbered by the database
-#: for every writer.
+#: foreign-key checks off): reports.case_number (migration 0008). The loader gives the
+#: numbers itself (`number_cases`), so the trigger only sees them set and passes: numbering
+#: row by row in one transaction would update each county's counter row hundreds of
+#: thousands of times, and each update walks the row's growing chain of versions.
 COPY_ALWAYS_TRIGGERS: Final = ("reports_case_number",)
+
+
+def case_number_sequence(groups: Array, reported_at: Array, ids: Array, start: Array) -> Array:
+    """Each report's number within its (prefix, year) group: `start[group] + 1` for the
+    group's first in (reported_at, id) order, then 2, 3, … (as migration 0008 numbers the
+    reports it finds)."""
+    n = groups.size
+    order = np.lexsort((ids, reported_at, groups))
+    sorted_groups = groups[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = sorted_groups[1:] != sorted_groups[:-1]
+    starts = np.flatnonzero(first)
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    out = np.empty(n, dtype=np.int64)
+    out[order] = start[sorted_groups] + rank + 1
+    return out
+
+
+def number_cases(cur: Any, h: HistoryPlan) -> tuple[Array, dict[tuple[str, int], int]]:
+    """The case numbers of a history about to be loaded, continuing the database's counters
+    (locked until the load commits, so intake meanwhile waits rather than collides), and
+    each counter's new last number."""
+    p = h.reports
+    county = p.frame.county_ids[p.cell]
+    # Raw SQL on the loader's cursor: the prefix rule is the database's (migration 0008).
+    cur.execute("LOCK TABLE case_number_counters IN EXCLUSIVE MODE")
+    unique_counties = np.unique(county)
+    prefixes = dict(
+        cur.execute(
+            "SELECT c, case_number_prefix(c) FROM unnest(%s::int[]) AS c",
+            (unique_counties.tolist(),),
+        ).fetchall()
+    )
+    counters = {
+        (prefix, int(year)): int(last)
+        for prefix, year, last in cur.execute(
+            "SELECT prefix, year, last_number FROM case_number_counters"
+        ).fetchall()
+    }
+    years = (p.reported_at + CHINA_OFFSET_S).astype("datetime64[s]").astype("datetime64[Y]")
+    year = years.astype(np.int64) + 1970
+    prefix_of = np.asarray([prefixes[int(c)] for c in unique_counties], dtype=object)
+    prefix_index = np.searchsorted(unique_counties, county)
+    keys = sorted({(prefix_of[i], int(y)) for i, y in zip(prefix_index, year, strict=True)})
+    key_index = {k: i for i, k in enumerate(keys)}
+    groups = np.asarray(
+        [key_index[(prefix_of[i], int(y))] for i, y in zip(prefix_index, year, strict=True)],
+        dtype=np.int64,
+    )
+    start = np.asarray([counters.get(k, 0) for k in keys], dtype=np.int64)
+    seq = case_number_sequence(groups, p.reported_at, h.workflow.ids, start)
+    numbers = np.asarray(
+        [
+            f"{keys[g][0]}-{keys[g][1]}-{n:06d}"
+            for g, n in zip(groups.tolist(), seq.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+    last = {k: int(seq[groups == i].max()) for i, k in enumerate(keys)}
+    return numbers, last
+
+
+def _save_counters(cur: Any, last: Mapping[tuple[str, int], int]) -> None:
+    for (prefix, year), number in last.items():
+        cur.execute(
+            "INSERT INTO case_number_counters AS c (prefix, year, last_number) "
+            "VALUES (%s, %s, %s) ON CONFLICT (prefix, year) "
+            "DO UPDATE SET last_number = greatest(c.last_number, EXCLUDED.last_number)",
+            (prefix, year, number),
+        )
 
 
 def previous_at_same_place(
@@ -1749,6 +1824,7 @@ REPORT_COLUMNS = (
     "merged_into_id",
     "body_hash",
     "prev_place_at",
+    "case_number",
 )
 EVENT_COLUMNS = (
     "report_id",
@@ -1881,6 +1957,7 @@ def _report_text(h: HistoryPlan, lo: int, hi: int) -> str:
         # The body hash is SHA-256 of the phone's request; here a digest of the random id.
         [hashlib.sha256(i.encode()).hexdigest() for i in ids],
         _times_text(h.prev_place_at[lo:hi]),
+        _repeat(NULL, m) if h.case_numbers is None else list(h.case_numbers[lo:hi].tolist()),
     ]
     return _lines(columns)
 
@@ -2174,6 +2251,8 @@ def load_history(
     # COPY runs on the session's own connection, so it is inside the caller's transaction.
     raw: Any = session.connection().connection.driver_connection
     cur = raw.cursor()
+    numbers, last_numbers = number_cases(cur, h)
+    h = replace(h, case_numbers=numbers)
     fast = fast_foreign_keys and _guard_foreign_keys(cur, h)
     say(
         "foreign keys: referenced rows locked and checked once, per-row checks off"
@@ -2192,6 +2271,7 @@ def load_history(
     finally:
         if fast:
             cur.execute("SET LOCAL session_replication_role TO DEFAULT")
+    _save_counters(cur, last_numbers)
     if fast and h.checkins is not None and len(h.checkins):
         _recount_checkin_months(cur, h.reports.start, h.reports.end)
     key_cases = _flag_key_cases(cur, h.reports.start, h.reports.end + timedelta(days=1))

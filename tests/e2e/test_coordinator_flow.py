@@ -40,7 +40,7 @@ def _screenshot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
-def _set_due(engine: Engine, report_id: str, due: datetime, severity: str) -> None:
+def _set_due(engine: Engine, report_id: str, due: datetime | None, severity: str) -> None:
     """Age a case (the browser cannot wait a day): its due time and severity."""
     with engine.begin() as connection:
         connection.execute(
@@ -49,8 +49,27 @@ def _set_due(engine: Engine, report_id: str, due: datetime, severity: str) -> No
         )
 
 
+@pytest.fixture
+def aged(engine: Engine) -> Iterator[Any]:
+    """_set_due, undone after the test: the browser tests' data is committed and the other
+    tests (exports by severity, overdue counts) must not find red or overdue cases of ours."""
+    changed: list[tuple[str, Any, str]] = []
+
+    def age(report_id: str, due: datetime, severity: str) -> None:
+        with engine.begin() as connection:
+            before = connection.execute(
+                text("SELECT due_at, severity FROM reports WHERE id = :id"), {"id": report_id}
+            ).one()
+        changed.append((report_id, before[0], before[1]))
+        _set_due(engine, report_id, due, severity)
+
+    yield age
+    for report_id, due, severity in changed:
+        _set_due(engine, report_id, due, severity)
+
+
 def test_open_queue_accept_assign_in_four_clicks_most_urgent_first(
-    coordinator: Browser, live_server: str, people: dict[str, Any], engine: Engine
+    coordinator: Browser, live_server: str, people: dict[str, Any], aged: Any
 ) -> None:
     token = str(people["officer_a"]["token"])
     tag = uuid.uuid4().hex[:6]
@@ -58,9 +77,9 @@ def test_open_queue_accept_assign_in_four_clicks_most_urgent_first(
     red_later = _file(live_server, token, f"红色 八天后到期 {tag}", 0.0001)
     yellow_overdue = _file(live_server, token, f"黄色 已超期 {tag}", 0.0002)
     orange_soon = _file(live_server, token, f"橙色 三小时后到期 {tag}", 0.0003)
-    _set_due(engine, red_later, now + timedelta(days=8), "red")
-    _set_due(engine, yellow_overdue, now - timedelta(days=1, hours=2), "yellow")
-    _set_due(engine, orange_soon, now + timedelta(hours=3), "orange")
+    aged(red_later, now + timedelta(days=8), "red")
+    aged(yellow_overdue, now - timedelta(days=1, hours=2), "yellow")
+    aged(orange_soon, now + timedelta(hours=3), "orange")
     page = coordinator.page
     clicks = 0
 
