@@ -217,7 +217,42 @@ def hotspot_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "The cells with a class.",
-                        "content": {JSON: {"schema": {"type": "object"}}},
+                        "content": {
+                            JSON: {
+                                "schema": {"type": "object"},
+                                "example": {
+                                    "type": "FeatureCollection",
+                                    "kind": "gi_star",
+                                    "period": {"from": "2026-11-08", "to": "2026-12-05"},
+                                    "p_values": "normal",
+                                    "cells": 4586,
+                                    "classes": {"3": 1},
+                                    "features": [
+                                        {
+                                            "type": "Feature",
+                                            "id": "371102001003001",
+                                            "properties": {
+                                                "code": "371102001003001",
+                                                "class": 3,
+                                                "z": 4.21,
+                                                "county_id": 2,
+                                            },
+                                            "geometry": {
+                                                "type": "Polygon",
+                                                "coordinates": [
+                                                    [
+                                                        [119.52, 35.41],
+                                                        [119.53, 35.41],
+                                                        [119.53, 35.42],
+                                                        [119.52, 35.41],
+                                                    ]
+                                                ],
+                                            },
+                                        }
+                                    ],
+                                },
+                            }
+                        },
                     },
                     "401": _UNAUTHORIZED,
                     "403": _error("Not city or county staff."),
