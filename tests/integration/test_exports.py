@@ -92,6 +92,9 @@ def test_a_coordinators_csv_holds_their_township_only_and_no_personal_data(
     text = (tmp_path / str(done.file_path)).read_bytes().decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][:5] == ["案件编号", "标题", "类别", "等级", "状态"]
+    # Per-case yes/no columns are questions, not the KPIs' names (issue #14).
+    assert {"是否及时受理", "是否按期办结", "是否重点积案"} <= set(table[0])
+    assert not {"及时受理率", "按期办结率"} & set(table[0])
     ids = {row[0] for row in table[1:]}
     assert {r["id"] for r in mine} <= ids and other["id"] not in ids
     assert all(row[8] == "测试街道001" for row in table[1:])  # the township column
