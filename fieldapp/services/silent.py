@@ -112,7 +112,8 @@ WITH watched AS (
 officers AS (
     SELECT w.user_id,
            (SELECT max(k.day) FROM checkins k WHERE k.officer_id = w.user_id) AS last_checkin,
-           (SELECT max((r.reported_at AT TIME ZONE :tz)::date)
+           -- max() of the column itself: read off ix_reports_officer_reported's end
+           (SELECT (max(r.reported_at) AT TIME ZONE :tz)::date
               FROM reports r WHERE r.officer_id = w.user_id) AS last_report
     FROM (SELECT DISTINCT user_id FROM watched) w
 ),

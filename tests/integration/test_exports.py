@@ -95,6 +95,9 @@ def test_a_coordinators_csv_holds_their_township_only_and_no_personal_data(
     assert table[0][:5] == ["案件编号", "标题", "类别", "等级", "状态"]
     # The number people say first, the API's id last.
     assert table[0][-1] == "系统编号"
+    # Per-case yes/no columns are questions, not the KPIs' names (issue #14).
+    assert {"是否及时受理", "是否按期办结", "是否重点积案"} <= set(table[0])
+    assert not {"及时受理率", "按期办结率"} & set(table[0])
     ids = {row[-1] for row in table[1:]}
     assert {r["id"] for r in mine} <= ids and other["id"] not in ids
     assert {r["case_number"] for r in mine} <= {row[0] for row in table[1:]}
