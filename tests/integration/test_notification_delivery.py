@@ -56,9 +56,10 @@ class RecordingSmsProvider:
         self.sent.append((phone, text))
 
 
-def _coordinator(session: Session) -> User:
+def _coordinator(app: Flask, session: Session) -> User:
     user = session.execute(select(User).where(User.username == "t_coord_1")).scalar_one()
-    ring = crypto.keyring_outside_app()
+    with app.app_context():  # the app's own keys, as the channel that reads them back
+        ring = crypto.keyring()
     user.email, user.phone = "coord1@example.test", stored_user_phone(ring, "13800000001")
     return user
 
@@ -67,7 +68,7 @@ def test_each_notification_is_queued_and_delivered_once_by_email_and_sms(
     app: Flask, db_session: Session, smtp_server: tuple[int, Inbox]
 ) -> None:
     port, inbox = smtp_server
-    user = _coordinator(db_session)
+    user = _coordinator(app, db_session)
     assert notifications.notify(db_session, [user.id], "report.new", "r-1", "新报告：测试") == 1
     assert notifications.notify(db_session, [user.id], "report.new", "r-1", "新报告：测试") == 0
     note = db_session.execute(
@@ -102,7 +103,7 @@ def test_a_failing_channel_hands_the_message_back_to_the_relay(
 ) -> None:
     from workers.tasks import deliver_notification
 
-    user = _coordinator(db_session)
+    user = _coordinator(app, db_session)
     notifications.notify(db_session, [user.id], "report.new", "r-2", "新报告：失败重试")
     note = db_session.execute(
         select(Notification).where(Notification.subject_id == "r-2")
