@@ -3,7 +3,9 @@ neighbouring cells share exact vertices and slanted edges (as real boundaries do
 
 from __future__ import annotations
 
+import os
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,3 +113,13 @@ def sign_in_cookie(client: Any, user_id: int) -> None:
     with client.session_transaction() as web:
         web["user_id"] = user_id
         web["sid"] = token
+
+
+def save_screenshot(page: Any, name: str, full_page: bool = True) -> None:
+    """A screenshot for the README, saved only when SCREENSHOT_DIR is set
+    (`SCREENSHOT_DIR=docs/screenshots .venv/bin/python -m pytest tests/e2e`): an ordinary test
+    run must leave the checkout's tracked files as they are."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=full_page)

@@ -4,7 +4,6 @@ to /account, sees the rules, changes the password, and goes on to the field app.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from fieldapp.models import AuditEvent, User
 from fieldapp.services import accounts, roster
+from tests import support
 
 pytestmark = pytest.mark.e2e
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "roster-account.png"
 NEW_PASSWORD = "plum-blossom-2026"
 
 
@@ -64,8 +63,7 @@ def test_first_sign_in_changes_the_one_time_password(
         page.click("#change-password")
         page.wait_for_selector("#password-error")
         assert "常见" in page.locator("#password-error").inner_text()
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        support.save_screenshot(page, "roster-account.png")
         page.fill('input[name="old_password"]', password)
         page.fill('input[name="new_password"]', NEW_PASSWORD)
         page.fill('input[name="confirm_password"]', NEW_PASSWORD)

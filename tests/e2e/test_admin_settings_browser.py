@@ -2,7 +2,7 @@
 deadline policy (the page says which field, keeps what was typed), saves it as a new
 version, finds the change in the audit log with where it came from, narrows the log and
 downloads it as CSV. Nothing leaves 127.0.0.1 and nothing logs a console error. Screenshots
-for the README: docs/screenshots/settings-deadlines.png and settings-audit.png."""
+for the README (with SCREENSHOT_DIR): settings-deadlines.png and settings-audit.png."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from tests.e2e.conftest import PageLog
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 USERNAME = "t_e2e_admin"
 
 
@@ -123,8 +122,7 @@ def test_deadline_policy_and_audit_log_in_chromium(
         row = page.inner_text(f"#version-{version}")
         assert "浏览器管理员" in row and "红 4小时" in row and "黄 10天" in row
         assert page.input_value("#acceptance_red_value") == "4"  # the form shows what is in force
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "settings-deadlines.png"), full_page=True)
+        support.save_screenshot(page, "settings-deadlines.png")
 
         # Two more changes, each undone (the test database stays as it was): a holiday
         # added and removed on the calendar page.
@@ -152,7 +150,7 @@ def test_deadline_policy_and_audit_log_in_chromium(
         text = rows.nth(2).inner_text()
         assert "settings.deadline_policy" in text and "127.0.0.1" in text
         assert f"deadline_policy {version}" in text
-        page.screenshot(path=str(SCREENSHOTS / "settings-audit.png"), full_page=True)
+        support.save_screenshot(page, "settings-audit.png")
 
         with page.expect_download() as info:
             page.click("#export-csv")

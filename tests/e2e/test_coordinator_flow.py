@@ -6,17 +6,16 @@ case page (docs/screenshots/ux-coord-*.png were taken this way)."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
+from tests import support
 from tests.e2e.test_triage_flow import Browser, _file
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +30,6 @@ def coordinator(browser: Any, live_server: str) -> Iterator[Browser]:
     b.sign_in("t_coord_1", "/triage/")
     yield b
     b.close()
-
-
-def _screenshot(page: Any, name: str) -> None:
-    folder = os.environ.get("SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def _set_due(engine: Engine, report_id: str, due: datetime | None, severity: str) -> None:
@@ -93,7 +85,7 @@ def test_open_queue_accept_assign_in_four_clicks_most_urgent_first(
     assert "已超期1天" in page.locator(f'tr.case-row[data-id="{yellow_overdue}"]').inner_text()
     number = page.locator(f'tr.case-row[data-id="{yellow_overdue}"] .case-number').inner_text()
     assert re.fullmatch(r"测试-\d{4}-\d{6}", number)
-    _screenshot(page, "ux-coord-queue.png")
+    support.save_screenshot(page, "ux-coord-queue.png")
 
     # The common path from the queue: open the first case, accept, choose, assign.
     page.click(f'tr.case-row[data-id="{yellow_overdue}"] td.title a')
@@ -122,7 +114,7 @@ def test_open_queue_accept_assign_in_four_clicks_most_urgent_first(
     assert coordinator.status() == "待受理"
     page.fill("#form-reject textarea", "")
     page.mouse.move(0, 0)
-    _screenshot(page, "ux-coord-case.png")
+    support.save_screenshot(page, "ux-coord-case.png")
 
     with page.expect_navigation():
         page.click("#do-accept")

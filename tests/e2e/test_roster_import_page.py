@@ -1,6 +1,6 @@
 """The roster import page in real headless Chromium with a 5,000-row xlsx: the spinner while
 it runs, the result with 5,000 one-time passwords, and a re-import that changes nothing.
-The screenshot of the result is docs/screenshots/roster-import.png (README)."""
+With SCREENSHOT_DIR set, the result is saved as roster-import.png (README)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from benchmarks.bench_roster import roster_rows, write_xlsx
 from fieldapp.models import Area, AuditEvent, Cell, User
 from fieldapp.services import accounts
+from tests import support
 from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "roster-import.png"
 ADMIN = "t_e2e_roster_admin"
 
 
@@ -78,8 +78,7 @@ def test_importing_5000_people_in_the_browser(
     assert page.locator("#count-created").inner_text() == "5000"
     assert page.locator("#roster-passwords tbody tr").count() == 5000
     assert "导入完成：5000 项改动" in page.locator("#roster-outcome").inner_text()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    support.save_screenshot(page, "roster-import.png", full_page=False)
 
     page.set_input_files("#roster-file", str(path))
     page.click("#roster-submit")

@@ -6,7 +6,8 @@ asserted, so a change that adds a click shows up here):
 - the grid officer on a 390×844 phone: check in → file → the report's own page with its status
   and timeline; a second phone shows the day's check-in as done from the server.
 
-No page asks for /favicon.ico in vain (404). Screenshots go to docs/screenshots/."""
+No page asks for /favicon.ico in vain (404). With SCREENSHOT_DIR set, screenshots for the
+README are saved there."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +30,6 @@ from tests.e2e.test_dashboard import _wait_ready, month  # noqa: F401  (fixture)
 from tests.e2e.test_field_app import _phone_context, _sign_in
 
 pytestmark = pytest.mark.e2e
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 class Clicks:
@@ -105,8 +103,7 @@ def test_city_dashboard_drill_down_case_list_export(
     )
     assert horizontal == "category"
     page.locator("#children").scroll_into_view_if_needed()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "ux-city-dashboard.png"), full_page=True)
+    support.save_screenshot(page, "ux-city-dashboard.png")
 
     # The figure → the case list behind it → export it, labelled with its filters.
     clicks.click('.figure[data-key="overdue_now"] a.value')
@@ -211,7 +208,7 @@ def test_officer_checks_in_files_and_sees_the_status_on_the_report_page(
         assert "测试区司法局" in page.locator("#report-handler").text_content()
         steps = page.locator("#report-timeline li .what").all_text_contents()
         assert steps == ["已上报", "已受理", "已交办"], steps
-        page.screenshot(path=str(SCREENSHOTS / "ux-city-officer-report.png"), full_page=True)
+        support.save_screenshot(page, "ux-city-officer-report.png")
         # Sign in + check in + severity + 2 × send (the first refused: 0 people) + open = 6.
         assert clicks.n == 6
         assert not missing, missing
