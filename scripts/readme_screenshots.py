@@ -1,0 +1,109 @@
+"""The README's screenshots, taken from a running demo (`make run`) as each role sees it.
+
+Usage: .venv/bin/python scripts/readme_screenshots.py [BASE_URL] [OUT_DIR]
+(defaults: http://127.0.0.1:5000, docs/screenshots). Signs in as the demo accounts in Debian's
+headless Chromium (desktop for city staff and the coordinator, 390×844 for the officer), with
+every request outside the server blocked, and fails if a page logs a console error.
+The test suite's own screenshots (pages the demo does not reach, e.g. a roster import) are
+saved by `SCREENSHOT_DIR=docs/screenshots .venv/bin/python -m pytest tests/e2e`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from playwright.sync_api import Page, Route, sync_playwright
+
+from fieldapp.services.demo import DEMO_PASSWORD
+
+REPO = Path(__file__).resolve().parent.parent
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 860}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def main(base: str, out: Path) -> None:
+    host = urlparse(base).hostname
+    errors: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+
+    def local_only(route: Route) -> None:
+        if urlparse(route.request.url).hostname == host:
+            route.continue_()
+        else:
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+
+        def page_for(size: dict[str, Any]) -> Page:
+            context = browser.new_context(**size, locale="zh-CN", timezone_id="Asia/Shanghai")
+            context.route("**/*", local_only)
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            return page
+
+        def web_sign_in(page: Page, username: str) -> None:
+            page.goto(f"{base}/login")
+            page.fill('input[name="username"]', username)
+            page.fill('input[name="password"]', DEMO_PASSWORD)
+            page.click('form.login button[type="submit"]')
+            page.wait_for_load_state("networkidle")
+
+        def shot(
+            page: Page, path: str, name: str, settle_ms: int = 800, full: bool = False
+        ) -> None:
+            page.goto(f"{base}{path}")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(settle_ms)
+            page.screenshot(path=str(out / name), full_page=full)
+
+        city = page_for(DESKTOP)
+        web_sign_in(city, "city")
+        shot(city, "/city/map", "city-map.png", settle_ms=2500)
+        shot(city, "/city/alerts", "hotspots-alerts.png")
+        shot(city, "/dashboard", "dashboard.png", settle_ms=2000, full=True)
+
+        coordinator = page_for(DESKTOP)
+        web_sign_in(coordinator, "coord_371102004")  # 秦楼街道: the demo's injected cluster
+        shot(coordinator, "/triage/", "triage-queue.png")
+        coordinator.locator("table a[href*='/triage/cases/']").first.click()
+        coordinator.wait_for_load_state("networkidle")
+        coordinator.wait_for_timeout(800)
+        coordinator.screenshot(path=str(out / "triage-case.png"), full_page=True)
+
+        officer = page_for(PHONE)
+        officer.goto(f"{base}/field/")
+        officer.wait_for_load_state("networkidle")
+        fields = officer.locator("input:visible")
+        fields.nth(0).fill("officer0001")
+        fields.nth(1).fill(DEMO_PASSWORD)
+        officer.locator("button:visible").filter(has_text="登录").first.click()
+        officer.wait_for_timeout(3000)
+        officer.screenshot(path=str(out / "field-app.png"))
+        browser.close()
+    if errors:
+        raise SystemExit("console errors:\n" + "\n".join(errors))
+
+
+if __name__ == "__main__":
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000",
+        Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "docs" / "screenshots",
+    )
