@@ -60,8 +60,9 @@ def tile_origin(tile_url: str | None) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def policy(nonce: str, tile_url: str | None) -> str:
-    """The Content-Security-Policy of a page (pure, for tests)."""
+def policy(nonce: str | None, tile_url: str | None) -> str:
+    """The Content-Security-Policy of a page (pure, for tests); with no nonce (an answer that
+    rendered no inline script: every API call), scripts from the app only."""
     images = "'self' data: blob:"
     origin = tile_origin(tile_url)
     if origin:
@@ -69,7 +70,7 @@ def policy(nonce: str, tile_url: str | None) -> str:
     return "; ".join(
         [
             "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
+            f"script-src 'self' 'nonce-{nonce}'" if nonce else "script-src 'self'",
             "style-src 'self' 'unsafe-inline'",
             f"img-src {images}",
             "font-src 'self' data:",
@@ -119,6 +120,9 @@ def init_app(app: Flask) -> None:
     if isinstance(app.session_interface, SecureCookieSessionInterface):
         app.session_interface = _secure_when_https(app.session_interface)
 
+    # Most answers (the API's) render no script: their policy is made once, not per request.
+    without_nonce = policy(None, app.config.get("TILE_URL"))
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         for name, value in STATIC_HEADERS.items():
@@ -126,7 +130,8 @@ def init_app(app: Flask) -> None:
         if request.is_secure:  # over HTTPS only: browsers then refuse plain HTTP for a year
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if "Content-Security-Policy" not in response.headers:
-            response.headers["Content-Security-Policy"] = policy(
-                csp_nonce(), app.config.get("TILE_URL")
+            nonce: str | None = g.get("csp_nonce")  # made by a template that needed one
+            response.headers["Content-Security-Policy"] = (
+                policy(nonce, app.config.get("TILE_URL")) if nonce else without_nonce
             )
         return response
