@@ -200,31 +200,40 @@ def encrypt_plain_user_phones(connection: Connection, ring: Keyring, batch: int 
         after = rows[-1][0]
 
 
-def rotate_user_phones(session: Session, ring: Keyring, batch: int = 2000) -> int:
-    """Re-encrypt users' phones not under the current key (as `rotate` does for parties)."""
-    from fieldapp.models import User
-
+def _rotate_column(
+    session: Session, ring: Keyring, key: Any, value: Any, column: str, batch: int
+) -> int:
+    """Re-encrypt one encrypted column (`value`, stored for `column`) not under the current
+    key, in batches by `key` (a primary-key column), each committed as it is done."""
     changed = 0
-    last_id = 0
+    last = 0
     prefix = f"enc1:{ring.current}:"
     while True:
         rows = session.execute(
-            select(User.id, User.phone)
-            .where(User.id > last_id, User.phone.is_not(None), User.phone.not_like(prefix + "%"))
-            .order_by(User.id)
+            select(key, value)
+            .where(key > last, value.is_not(None), value.not_like(prefix + "%"))
+            .order_by(key)
             .limit(batch)
         ).all()
         if not rows:
             return changed
-        for user_id, stored in rows:
+        for row_key, stored in rows:
+            plain = ring.decrypt(str(stored), column)
             session.execute(
-                update(User)
-                .where(User.id == user_id)
-                .values(phone=stored_user_phone(ring, user_phone(ring, stored)))
+                update(key.class_)
+                .where(key == row_key)
+                .values({value.key: ring.encrypt(plain, column)})
             )
         changed += len(rows)
-        last_id = rows[-1][0]
+        last = rows[-1][0]
         session.commit()
+
+
+def rotate_user_phones(session: Session, ring: Keyring, batch: int = 2000) -> int:
+    """Re-encrypt users' phones not under the current key (as `rotate` does for parties)."""
+    from fieldapp.models import User
+
+    return _rotate_column(session, ring, User.id, User.phone, USER_PHONE_COLUMN, batch)
 
 
 def rotate_roster_id_numbers(session: Session, ring: Keyring, batch: int = 2000) -> int:
@@ -233,28 +242,11 @@ def rotate_roster_id_numbers(session: Session, ring: Keyring, batch: int = 2000)
     from fieldapp.models import RosterPerson
     from fieldapp.services.roster import ROSTER_ID_NUMBER_COLUMN
 
-    changed = 0
-    last_id = 0
-    prefix = f"enc1:{ring.current}:"
-    column = RosterPerson.id_number
-    while True:
-        rows = session.execute(
-            select(RosterPerson.user_id, column)
-            .where(
-                RosterPerson.user_id > last_id, column.is_not(None), column.not_like(prefix + "%")
-            )
-            .order_by(RosterPerson.user_id)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return changed
-        for user_id, stored in rows:
-            plain = ring.decrypt(stored, ROSTER_ID_NUMBER_COLUMN)
-            session.execute(
-                update(RosterPerson)
-                .where(RosterPerson.user_id == user_id)
-                .values(id_number=ring.encrypt(plain, ROSTER_ID_NUMBER_COLUMN))
-            )
-        changed += len(rows)
-        last_id = rows[-1][0]
-        session.commit()
+    return _rotate_column(
+        session,
+        ring,
+        RosterPerson.user_id,
+        RosterPerson.id_number,
+        ROSTER_ID_NUMBER_COLUMN,
+        batch,
+    )

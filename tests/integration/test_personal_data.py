@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from fieldapp import crypto, localservices
 from fieldapp.db import db
 from fieldapp.keys_cli import keys_cli
-from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty, User
-from fieldapp.services import party_data
+from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty, RosterPerson, User
+from fieldapp.services import party_data, roster
 from tests import support
 from tests.integration.test_reports_api import report_body
 from tests.support import auth
@@ -211,6 +211,12 @@ def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
         original = crypto.keyring()
     officer = db_session.execute(select(User).where(User.username == "t_officer_b")).scalar_one()
     officer.phone = party_data.stored_user_phone(original, STAFF_PHONE)
+    db_session.add(
+        RosterPerson(
+            user_id=officer.id,
+            id_number=original.encrypt(ID_NUMBER, roster.ROSTER_ID_NUMBER_COLUMN),
+        )
+    )
     db_session.flush()
     keys_file = tmp_path / "data_keys.json"
     keys_file.write_text(original.to_json())
@@ -238,6 +244,10 @@ def test_keys_rotate_command_adds_a_key_and_rewrites_every_value(
             select(User.phone).where(User.username == "t_officer_b")
         ).scalar_one()
         assert phone.startswith(f"enc1:{new_id}:")
+        roster_id = db_session.execute(
+            select(RosterPerson.id_number).where(RosterPerson.user_id == officer.id)
+        ).scalar_one()
+        assert roster_id is not None and roster_id.startswith(f"enc1:{new_id}:")
         with app.app_context():
             assert party_data.user_phone(crypto.keyring(), phone) == STAFF_PHONE
     finally:
