@@ -433,13 +433,33 @@ def parse_calendar_day(form: Mapping[str, Any]) -> DayInput:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _bump(session: Session) -> None:
-    """Tell every process the settings changed (in the caller's transaction)."""
+def _record_change(
+    session: Session,
+    actor: User,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    *,
+    remote_addr: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Every settings change, once: its audit record, and the revision that tells every
+    process the settings changed (both in the caller's transaction)."""
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        remote_addr=remote_addr,
+        details=details,
+    )
     session.execute(
         update(SettingsRevision)
         .where(SettingsRevision.id == 1)
         .values(revision=SettingsRevision.revision + 1, changed_at=func.now())
     )
+    session.flush()
 
 
 def changed() -> None:
@@ -464,17 +484,15 @@ def save_policy(
     latest = session.execute(select(func.max(DeadlinePolicyVersion.version))).scalar() or 0
     version = int(latest) + 1
     session.add(DeadlinePolicyVersion(version=version, policy=data, created_by=actor.id, note=note))
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.deadline_policy",
-        object_type="deadline_policy",
-        object_id=version,
+        actor,
+        "settings.deadline_policy",
+        "deadline_policy",
+        version,
         remote_addr=remote_addr,
         details={"policy": data, "note": note},
     )
-    _bump(session)
-    session.flush()
     return version
 
 
@@ -491,17 +509,15 @@ def set_group_threshold(
         row.value = value
         row.updated_by = actor.id
         row.updated_at = func.now()
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.group_threshold",
-        object_type="setting",
-        object_id=GROUP_THRESHOLD_KEY,
+        actor,
+        "settings.group_threshold",
+        "setting",
+        GROUP_THRESHOLD_KEY,
         remote_addr=remote_addr,
         details={"from": before, "to": value},
     )
-    _bump(session)
-    session.flush()
     return value
 
 
@@ -523,17 +539,15 @@ def add_category(
         active=True,
     )
     session.add(category)
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.category_add",
-        object_type="category",
-        object_id=data.code,
+        actor,
+        "settings.category_add",
+        "category",
+        data.code,
         remote_addr=remote_addr,
         details={"name_zh": data.name_zh, "name_en": data.name_en},
     )
-    _bump(session)
-    session.flush()
     return category
 
 
@@ -557,17 +571,15 @@ def rename_category(
     before = {"name_zh": category.name_zh, "name_en": category.name_en}
     category.name_zh = data.name_zh
     category.name_en = data.name_en
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.category_rename",
-        object_type="category",
-        object_id=code,
+        actor,
+        "settings.category_rename",
+        "category",
+        code,
         remote_addr=remote_addr,
         details={"from": before, "to": {"name_zh": data.name_zh, "name_en": data.name_en}},
     )
-    _bump(session)
-    session.flush()
     return category
 
 
@@ -590,16 +602,14 @@ def set_category_active(
         if not others:
             raise Conflict(_("The last active category cannot be retired."))
     category.active = active
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.category_reinstate" if active else "settings.category_retire",
-        object_type="category",
-        object_id=code,
+        actor,
+        "settings.category_reinstate" if active else "settings.category_retire",
+        "category",
+        code,
         remote_addr=remote_addr,
     )
-    _bump(session)
-    session.flush()
     return category
 
 
@@ -615,17 +625,15 @@ def add_calendar_day(
         session.add(row)
     else:
         row.kind, row.name, row.source = data.kind, data.name, ""
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.calendar_set",
-        object_type="calendar_day",
-        object_id=data.day.isoformat(),
+        actor,
+        "settings.calendar_set",
+        "calendar_day",
+        data.day.isoformat(),
         remote_addr=remote_addr,
         details={"from": before, "to": {"kind": data.kind, "name": data.name}},
     )
-    _bump(session)
-    session.flush()
     return row
 
 
@@ -642,17 +650,15 @@ def remove_calendar_day(
         raise NotFound(_("No such day in the calendar."))
     before = {"kind": row.kind, "name": row.name}
     session.execute(delete(CalendarDay).where(CalendarDay.day == day))
-    audit.record(
+    _record_change(
         session,
-        actor_id=actor.id,
-        action="settings.calendar_remove",
-        object_type="calendar_day",
-        object_id=day.isoformat(),
+        actor,
+        "settings.calendar_remove",
+        "calendar_day",
+        day.isoformat(),
         remote_addr=remote_addr,
         details={"from": before},
     )
-    _bump(session)
-    session.flush()
 
 
 def describe_limit(limit: Mapping[str, Any]) -> tuple[int, str]:
