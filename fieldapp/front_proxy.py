@@ -13,18 +13,49 @@ measures how many slow clients each set-up survives.
 `fieldapp up` (`make run`) starts nginx with :func:`render_config` as a child of its own,
 listening where gunicorn used to, with gunicorn on a unix socket under the instance folder.
 Production uses the site in `deploy/nginx/` with the same limits (TLS added there).
+
+Load shedding (issue #16, item 6): gunicorn serves 3 processes × 6 threads at once. Without a
+bound, a burst of 200 clients queued in nginx and the kernel and waited (p99 1.2 s). The
+upstream is declared with ``max_conns``: nginx opens at most ``max_in_flight`` connections to
+gunicorn for requests being served (idle keep-alive ones do not count, and a request counts
+only once nginx has read it whole, so slow uploads never take a place), and answers a request
+beyond that at once with 503, ``Retry-After`` and the API's error shape (``busy``) in the
+request's language; the phones keep the report and retry. ``limit_conn`` was not chosen: it
+counts a request from its headers on, while nginx is still reading its body, so a handful of
+slow photo uploads would have shed everyone else. `benchmarks/bench_shedding.py` measures
+bursts with and without it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from babel.messages.pofile import read_po
 
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
 MIME_TYPES = Path("/etc/nginx/mime.types")
+CATALOG = Path(__file__).with_name("translations") / "zh" / "LC_MESSAGES" / "messages.po"
+UPSTREAM = "fieldapp"
+"""The upstream's name: nginx reports it as $upstream_addr when no server of it could take
+the request (all at max_conns), which is how a shed request is told from a dead gunicorn."""
+
+
+def _l(message: str) -> str:
+    """Marks a message for extraction (the `_l` keyword); translated by `busy_bodies`, since
+    nginx answers without the app."""
+    return message
+
+
+BUSY_MESSAGE = _l(
+    "The server is busy; nothing was saved. Try again in a few seconds (your phone retries "
+    "by itself)."
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +73,15 @@ class ProxyLimits:
     send_timeout_s: int = 30
     # Connections one nginx worker holds at once (slow clients included).
     worker_connections: int = 8192
+    # Requests handed to gunicorn at once (the upstream's max_conns); more are answered 503
+    # `busy` at once. gunicorn runs 3 × 6 = 18 threads, so up to 18 more wait in its accept
+    # queue, at most one service time each (an intake takes ~25 ms at full load): nobody
+    # waits more than about two service times, and a burst of 200 is answered within
+    # milliseconds instead of queueing for a second (figures: bench_shedding).
+    # 0 turns shedding off (the benchmark's baseline: every request queues).
+    max_in_flight: int = 36
+    # Retry-After of a shed request, in seconds.
+    busy_retry_after_s: int = 2
 
 
 @dataclass(frozen=True)
@@ -74,12 +114,62 @@ def nginx_binary() -> str | None:
     return next((c for c in NGINX_CANDIDATES if os.access(c, os.X_OK)), None)
 
 
+@cache
+def busy_bodies() -> dict[str, str]:
+    """The `busy` error body of a shed request in each language ("zh", "en"), as JSON in the
+    API's error shape; the Chinese text comes from the app's catalog."""
+    with CATALOG.open("rb") as f:
+        catalog = read_po(f, locale="zh")
+    found = catalog.get(BUSY_MESSAGE)
+    chinese = found.string if found is not None and found.string else BUSY_MESSAGE
+    return {
+        lang: json.dumps({"error": {"code": "busy", "message": text}}, ensure_ascii=False)
+        for lang, text in (("zh", chinese), ("en", BUSY_MESSAGE))
+    }
+
+
+def shedding_http(limits: ProxyLimits) -> str:
+    """The http-level part of load shedding: the shed answer's body by language. Chinese
+    unless the request asks for English as the app would (?lang=en, the `lang` cookie, or
+    English as the first language of Accept-Language); shared with deploy/nginx/."""
+    # In nginx's single-quoted strings a quote needs its backslash.
+    bodies = {k: v.replace("\\", "\\\\").replace("'", "\\'") for k, v in busy_bodies().items()}
+    return f"""# Load shedding (fieldapp.front_proxy): the body of a shed request, by language.
+    map "$arg_lang|$cookie_lang|$http_accept_language" $fieldapp_busy_body {{
+        default '{bodies["zh"]}';
+        "~^en\\|" '{bodies["en"]}';
+        "~^zh\\|" '{bodies["zh"]}';
+        "~^\\|en\\|" '{bodies["en"]}';
+        "~^\\|zh\\|" '{bodies["zh"]}';
+        "~*^\\|[^|]*\\|\\s*en" '{bodies["en"]}';
+    }}"""
+
+
+def shedding_location(limits: ProxyLimits, upstream: str = UPSTREAM) -> str:
+    """The named location that answers a shed request: 503, Retry-After, the JSON body. A
+    502 that is not shedding (gunicorn down) stays a 502. With several web nodes (the shipped
+    site), "no server could take it" also covers every node being down: a 503 the phones retry
+    is the right answer then too."""
+    return f"""# Load shedding (fieldapp.front_proxy): no server of the upstream could take the
+        # request (all at max_conns): answer at once instead of queueing.
+        location @fieldapp_busy {{
+            if ($upstream_addr != "{upstream}") {{
+                return 502;
+            }}
+            default_type "application/json; charset=utf-8";
+            add_header Retry-After {limits.busy_retry_after_s} always;
+            add_header Cache-Control no-store always;
+            return 503 $fieldapp_busy_body;
+        }}"""
+
+
 def render_config(proxy: FrontProxy) -> str:
     """nginx.conf for the embedded front proxy: one worker (an event loop holds thousands of
     slow clients), request and answer buffering, the timeouts above, static files served
     directly."""
     limits = proxy.limits
     tmp = proxy.run_dir / "tmp"
+    max_conns = f" max_conns={limits.max_in_flight}" if limits.max_in_flight > 0 else ""
     # As root nginx would switch its worker to `nobody`, which may not reach a checkout
     # under /root or the socket under the instance folder; this proxy only ever listens
     # where `fieldapp up` was told to (127.0.0.1 by default).
@@ -119,8 +209,10 @@ http {{
     proxy_buffering on;
     proxy_buffers 64 16k;
 
-    upstream fieldapp {{
-        server unix:{proxy.upstream_socket};
+    {shedding_http(limits)}
+
+    upstream {UPSTREAM} {{
+        server unix:{proxy.upstream_socket}{max_conns};
         keepalive 32;
     }}
 
@@ -133,8 +225,11 @@ http {{
             add_header X-Content-Type-Options nosniff always;
         }}
 
+        {shedding_location(limits)}
+
         location / {{
-            proxy_pass http://fieldapp;
+            proxy_pass http://{UPSTREAM};
+            error_page 502 = @fieldapp_busy;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
