@@ -16,6 +16,8 @@ ALL = [
     "bench_stats",
     "bench_roster",
     "bench_slow_clients",
+    "bench_shedding",
+    "bench_province",
 ]
 
 

@@ -10,17 +10,18 @@ run, same database:
 - without: the same nginx with no max_conns, as before: everything queues in gunicorn's
   accept queue and the kernel.
 
-Figures per set-up and N: p50/p99 of every answer, p99 of the reports accepted (2xx), the share
-answered 503 busy, other failures. Then the phones' view of the same burst with shedding: every
-phone that got a 503 waits its Retry-After and sends the same report again, until all are in;
-the figure is when the last one was accepted. Knobs: BENCH_SHED_CLIENTS (default 50,200,500),
-BENCH_SHED_BURSTS (default 5)."""
+Figures per set-up and N: p50/p99 of every answer, p99 of the reports accepted (2xx) and of the
+503s, the share answered 503 busy, other failures. Then the phones' view of the same burst in
+each set-up: every phone whose report was not accepted sends it again as the field app does
+(5 s, doubling, ±25 % jitter), until all are in; the figure is when the last one was.
+Knobs: BENCH_SHED_CLIENTS (default 50,200,500), BENCH_SHED_BURSTS (default 5)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import random
 import resource
 import subprocess
 import tempfile
@@ -110,22 +111,28 @@ async def _burst(port: int, phones: list[tuple[str, float, float]]) -> list[Answ
             writer.close()
 
 
+# The phones' own retry (fieldapp/static/field/app.js): after a server error or a timeout,
+# 5 s doubling each time, ±25 % jitter; they do not read Retry-After.
+BACKOFF_BASE_S = 5.0
+
+
 async def _until_all_in(port: int, phones: list[tuple[str, float, float]]) -> dict[str, Any]:
-    """The same burst, each phone retrying its report after Retry-After until accepted."""
+    """The same burst, each phone retrying its report as the field app does until accepted."""
     started = time.perf_counter()
     attempts = 0
     refused: list[int] = []
+    attempts_of: dict[str, int] = {}
 
     async def phone(token: str, x: float, y: float) -> None:
         nonlocal attempts
         request = _report_request(token, x, y)  # the same id on every retry
         while True:
             attempts += 1
-            status, headers = 0, dict[str, str]()
+            status = 0
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             try:
-                status, headers = await asyncio.wait_for(_answer(reader), 60)
+                status, _headers = await asyncio.wait_for(_answer(reader), 60)
             except (TimeoutError, OSError, asyncio.IncompleteReadError):
                 pass  # as a phone does: try again
             finally:
@@ -135,7 +142,8 @@ async def _until_all_in(port: int, phones: list[tuple[str, float, float]]) -> di
             if status not in (0, 503):
                 refused.append(status)
                 return
-            await asyncio.sleep(float(headers.get("retry-after", "1")))
+            tries = attempts_of[token] = attempts_of.get(token, 0) + 1
+            await asyncio.sleep(BACKOFF_BASE_S * 2 ** (tries - 1) * random.uniform(0.75, 1.25))
 
     await asyncio.gather(*(phone(*p) for p in phones))
     return {
@@ -143,6 +151,7 @@ async def _until_all_in(port: int, phones: list[tuple[str, float, float]]) -> di
         "attempts": attempts,
         "refused": len(refused),
         "refused_statuses": sorted(set(refused)),
+        "retries": attempts - len(phones),
     }
 
 
@@ -155,6 +164,7 @@ def _measure(label: str, port: int, phones: list[tuple[str, float, float]]) -> N
         times = [ms for _s, ms, _h in answers]
         ok = [ms for s, ms, _h in answers if 200 <= s < 300]
         busy = [h for s, _ms, h in answers if s == 503]
+        busy_ms = [ms for s, ms, _h in answers if s == 503]
         figure(
             "burst",
             setup=label,
@@ -165,6 +175,7 @@ def _measure(label: str, port: int, phones: list[tuple[str, float, float]]) -> N
             accepted=len(ok),
             accepted_p99_ms=round(percentile(ok, 99), 1) if ok else None,
             busy_503_share=round(len(busy) / len(answers), 3),
+            busy_p99_ms=round(percentile(busy_ms, 99), 1) if busy_ms else None,
             busy_with_retry_after=sum(1 for h in busy if "retry-after" in h),
             other_failures=len(answers) - len(ok) - len(busy),
             load_average_1m=round(os.getloadavg()[0], 2),
@@ -242,18 +253,21 @@ def main() -> None:
                 (accounts.issue_token(session, user, "bench", now).token, *points[cell_id])
                 for user, cell_id in officers
             ]
-        with _served(url, LIMIT) as port:
-            _measure(f"shedding (max_in_flight={LIMIT})", port, phones)
-            for n in CLIENTS:
-                figure(
-                    "burst_until_all_in",
-                    setup=f"shedding (max_in_flight={LIMIT})",
-                    clients=n,
-                    **asyncio.run(_until_all_in(port, phones[:n])),
-                    note="phones wait Retry-After and resend the same report after a 503",
-                )
-        with _served(url, 0) as port:
-            _measure("no shedding (queues, as before)", port, phones)
+        for label, limit in (
+            (f"shedding (max_in_flight={LIMIT})", LIMIT),
+            ("no shedding (queues, as before)", 0),
+        ):
+            with _served(url, limit) as port:
+                _measure(label, port, phones)
+                for n in CLIENTS:
+                    figure(
+                        "burst_until_all_in",
+                        setup=label,
+                        clients=n,
+                        **asyncio.run(_until_all_in(port, phones[:n])),
+                        note="each phone resends the same report after a 503 or a failure, "
+                        "5 s doubling, ±25 % jitter (fieldapp/static/field/app.js)",
+                    )
 
 
 if __name__ == "__main__":

@@ -214,6 +214,10 @@ http {{
     upstream {UPSTREAM} {{
         server unix:{proxy.upstream_socket}{max_conns};
         keepalive 32;
+        # Shorter than gunicorn's own keep-alive (2 s): nginx must never reuse a connection
+        # gunicorn is closing (a 502 for a report, seen when phones came back after exactly
+        # their 2 s Retry-After).
+        keepalive_timeout 1s;
     }}
 
     server {{
