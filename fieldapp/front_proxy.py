@@ -148,11 +148,17 @@ def shedding_http(limits: ProxyLimits) -> str:
     }}"""
 
 
-def shedding_location(limits: ProxyLimits, upstream: str = UPSTREAM) -> str:
+def shedding_location(
+    limits: ProxyLimits,
+    upstream: str = UPSTREAM,
+    headers: tuple[str, ...] = ("X-Content-Type-Options nosniff",),
+) -> str:
     """The named location that answers a shed request: 503, Retry-After, the JSON body. A
     502 that is not shedding (gunicorn down) stays a 502. With several web nodes (the shipped
     site), "no server could take it" also covers every node being down: a 503 the phones retry
-    is the right answer then too."""
+    is the right answer then too. `headers`: the server's own add_header lines, repeated here
+    because a location with add_header of its own inherits none of them."""
+    extra = "".join(f"\n            add_header {h} always;" for h in headers)
     return f"""# Load shedding (fieldapp.front_proxy): no server of the upstream could take the
         # request (all at max_conns): answer at once instead of queueing.
         location @fieldapp_busy {{
@@ -161,7 +167,7 @@ def shedding_location(limits: ProxyLimits, upstream: str = UPSTREAM) -> str:
             }}
             default_type "application/json; charset=utf-8";
             add_header Retry-After {limits.busy_retry_after_s} always;
-            add_header Cache-Control no-store always;
+            add_header Cache-Control no-store always;{extra}
             return 503 $fieldapp_busy_body;
         }}"""
 

@@ -106,6 +106,7 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_the_held_requests_are_serv
     for i, (status, headers, body, seconds) in enumerate(burst):
         assert status == 503, (status, body[:200])
         assert headers["Retry-After"] == "2"
+        assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Content-Type"].startswith("application/json")
         error = json.loads(body)["error"]
         assert error["code"] == "busy"
@@ -147,7 +148,12 @@ def test_the_shipped_site_sheds_the_same_way() -> None:
     site = (REPO / "deploy" / "nginx" / "fieldapp.conf").read_text(encoding="utf-8")
     limits = front_proxy.ProxyLimits()
     assert _squash(front_proxy.shedding_http(limits)) in _squash(site)
-    assert _squash(front_proxy.shedding_location(limits, "fieldapp_web")) in _squash(site)
+    # The server's own headers repeated in the location (add_header is not inherited there).
+    headers = ('Strict-Transport-Security "max-age=31536000"', "X-Content-Type-Options nosniff")
+    for header in headers:
+        assert f"add_header {header} always;" in site
+    location = front_proxy.shedding_location(limits, "fieldapp_web", headers)
+    assert _squash(location) in _squash(site)
     assert re.search(r"server \S+ .*max_conns=\d+;", site)
     assert "error_page 502 = @fieldapp_busy;" in site
     assert "zone fieldapp_web" in site  # max_conns shared by all nginx workers
