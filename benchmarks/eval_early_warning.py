@@ -92,6 +92,8 @@ class City:
     rates: npt.NDArray[np.float64]
     neighbourhoods: Neighbourhoods
     queen: sp.csr_matrix
+    township: npt.NDArray[np.intp] | None = None
+    """Each cell's township (0 … 55 in the demo city), for the per-township CUSUM."""
 
 
 # Set in the parent before the worker processes fork, so they inherit it without pickling.
@@ -116,6 +118,7 @@ def build_city(seed: int) -> City:
         rates=background_rates(population, REPORTS_PER_DAY),
         neighbourhoods=nearest_cells(centroids, MAX_CELLS, geographic=True),
         queen=queen_weights(polygons),
+        township=np.unique([c.code[:9] for c in cells], return_inverse=True)[1].astype(np.intp),
     )
 
 
