@@ -71,7 +71,9 @@ def hot_cells(engine: Engine, people: dict[str, Any]) -> Iterator[list[str]]:
 
 
 def test_the_table_lists_the_hot_cells_and_a_row_opens_the_map_on_its_cell(
-    live_server: str, hot_cells: list[str], visit: tuple[Any, Visit]
+    live_server: str,
+    hot_cells: list[str],
+    visit: tuple[Any, Visit],  # noqa: F811  (the imported fixture)
 ) -> None:
     page, log = visit
     _sign_in(page, live_server)
