@@ -288,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sweep",
         action="store_true",
         help="the issue-13 sweep instead: sizes 1/5/10/20 × 2/3/5× × average/dense background,"
-        " detection within 3 and 7 days, the EBP scan and two oracles (benchmarks/eval_sweep.py)",
+        " detection within 3 and 7 days, the EBP scan, a per-township CUSUM and two oracles"
+        " (benchmarks/eval_sweep.py)",
     )
     parser.add_argument("--trials", type=int, default=10, help="sweep: trials per setting")
     parser.add_argument(

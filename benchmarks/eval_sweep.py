@@ -1,7 +1,8 @@
 """The evaluation sweep of issue 13.2 (run by `benchmarks.eval_early_warning --sweep`):
 detection within 3 and 7 days of planted outbreaks of 1, 5, 10 and 20 cells at 2×, 3× and 5×,
 over the city-average and the densest 10 % of cells, for the production scan, the
-expectation-based Poisson (EBP) scan on each cell's own baseline, their union, and two oracle
+expectation-based Poisson (EBP) scan on each cell's own baseline, a per-township CUSUM, their
+unions, and two oracle
 bounds computed on the same trials. Pure simulation on the demo city (no database); the
 method and the figures are in docs/early-warning.md.
 
@@ -14,6 +15,11 @@ method and the figures are in docs/early-warning.md.
   critical LLR is calibrated on a separate outbreak-free stream for a recurrence of 60 days
   (0.5 false alerts a month), so scan + EBP stay within the budget of one a month; the false
   alerts are then counted on another outbreak-free stream.
+- **Per-township CUSUM** (`maps.cusum`): Lucas's Poisson CUSUM of each township's daily
+  count against its share of the other townships' reports, restarted 14 days back every
+  morning; the threshold is calibrated on 3,000 outbreak-free days for 0.3 false alerts a
+  month (what the scan and the EBP scan leave of the budget) and its false alerts counted on
+  another 3,000. *all3* = scan, EBP or CUSUM.
 - **Oracle 1** knows the outbreak's cells and first day: one Poisson test a day of the count
   in exactly those cells since the start against the true expectation, at p ≤ 1/365.
 - **Oracle 2** knows the outbreak's size k and first day, not where: the largest EBP LLR over
