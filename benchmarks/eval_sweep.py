@@ -2,9 +2,8 @@
 detection within 3 and 7 days of planted outbreaks of 1, 5, 10 and 20 cells at 2×, 3× and 5×,
 over the city-average and the densest 10 % of cells, for the production scan, the
 expectation-based Poisson (EBP) scan on each cell's own baseline, a per-township CUSUM, their
-unions, and two oracle
-bounds computed on the same trials. Pure simulation on the demo city (no database); the
-method and the figures are in docs/early-warning.md.
+unions, and two oracle bounds computed on the same trials. Pure simulation on the demo city
+(no database); the method and the figures are in docs/early-warning.md.
 
 - **Production scan**: the space-time permutation scan of the app (cylinders of up to 50 cells
   and 30 days) on the last 90 days; an outbreak is detected when a cluster touching it reaches
