@@ -499,12 +499,34 @@ def _persist(
         within_days=settings.dedupe_days,
     )
     grouped: dict[int, list[Detection]] = {}
-    new: list[Detection] = []
-    for d, alert_id in zip(found, matches, strict=True):
+    candidates: list[tuple[Detection, list[int]]] = []
+    for d, cells, alert_id in zip(found, cell_ids, matches, strict=True):
         if alert_id is None:
-            new.append(d)
+            candidates.append((d, cells))
         else:
             grouped.setdefault(alert_id, []).append(d)
+    # One alert per hotspot across the budgeted methods too: the scan and the own-baseline
+    # scan usually both find a real outbreak, and staff should get it once.
+    horizon = today - timedelta(days=settings.dedupe_days)
+    live = [
+        _as_active(a) for a in alerts if a.last_detected_at.astimezone(CHINA_TZ).date() >= horizon
+    ]
+    new: list[Detection] = []
+    kept_alive: set[int] = set()
+    for (d, _cells), verdict in zip(
+        candidates,
+        same_hotspot([(d.method, frozenset(c)) for d, c in candidates], live),
+        strict=True,
+    ):
+        if verdict is None:
+            new.append(d)
+        elif verdict > 0:
+            kept_alive.add(verdict)
+    for alert_id in sorted(kept_alive - set(grouped)):
+        alert = by_id[alert_id]
+        if alert.last_detected_at.astimezone(CHINA_TZ).date() < today:
+            alert.last_detected_at = now
+            result.updated.append(alert.id)
 
     for alert_id, parts in sorted(grouped.items()):
         d = merge_detections(parts)
@@ -542,6 +564,41 @@ def _persist(
         result.created.extend(a.id for a in created)
         _notify_new(session, created)
     session.flush()
+
+
+SAME_HOTSPOT_METHODS = ("scan", "ebp")
+"""The alert methods that look for the same thing (more reports here lately than expected):
+a detection of one that shares a cell with a live alert of the other is the same hotspot."""
+
+
+def same_hotspot(
+    candidates: Sequence[tuple[str, frozenset[int]]], live: Sequence[ActiveAlert]
+) -> list[int | None]:
+    """For each new detection (method, cell ids) that re-detects no alert of its own method:
+    None to create an alert; the id (> 0) of a live alert of the other method of
+    `SAME_HOTSPOT_METHODS` sharing the most cells with it, which it keeps alive instead;
+    or 0 when an earlier candidate of this run of the other method already covers it (the
+    scan's detections come first, so the scan's alert is the one created)."""
+    out: list[int | None] = []
+    claimed: list[tuple[str, frozenset[int]]] = []
+    for method, cells in candidates:
+        if method not in SAME_HOTSPOT_METHODS:
+            out.append(None)
+            continue
+        others = [
+            a
+            for a in live
+            if a.method in SAME_HOTSPOT_METHODS and a.method != method and cells & a.cells
+        ]
+        if others:
+            best = min(others, key=lambda a: (-len(cells & a.cells), a.id))
+            out.append(best.id)
+        elif any(m != method and cells & c for m, c in claimed):
+            out.append(0)
+        else:
+            claimed.append((method, cells))
+            out.append(None)
+    return out
 
 
 def _values(d: Detection, geography: CellGeography, first_day: date) -> dict[str, Any]:

@@ -299,3 +299,28 @@ def test_the_own_baseline_scan_finds_a_planted_excess_and_stays_quiet_without() 
     assert hit[0].observed > 2 * hit[0].expected
     assert hit[0].recurrence_interval_days is not None
     assert 60 <= hit[0].recurrence_interval_days <= supported_recurrence_days(49)
+
+
+def test_the_scan_and_the_own_baseline_scan_make_one_alert_per_hotspot() -> None:
+    from datetime import date
+
+    from fieldapp.services.hotspots import same_hotspot
+    from maps.early_warning import ActiveAlert
+
+    day = date(2030, 1, 10)
+    live = [
+        ActiveAlert(7, "scan", frozenset({1, 2, 3}), day),
+        ActiveAlert(9, "ebp", frozenset({40, 41}), day),
+    ]
+    verdicts = same_hotspot(
+        [
+            ("ebp", frozenset({3, 4})),  # over the live scan alert: keeps it alive
+            ("scan", frozenset({41})),  # over the live EBP alert: the same
+            ("scan", frozenset({20, 21})),  # new place: a new alert
+            ("ebp", frozenset({21, 22})),  # this run's scan detection covers it
+            ("ebp", frozenset({60})),  # nobody's: a new alert
+            ("gi_star", frozenset({1})),  # a map analysis opted in: its own alerts
+        ],
+        live,
+    )
+    assert verdicts == [7, 9, None, 0, None, None]
