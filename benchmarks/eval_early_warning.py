@@ -92,6 +92,8 @@ class City:
     rates: npt.NDArray[np.float64]
     neighbourhoods: Neighbourhoods
     queen: sp.csr_matrix
+    township: npt.NDArray[np.intp] | None = None
+    """Each cell's township (0 … 55 in the demo city), for the per-township CUSUM."""
 
 
 # Set in the parent before the worker processes fork, so they inherit it without pickling.
@@ -116,6 +118,7 @@ def build_city(seed: int) -> City:
         rates=background_rates(population, REPORTS_PER_DAY),
         neighbourhoods=nearest_cells(centroids, MAX_CELLS, geographic=True),
         queen=queen_weights(polygons),
+        township=np.unique([c.code[:9] for c in cells], return_inverse=True)[1].astype(np.intp),
     )
 
 
@@ -285,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sweep",
         action="store_true",
         help="the issue-13 sweep instead: sizes 1/5/10/20 × 2/3/5× × average/dense background,"
-        " detection within 3 and 7 days, the EBP scan and two oracles (benchmarks/eval_sweep.py)",
+        " detection within 3 and 7 days, the EBP scan, a per-township CUSUM and two oracles"
+        " (benchmarks/eval_sweep.py)",
     )
     parser.add_argument("--trials", type=int, default=10, help="sweep: trials per setting")
     parser.add_argument(

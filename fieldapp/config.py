@@ -77,12 +77,15 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD"),
         "SMTP_FROM": env.get("SMTP_FROM", "noreply@localhost"),
         "SMTP_STARTTLS": env.get("SMTP_STARTTLS", "0") == "1",
-        # Hotspot ALERT methods: the space-time scan only. Gi* and emerging hot spots flag
+        # Hotspot ALERT methods: the space-time scan and the scan on each cell's own baseline
+        # (ebp), together within the budget. Gi* and emerging hot spots flag
         # ~42 and ~56 new alerts a month on outbreak-free data (docs/early-warning.md), far
         # over the budget of one false alert a month: they are map analyses. Listing them
         # here also needs FIELDAPP_HOTSPOT_OVER_BUDGET=1.
         "HOTSPOT_METHODS": tuple(
-            m.strip() for m in env.get("FIELDAPP_HOTSPOT_METHODS", "scan").split(",") if m.strip()
+            m.strip()
+            for m in env.get("FIELDAPP_HOTSPOT_METHODS", "scan,ebp").split(",")
+            if m.strip()
         ),
         "HOTSPOT_OVER_BUDGET": env.get("FIELDAPP_HOTSPOT_OVER_BUDGET", "0") == "1",
         "MAX_PHOTO_BYTES": int(env.get("FIELDAPP_MAX_PHOTO_BYTES", 10 * 1024 * 1024)),

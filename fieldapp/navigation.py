@@ -55,6 +55,7 @@ NAV: Final[tuple[NavEntry, ...]] = (
     NavEntry("dashboard", "dashboard.page", _l("Dashboard"), STATS_ROLES),
     NavEntry("map", "city.map_page", _l("Hotspot map"), MAP_ROLES),
     NavEntry("alerts", "city.alerts_page", _l("Hotspot alerts"), MAP_ROLES),
+    NavEntry("analysis", "city.analysis_page", _l("Hot spot analyses"), MAP_ROLES),
     NavEntry("inbox", "triage.inbox", _l("Inbox"), EVERYONE),
     NavEntry("exports", "exports.page", _l("Exports"), EVERYONE),
     NavEntry("admin", "admin.index", _l("Administration"), ADMIN_ROLES),

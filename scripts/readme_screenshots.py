@@ -78,6 +78,7 @@ def main(base: str, out: Path) -> None:
         web_sign_in(city, "city")
         shot(city, "/city/map", "city-map.png", settle_ms=2500)
         shot(city, "/city/alerts", "hotspots-alerts.png")
+        shot(city, "/city/hotspots/analysis", "hotspots-analysis.png")
         shot(city, "/dashboard", "dashboard.png", settle_ms=2000, full=True)
 
         coordinator = page_for(DESKTOP)

@@ -190,6 +190,9 @@ def map_page() -> ResponseReturnValue:
         return render_template("city/forbidden.html"), 403
     display_crs = _display_crs()
     bounds = _bounds(user)
+    focus = _focus(user)
+    if focus is not None:
+        bounds = _padded(focus["bbox"])
     if bounds is not None and display_crs != "wgs84":
         lo = from_wgs84(bounds[0], bounds[1], display_crs)
         hi = from_wgs84(bounds[2], bounds[3], display_crs)
@@ -217,6 +220,7 @@ def map_page() -> ResponseReturnValue:
             ),
         },
         "labels": _labels(),
+        "focus": focus,
         # Hotspot alerts name their categories by code.
         "categories": {c["code"]: c["name"] for c in categories},
     }
@@ -238,6 +242,26 @@ def map_page() -> ResponseReturnValue:
         default_window=DEFAULT_WINDOW_DAYS,
         default_level=DEFAULT_LEVEL,
     )
+
+
+def _focus(user: User) -> dict[str, Any] | None:
+    """?focus=<cell code>[&analysis=gi_star|emerging]: a row of the analysis table opens the
+    map on that cell, outlined, with its analysis layer switched on."""
+    from flask import request
+
+    from fieldapp.services import hotspots
+
+    focus = hotspots.cell_focus(db.session, user, request.args.get("focus", ""))
+    if focus is not None:
+        analysis = request.args.get("analysis")
+        focus["analysis"] = analysis if analysis in hotspots.ANALYSES else None
+    return focus
+
+
+def _padded(box: list[float]) -> tuple[float, float, float, float]:
+    """The cell's box with its neighbours around it (one cell's size on each side)."""
+    dx, dy = box[2] - box[0], box[3] - box[1]
+    return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
 
 
 # --- the alert list (acknowledge, supervise) -----------------------------------------------
@@ -380,3 +404,119 @@ def alert_action(alert_id: int, action: str) -> ResponseReturnValue:
             message += " " + " ".join(str(v) for v in err.fields.values())
         return refuse(message, err.status)
     return redirect(url_for("city.alerts_page"))
+
+
+# --- the map analyses as a table (issue 13: "layers and a table") --------------------------
+
+ANALYSIS_PAGE_SIZE: Final = 100
+ANALYSIS_SIDES: Final = ("hot", "cold", "all")
+
+
+def _analysis_kinds() -> dict[str, str]:
+    return {
+        "gi_star": _("Hot spot analysis (Gi*, last 28 days)"),
+        "emerging": _("Emerging hot spots (52 weeks)"),
+    }
+
+
+def _analysis_sorts() -> dict[str, str]:
+    return {
+        "strength": _("Strongest first"),
+        "township": _("Township"),
+        "class": _("Class"),
+        "observed": _("Reports"),
+    }
+
+
+@bp.get("/hotspots/analysis")
+@login_required
+def analysis_page() -> ResponseReturnValue:
+    """The two map analyses (Gi* confidence classes, emerging hot spot patterns) as a table:
+    one row per classed cell — township, cell, class or pattern, reports observed vs
+    expected, how unusual in words — filtered and sorted on the server, each row linking to
+    the map zoomed to the cell and to the cases of the cell in the analysed period."""
+    from datetime import timedelta
+    from urllib.parse import urlencode
+
+    from flask import request
+
+    from fieldapp.services import hotspots
+
+    user = web_user()
+    assert user is not None  # login_required
+    if user.role not in MAP_ROLES:
+        return render_template("city/forbidden.html"), 403
+    args = request.args
+    kind = args.get("kind", "gi_star")
+    kind = kind if kind in hotspots.ANALYSES else "gi_star"
+    side = args.get("side", "hot")
+    side = side if side in ANALYSIS_SIDES else "hot"
+    sort = args.get("sort", "strength")
+    sort = sort if sort in hotspots.TABLE_SORTS else "strength"
+    township = args.get("township", "")[:32]
+    try:
+        day = bounds.parse_day(args.get("day"))
+        error = None
+    except ValueError as exc:
+        day, error = None, str(exc)
+    today = day + timedelta(days=1) if day is not None else None
+    table = hotspots.analysis_table(
+        db.session,
+        user,
+        kind,
+        today=today,
+        settings=hotspots.settings_from_config(current_app.config),
+    )
+    rows: list[dict[str, Any]] = table["rows"]
+    townships = sorted({(r["township_code"], r["township"]) for r in rows}, key=lambda t: t[0])
+    if side != "all":
+        rows = [r for r in rows if r["hot"] == (side == "hot")]
+    if township:
+        rows = [r for r in rows if r["township_code"] == township]
+    rows = hotspots.sort_rows(rows, sort)
+    try:
+        page = max(1, int(args.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, -(-len(rows) // ANALYSIS_PAGE_SIZE))
+    page = min(page, pages)
+    shown = rows[(page - 1) * ANALYSIS_PAGE_SIZE : page * ANALYSIS_PAGE_SIZE]
+    period = table["period"]
+    cases = url_for("dashboard.cases") if "dashboard" in current_app.blueprints else None
+    for r in shown:
+        r["map_url"] = url_for("city.map_page", focus=r["code"], analysis=kind)
+        r["cases_url"] = (
+            f"{cases}?{urlencode({'cells': r['code'], 'from': period['from'], 'to': period['to']})}"
+            if cases
+            else None
+        )
+    kept = {
+        k: v
+        for k, v in {"kind": kind, "side": side, "sort": sort, "township": township}.items()
+        if v
+    }
+    if day is not None:
+        kept["day"] = day.isoformat()
+
+    def page_url(**changes: Any) -> str:
+        return url_for("city.analysis_page", **{**kept, **changes})
+
+    return render_template(
+        "city/analysis.html",
+        kind=kind,
+        kinds=_analysis_kinds(),
+        side=side,
+        sort=sort,
+        sorts=_analysis_sorts(),
+        township=township,
+        townships=townships,
+        day=day,
+        error=error,
+        period=period,
+        p_values=table["p_values"],
+        rows=shown,
+        total=len(rows),
+        page=page,
+        pages=pages,
+        page_url=page_url,
+    )

@@ -60,9 +60,12 @@ from maps.hotspots import Pattern
 from maps.weights import Neighbourhoods, nearest_cells, queen_weights
 
 METHODS = ("scan", "gi_star", "emerging", "ebp")
-ALERT_METHODS = ("scan",)
-"""The methods that alert by default: the only one whose false-alert rate fits the budget
-(`maps.early_warning.ALERT_BUDGET_PER_MONTH`). Gi* and emerging hot spots are map analyses."""
+ALERT_METHODS = ("scan", "ebp")
+"""The methods that alert by default, together within the budget of one false alert a month
+(`maps.early_warning.ALERT_BUDGET_PER_MONTH`): the permutation scan (0.08 a month by design)
+and the scan on each cell's own baseline (0.5 by design; it finds 105 of 240 planted
+outbreaks within a week where the scan alone finds 84, docs/early-warning.md). Gi* and
+emerging hot spots are map analyses (layers and a table)."""
 ACTIVE_STATUSES = ("new", "acknowledged", "supervised")
 STATUSES = (*ACTIVE_STATUSES, "expired")
 RECOMPUTE_TASK = "workers.tasks.recompute_hotspots"
@@ -496,12 +499,34 @@ def _persist(
         within_days=settings.dedupe_days,
     )
     grouped: dict[int, list[Detection]] = {}
-    new: list[Detection] = []
-    for d, alert_id in zip(found, matches, strict=True):
+    candidates: list[tuple[Detection, list[int]]] = []
+    for d, cells, alert_id in zip(found, cell_ids, matches, strict=True):
         if alert_id is None:
-            new.append(d)
+            candidates.append((d, cells))
         else:
             grouped.setdefault(alert_id, []).append(d)
+    # One alert per hotspot across the budgeted methods too: the scan and the own-baseline
+    # scan usually both find a real outbreak, and staff should get it once.
+    horizon = today - timedelta(days=settings.dedupe_days)
+    live = [
+        _as_active(a) for a in alerts if a.last_detected_at.astimezone(CHINA_TZ).date() >= horizon
+    ]
+    new: list[Detection] = []
+    kept_alive: set[int] = set()
+    for (d, _cells), verdict in zip(
+        candidates,
+        same_hotspot([(d.method, frozenset(c)) for d, c in candidates], live),
+        strict=True,
+    ):
+        if verdict is None:
+            new.append(d)
+        elif verdict > 0:
+            kept_alive.add(verdict)
+    for alert_id in sorted(kept_alive - set(grouped)):
+        alert = by_id[alert_id]
+        if alert.last_detected_at.astimezone(CHINA_TZ).date() < today:
+            alert.last_detected_at = now
+            result.updated.append(alert.id)
 
     for alert_id, parts in sorted(grouped.items()):
         d = merge_detections(parts)
@@ -539,6 +564,41 @@ def _persist(
         result.created.extend(a.id for a in created)
         _notify_new(session, created)
     session.flush()
+
+
+SAME_HOTSPOT_METHODS = ("scan", "ebp")
+"""The alert methods that look for the same thing (more reports here lately than expected):
+a detection of one that shares a cell with a live alert of the other is the same hotspot."""
+
+
+def same_hotspot(
+    candidates: Sequence[tuple[str, frozenset[int]]], live: Sequence[ActiveAlert]
+) -> list[int | None]:
+    """For each new detection (method, cell ids) that re-detects no alert of its own method:
+    None to create an alert; the id (> 0) of a live alert of the other method of
+    `SAME_HOTSPOT_METHODS` sharing the most cells with it, which it keeps alive instead;
+    or 0 when an earlier candidate of this run of the other method already covers it (the
+    scan's detections come first, so the scan's alert is the one created)."""
+    out: list[int | None] = []
+    claimed: list[tuple[str, frozenset[int]]] = []
+    for method, cells in candidates:
+        if method not in SAME_HOTSPOT_METHODS:
+            out.append(None)
+            continue
+        others = [
+            a
+            for a in live
+            if a.method in SAME_HOTSPOT_METHODS and a.method != method and cells & a.cells
+        ]
+        if others:
+            best = min(others, key=lambda a: (-len(cells & a.cells), a.id))
+            out.append(best.id)
+        elif any(m != method and cells & c for m, c in claimed):
+            out.append(0)
+        else:
+            claimed.append((method, cells))
+            out.append(None)
+    return out
 
 
 def _values(d: Detection, geography: CellGeography, first_day: date) -> dict[str, Any]:
@@ -1030,15 +1090,34 @@ def analysis_layer(
 
     City staff see the whole city, county staff their county's cells; computed once per
     analysed day and boundary version."""
+    _require_reader(user)
+    if kind not in ANALYSES:
+        raise NotFound(_("No such map analysis."))
+    cached = _analysis(session, kind, today or china_today(), settings or HotspotSettings())
+    shown: list[dict[str, Any]] = cached["features"]
+    if user.role == "county":
+        shown = [f for f in shown if f["properties"]["county_id"] == user.area_id]
+    counts_by_class: dict[str, int] = {}
+    for f in shown:
+        k = str(f["properties"]["class"])
+        counts_by_class[k] = counts_by_class.get(k, 0) + 1
+    return {
+        "type": "FeatureCollection",
+        **{k: v for k, v in cached.items() if k != "features" and not k.startswith("_")},
+        "classes": counts_by_class,
+        "features": shown,
+    }
+
+
+def _analysis(
+    session: Session, kind: str, today: date, settings: HotspotSettings
+) -> dict[str, Any]:
+    """The analysis of the complete days before `today` for the whole city, cached (one
+    analysed day at a time)."""
     from fieldapp.services import geography as area_geography
     from maps.early_warning import gi_confidence_classes
     from maps.hotspots import emerging_hotspots
 
-    _require_reader(user)
-    if kind not in ANALYSES:
-        raise NotFound(_("No such map analysis."))
-    settings = settings or HotspotSettings()
-    today = today or china_today()
     last_day = today - timedelta(days=1)
     geo = cell_geography(session)
     key = (kind, last_day, geo.key, settings.gi_days, settings.emerging_weeks)
@@ -1066,6 +1145,10 @@ def analysis_layer(
         shapes = {
             f["id"]: f["geometry"] for f in area_geography.area_layer(session, "cell")["features"]
         }
+        # What the table of the analysis shows beside each class: the counts Gi* compares,
+        # i.e. the cell with its queen neighbours against as many average cells of the city.
+        totals = counts.sum(axis=1).astype(np.float64)
+        stats = neighbourhood_counts(totals, geo.queen)
         features: list[dict[str, Any]] = []
         for i in np.flatnonzero(classes):
             code = geo.codes[int(i)]
@@ -1099,20 +1182,181 @@ def analysis_layer(
             "p_values": kind_of_p,
             "cells": int(classes.size),
             "features": features,
+            "_stats": {
+                geo.codes[int(i)]: (
+                    int(totals[i]),
+                    int(stats[0][i]),
+                    float(stats[1][i]),
+                    int(geo.township_ids[i]),
+                )
+                for i in np.flatnonzero(classes)
+            },
         }
         with _analysis_lock:
             _analysis_cache.clear()  # one analysed day at a time: the old ones are stale
             _analysis_cache[key] = cached
-    shown: list[dict[str, Any]] = cached["features"]
-    if user.role == "county":
-        shown = [f for f in shown if f["properties"]["county_id"] == user.area_id]
-    counts_by_class: dict[str, int] = {}
-    for f in shown:
-        k = str(f["properties"]["class"])
-        counts_by_class[k] = counts_by_class.get(k, 0) + 1
+    return cached
+
+
+# --------------------------------------------------------------------------------------------
+# The map analyses as a table (/city/hotspots/analysis)
+# --------------------------------------------------------------------------------------------
+
+TABLE_SORTS = ("strength", "township", "class", "observed")
+"""How the table may be ordered: the strongest first (|z|, the default), by township, by
+class (hot 99 % first, then down to cold 99 %), by the neighbourhood's count."""
+
+
+def neighbourhood_counts(
+    totals: npt.NDArray[np.float64], queen: sp.csr_matrix
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """What Gi* compares for each cell: the reports of the cell and its queen neighbours
+    (observed), and what as many average cells of the city would have (expected: the city
+    mean per cell × the neighbourhood's size). Binary weights with the cell itself, as Gi*."""
+    n = totals.size
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    observed = totals + np.asarray(queen @ totals).ravel()
+    size = 1.0 + np.diff(queen.indptr).astype(np.float64)
+    return observed, size * float(totals.mean())
+
+
+def significance_words(kind: str, value: int, z: float) -> str:
+    """How sure the analysis is, in words a cadre reads, never as a bare p-value.
+
+    Gi*: the confidence class itself (its cut-offs are FDR-adjusted, so the words follow the
+    class, not z). Emerging hot spots: the pattern comes from the whole series; the words say
+    how unusual the last week is (two-sided normal p of its z)."""
+    if kind == "gi_star":
+        level = abs(value)
+    else:
+        a = abs(z)
+        level = 3 if a >= 2.576 else 2 if a >= 1.960 else 1 if a >= 1.645 else 0
+    if level == 3:
+        return _("Chance alone: less than 1 in 100")
+    if level == 2:
+        return _("Chance alone: less than 1 in 20")
+    if level == 1:
+        return _("Chance alone: less than 1 in 10")
+    return _("Could well be chance")
+
+
+def gi_class_labels() -> dict[int, str]:
+    """The Gi* confidence classes in the request's language (as the map's legend)."""
     return {
-        "type": "FeatureCollection",
-        **{k: v for k, v in cached.items() if k != "features"},
-        "classes": counts_by_class,
-        "features": shown,
+        3: _("Hot spot, %(level)s confidence", level="99%"),
+        2: _("Hot spot, %(level)s confidence", level="95%"),
+        1: _("Hot spot, %(level)s confidence", level="90%"),
+        0: _("Not significant"),
+        -1: _("Cold spot, %(level)s confidence", level="90%"),
+        -2: _("Cold spot, %(level)s confidence", level="95%"),
+        -3: _("Cold spot, %(level)s confidence", level="99%"),
     }
+
+
+def sort_rows(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """The table's rows in the chosen order (`TABLE_SORTS`); ties by cell code, so the order
+    is stable from one visit to the next."""
+    if sort == "township":
+        return sorted(rows, key=lambda r: (r["township"], -abs(r["z"]), r["code"]))
+    if sort == "class":
+        return sorted(rows, key=lambda r: (-r["class"], -abs(r["z"]), r["code"]))
+    if sort == "observed":
+        return sorted(rows, key=lambda r: (-r["observed"], r["code"]))
+    return sorted(rows, key=lambda r: (-abs(r["z"]), r["code"]))
+
+
+def analysis_table(
+    session: Session,
+    user: User,
+    kind: str,
+    *,
+    today: date | None = None,
+    settings: HotspotSettings | None = None,
+) -> dict[str, Any]:
+    """The map analysis `kind` as table rows, one per classed cell the user may see: the
+    cell and its township, the class (Gi*) or pattern (emerging) in the request's language,
+    the cell's reports, the neighbourhood's observed vs expected reports, z and how unusual
+    in words. Same analysis, cache and scope as `analysis_layer` (the map's layer)."""
+    layer = analysis_layer(session, user, kind, today=today, settings=settings)
+    cached = _analysis(session, kind, today or china_today(), settings or HotspotSettings())
+    stats: dict[str, tuple[int, int, float, int]] = cached["_stats"]
+    codes = [f["properties"]["code"] for f in layer["features"]]
+    # Raw SQL: the names of only the classed cells and their townships in one indexed join.
+    names = {
+        r[0]: (r[1], r[2], r[3])
+        for r in session.execute(
+            text(
+                """
+                SELECT c.code, c.name, t.code, t.name
+                FROM cells c JOIN areas t ON t.id = c.township_id
+                WHERE c.code = ANY(:codes)
+                """
+            ),
+            {"codes": codes},
+        )
+    }
+    patterns = _pattern_names_by_code()
+    gi_labels = gi_class_labels()
+    rows: list[dict[str, Any]] = []
+    for f in layer["features"]:
+        p = f["properties"]
+        code = p["code"]
+        cell_name, township_code, township_name = names.get(code, (code, "", ""))
+        own, observed, expected, _township_id = stats.get(code, (0, 0, 0.0, 0))
+        value = int(p["class"])
+        rows.append(
+            {
+                "code": code,
+                "name": cell_name,
+                "township_code": township_code,
+                "township": township_name,
+                "class": value,
+                "label": gi_labels.get(value, str(value))
+                if kind == "gi_star"
+                else patterns.get(value, str(value)),
+                "hot": value > 0,
+                "own": own,
+                "observed": observed,
+                "expected": expected,
+                "z": float(p["z"]),
+                "words": significance_words(kind, value, float(p["z"])),
+            }
+        )
+    return {
+        "kind": kind,
+        "period": layer["period"],
+        "p_values": layer["p_values"],
+        "classes": layer["classes"],
+        "rows": rows,
+    }
+
+
+def _pattern_names_by_code() -> dict[int, str]:
+    """Emerging pattern code → its name in the request's language."""
+    from maps.hotspots import Pattern
+
+    labels = pattern_labels()
+    return {int(p): labels.get(p.label, p.label) for p in Pattern if int(p) != 0}
+
+
+def cell_focus(session: Session, user: User, code: str) -> dict[str, Any] | None:
+    """Where the map opens when a table row is followed (/city/map?focus=<cell code>): the
+    cell's outline and box, or None when there is no such cell or it lies outside the user's
+    county (county staff), so the map then opens as usual."""
+    if user.role not in ("city", "admin", "county") or not code or len(code) > 32:
+        return None
+    # Raw SQL: the outline and its box in one indexed lookup, as GeoJSON straight from PostGIS.
+    row = session.execute(
+        text(
+            """
+            SELECT county_id, ST_AsGeoJSON(geom, 6), ST_XMin(geom), ST_YMin(geom),
+                   ST_XMax(geom), ST_YMax(geom)
+            FROM cells WHERE code = :code
+            """
+        ),
+        {"code": code},
+    ).one_or_none()
+    if row is None or (user.role == "county" and row[0] != user.area_id):
+        return None
+    return {"code": code, "geometry": json.loads(row[1]), "bbox": [float(v) for v in row[2:6]]}

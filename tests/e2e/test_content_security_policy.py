@@ -83,7 +83,14 @@ def test_no_page_breaks_its_content_security_policy(
 ) -> None:  # type: ignore[no-untyped-def]
     pages = {
         None: ["/", "/login", "/api/v1/docs"],
-        "t_city": ["/city/map", "/dashboard", "/cases", "/exports/", "/city/alerts"],
+        "t_city": [
+            "/city/map",
+            "/dashboard",
+            "/cases",
+            "/exports/",
+            "/city/alerts",
+            "/city/hotspots/analysis",
+        ],
         "t_coord_1": ["/triage/", f"/triage/cases/{committed_case}", "/triage/inbox"],
         "t_county": ["/triage/overdue"],
         "t_dept": ["/triage/department"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from fieldapp import create_app
@@ -657,11 +658,22 @@ def test_the_own_baseline_scan_finds_the_planted_cluster_and_is_stored(
         n_jobs=1,
     )
     assert settings.budget_problems() == []
+    # Both methods find the outbreak; staff get ONE alert for it (the scan's), and the
+    # own-baseline detection is counted but creates no second alert over the same cells.
+    both = hotspots.recompute(db_session, today=TODAY, settings=settings)
+    assert both.detections.get("scan") and both.detections.get("ebp"), both.as_dict()
+    alerts = list(db_session.execute(select(HotspotAlert)).scalars())
+    cluster = cluster_cell_ids(db_session)
+    on_cluster = [a for a in alerts if cluster & set(a.cell_ids)]
+    assert [a.method for a in on_cluster] == ["scan"]
+    assert not hotspots.recompute(db_session, today=TODAY, settings=settings).changed
+    # Alone, the own-baseline scan stores its alert.
+    db_session.execute(delete(HotspotAlert))
+    settings = replace(settings, methods=("ebp",))
     hotspots.recompute(db_session, today=TODAY, settings=settings)
     ebp = list(
         db_session.execute(select(HotspotAlert).where(HotspotAlert.method == "ebp")).scalars()
     )
-    cluster = cluster_cell_ids(db_session)
     assert ebp and cluster & set(ebp[0].cell_ids)
     assert ebp[0].observed is not None and ebp[0].expected is not None
     assert ebp[0].observed > 3 * ebp[0].expected

@@ -79,19 +79,72 @@ def false_alerts(settings: HotspotSettings) -> tuple[int, int]:
 DEFAULTS = replace(HotspotSettings(), scan_history_days=120, emerging_weeks=17, n_jobs=1)
 
 
-def within_budget(found: int, runs: int) -> bool:
+def within_budget(found: int, runs: int, per_month: float = ALERT_BUDGET_PER_MONTH) -> bool:
     """Not significantly above the budget: with the budget's rate λ = 1 alert / 30 days, the
     chance of `found` or more false alerts in `runs` daily analyses is at least 0.1 %."""
-    lam = ALERT_BUDGET_PER_MONTH / DAYS_PER_MONTH * runs
+    lam = per_month / DAYS_PER_MONTH * runs
     return bool(poisson.sf(found - 1, lam) >= 0.001)
 
 
+EBP_MORNINGS = 12
+"""Consecutive mornings per seed for the own-baseline scan (72 runs = 2.4 months): the scan's
+share is so small (0.08 a month) that 12 runs cannot see it, the EBP scan's is not."""
+SCAN_DESIGN_PER_MONTH = DAYS_PER_MONTH / 365.0
+
+
+def own_baseline_alerts(settings: HotspotSettings, mornings: int) -> tuple[int, int]:
+    """(new EBP alerts, analysed days) over consecutive cluster-free mornings of every seed,
+    deduplicated as the app does: a detection sharing a cell with one of the last 14 days'
+    is the same alert."""
+    geo = geography()
+    only = replace(settings, methods=("ebp",))
+    alerts = 0
+    runs = 0
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        rates = background_rates(population(rng), reports_per_day=120.0)
+        counts = simulate_counts(rng, rates, only.ebp_history_days + mornings)
+        recent: list[tuple[int, set[int]]] = []
+        for r in range(mornings):
+            upto = only.ebp_history_days + r + 1
+            for d in detect(counts[:, :upto], geo, only, seed * 1000 + r):
+                cells = set(d.cells)
+                if not any(r - day <= 14 and cells & seen for day, seen in recent):
+                    alerts += 1
+                recent.append((r, cells))
+            runs += 1
+    return alerts, runs
+
+
 def test_default_settings_raise_at_most_one_false_alert_a_month() -> None:
-    assert HotspotSettings().methods == ("scan",)
+    """The default alerts: the permutation scan and the scan on each cell's own baseline
+    (docs/early-warning.md, "The sweep": it finds 105 of 240 planted outbreaks within a week
+    where the scan alone finds 84)."""
+    assert HotspotSettings().methods == ("scan", "ebp")
     assert HotspotSettings().budget_problems() == []
     found, runs = false_alerts(DEFAULTS)
     assert runs == len(SEEDS) * RUNS_PER_SEED
     assert within_budget(found, runs), (found, runs)
+
+
+def test_the_own_baseline_scan_stays_within_what_the_scan_leaves_of_the_budget() -> None:
+    """Its share: one a month minus the scan's 0.08, over 72 consecutive mornings."""
+    alerts, runs = own_baseline_alerts(DEFAULTS, EBP_MORNINGS)
+    assert runs == len(SEEDS) * EBP_MORNINGS
+    assert within_budget(alerts, runs, ALERT_BUDGET_PER_MONTH - SCAN_DESIGN_PER_MONTH), (
+        alerts,
+        runs,
+    )
+
+
+def test_the_same_count_catches_an_own_baseline_scan_set_too_loose() -> None:
+    """A recurrence of 2 days (15 false alerts a month by design): the test can tell."""
+    loose = replace(DEFAULTS, ebp_min_recurrence_days=2.0)
+    alerts, runs = own_baseline_alerts(loose, 4)
+    assert not within_budget(alerts, runs, ALERT_BUDGET_PER_MONTH - SCAN_DESIGN_PER_MONTH), (
+        alerts,
+        runs,
+    )
 
 
 def test_gi_star_and_emerging_alerts_blow_the_budget_on_the_same_data() -> None:
@@ -246,3 +299,28 @@ def test_the_own_baseline_scan_finds_a_planted_excess_and_stays_quiet_without() 
     assert hit[0].observed > 2 * hit[0].expected
     assert hit[0].recurrence_interval_days is not None
     assert 60 <= hit[0].recurrence_interval_days <= supported_recurrence_days(49)
+
+
+def test_the_scan_and_the_own_baseline_scan_make_one_alert_per_hotspot() -> None:
+    from datetime import date
+
+    from fieldapp.services.hotspots import same_hotspot
+    from maps.early_warning import ActiveAlert
+
+    day = date(2030, 1, 10)
+    live = [
+        ActiveAlert(7, "scan", frozenset({1, 2, 3}), day),
+        ActiveAlert(9, "ebp", frozenset({40, 41}), day),
+    ]
+    verdicts = same_hotspot(
+        [
+            ("ebp", frozenset({3, 4})),  # over the live scan alert: keeps it alive
+            ("scan", frozenset({41})),  # over the live EBP alert: the same
+            ("scan", frozenset({20, 21})),  # new place: a new alert
+            ("ebp", frozenset({21, 22})),  # this run's scan detection covers it
+            ("ebp", frozenset({60})),  # nobody's: a new alert
+            ("gi_star", frozenset({1})),  # a map analysis opted in: its own alerts
+        ],
+        live,
+    )
+    assert verdicts == [7, 9, None, 0, None, None]

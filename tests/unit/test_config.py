@@ -12,7 +12,7 @@ def test_no_base_map_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> No
         monkeypatch.delenv(name, raising=False)
     settings = config.from_environment(tmp_path)
     assert settings["TILE_URL"] is None and settings["TILE_CRS"] == "wgs84"
-    assert settings["HOTSPOT_METHODS"] == ("scan",)
+    assert settings["HOTSPOT_METHODS"] == ("scan", "ebp")
     assert settings["HOTSPOT_OVER_BUDGET"] is False
     assert (tmp_path / "secret_key").exists()
 

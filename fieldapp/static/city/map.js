@@ -126,6 +126,7 @@
     this.tiles = null;
     this.buildControls();
     this.bindFilters();
+    this.showFocus();
     var self = this;
     this.loaded = this.refresh("all").then(function () {
       // Milliseconds from the start of navigation to a usable map (the page's budget is 2 s).
@@ -682,6 +683,24 @@
       div.appendChild(r);
     });
     div.appendChild(el("div", "total", this.labels.analysis_note));
+  };
+
+  // --- a row of the analysis table: the map opens on its cell ---------------------------
+  // (/city/map?focus=<cell code>&analysis=gi_star|emerging; the server already fitted the
+  // view to the cell and its neighbours). The cell is outlined above the analysis layer,
+  // which is switched on so its class is seen in context.
+  CityMap.prototype.showFocus = function () {
+    var focus = this.config.focus;
+    if (!focus || !focus.geometry) return;
+    this.pane("cityFocus", 420);
+    this.focusLayer = L.geoJSON(focus.geometry, this.geoJsonOptions({
+      pane: "cityFocus", interactive: false,
+      style: function () { return { color: "#111", weight: 3, dashArray: "6 4", fill: false }; }
+    })).addTo(this.map);
+    var analysis = focus.analysis === "gi_star" ? this.analysisGi
+      : focus.analysis === "emerging" ? this.analysisEmerging : null;
+    if (analysis) analysis.group.addTo(this.map);
+    this.map.getContainer().setAttribute("data-focus", focus.code);
   };
 
   // --- cell vector tiles -----------------------------------------------------------------
