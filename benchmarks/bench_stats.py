@@ -30,7 +30,8 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import figure, percentile, throwaway_database
-from fieldapp.stats import CHINA_TZ, day_start
+from fieldapp.domain import CHINA_TZ
+from fieldapp.stats import day_start
 
 ROWS = int(os.environ.get("BENCH_STATS_ROWS", 1_000_000))
 COPIES = int(os.environ.get("BENCH_STATS_COPIES", 9))

@@ -6,11 +6,14 @@ own, with force_locale in the worker)."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
+from fieldapp.domain import SEVERITIES
 from fieldapp.workflow import Action, State
 
 STATE_LABELS: Final[dict[str, LazyString]] = {
@@ -87,3 +90,24 @@ ROLE_LABELS: Final[dict[str, LazyString]] = {
     "department": _l("Department staff"),
     "admin": _l("Administrator"),
 }
+
+
+def label(table: Mapping[str, Any], key: str | None) -> str:
+    """`key`'s label from `table` in the reader's language: the code itself if unknown, ""
+    for None (a column with no value)."""
+    if key is None:
+        return ""
+    return str(table.get(key, key))
+
+
+def init_app(app: Flask) -> None:
+    """The label look-ups and the severity order for every page's templates, so no template
+    spells out a severity list or a label table of its own."""
+    app.jinja_env.globals.update(
+        severities=SEVERITIES,
+        state_label=lambda key: label(STATE_LABELS, key),
+        action_label=lambda key: label(ACTION_LABELS, key),
+        severity_label=lambda key: label(SEVERITY_LABELS, key),
+        outcome_label=lambda key: label(OUTCOME_LABELS, key),
+        satisfaction_label=lambda key: label(SATISFACTION_LABELS, key),
+    )

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.demo.frame import CHINA_OFFSET_S, DAY_S, NO_TIME
-from fieldapp.demo.reports import SEVERITIES, ReportPlan
+from fieldapp.demo.reports import SEVERITY_BY_CODE, ReportPlan
 from fieldapp.workflow import (
     OPEN_STATES,
     Action,
@@ -193,7 +193,7 @@ class _Deadlines:
 
     def due(self, step: str, severity: Array, start: Array) -> Array:
         out = np.empty(start.shape, dtype=np.int64)
-        for code, name in enumerate(SEVERITIES):
+        for code, name in enumerate(SEVERITY_BY_CODE):
             mask = severity == code
             if not mask.any():
                 continue
@@ -454,7 +454,7 @@ def plan_workflow(
     rng = np.random.default_rng([plan.seed, 2])
     n = len(plan)
     sev = plan.severity.astype(np.int64)
-    red = sev == SEVERITIES.index("red")
+    red = sev == SEVERITY_BY_CODE.index("red")
     t0 = plan.reported_at
     as_of = plan.as_of
     deadlines = _Deadlines(policy or DeadlinePolicy())

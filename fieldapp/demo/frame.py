@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fieldapp.demo.accounts import ensure_department_handlers
 from fieldapp.demo.city import COUNTY_DEPARTMENTS
+from fieldapp.domain import CHINA_TZ
 
 Array = npt.NDArray[Any]
 
@@ -29,7 +30,10 @@ DEFAULT_CLUSTER_CATEGORY = "wages_labour"
 DEFAULT_CLUSTER_RADIUS = 6
 """Neighbours of a cluster's cell that share it: about the ring of cells around a cell."""
 
-CHINA_OFFSET_S = 8 * 3600
+# China has kept UTC+8 all year since 1991, so a local day is a fixed offset from UTC.
+CHINA_OFFSET_S: Final = int(
+    (datetime(2000, 1, 1, tzinfo=CHINA_TZ).utcoffset() or timedelta()).total_seconds()
+)
 DAY_S = 86_400
 NO_TIME = -1
 """Stands for NULL in the int64 epoch-second arrays (no report is dated 1969)."""

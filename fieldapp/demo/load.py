@@ -27,7 +27,7 @@ import numpy.typing as npt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ, DeadlinePolicy
+from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.demo.cases import (
     ACTION_CODE,
     ACTION_NAMES,
@@ -55,11 +55,12 @@ from fieldapp.demo.frame import (
 from fieldapp.demo.plan import HistoryPlan, plan_history
 from fieldapp.demo.reports import (
     GROUP_INCIDENT_THRESHOLD,
-    SEVERITIES,
+    SEVERITY_BY_CODE,
     TEMPLATES,
     TEMPLATES_PER_CATEGORY,
     ClusterSpec,
 )
+from fieldapp.domain import CHINA_TZ
 from fieldapp.workflow import (
     ESCALATION_LEVELS,
     Action,
@@ -308,7 +309,7 @@ def _report_text(h: HistoryPlan, lo: int, hi: int) -> str:
         _times_text(p.occurred_at[lo:hi]),
         _times_text(p.reported_at[lo:hi]),
         _strings(f.categories, category.astype(np.int64)),
-        _strings(SEVERITIES, p.severity[lo:hi].astype(np.int64)),
+        _strings(SEVERITY_BY_CODE, p.severity[lo:hi].astype(np.int64)),
         _ints(people),
         _flags((people >= h.group_threshold).astype(np.int8)),
         _strings(titles, text_index),
@@ -587,7 +588,7 @@ WITH chosen AS (
     SELECT r.id, r.status, r.reported_at,
         (%(leaders)s::text[])[1 + abs(hashtext(r.id::text || 'leader')) %% %(n_leaders)s]
             AS leader,
-        ((r.reported_at AT TIME ZONE 'Asia/Shanghai')::date + 90) AS target
+        ((r.reported_at AT TIME ZONE %(tz)s)::date + 90) AS target
     FROM reports r
     WHERE r.reported_at >= %(start)s AND r.reported_at < %(end)s - interval '30 days'
       AND (r.severity = 'red' OR r.potential_group_incident)
@@ -617,6 +618,7 @@ def _flag_key_cases(cur: Any, start: date, end: date) -> int:
         {
             "leaders": list(_KEY_LEADERS),
             "n_leaders": len(_KEY_LEADERS),
+            "tz": CHINA_TZ.key,
             "start": datetime(start.year, start.month, start.day, tzinfo=CHINA_TZ),
             "end": datetime(end.year, end.month, end.day, tzinfo=CHINA_TZ),
         },

@@ -33,7 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +51,7 @@ from fieldapp.demo.frame import (
     HistoryError,
     day_start,
 )
+from fieldapp.domain import SEVERITIES
 
 Array = npt.NDArray[Any]
 
@@ -97,7 +98,9 @@ REPORT_DELAY_MEDIAN_S = 45 * 60
 REPORT_DELAY_SIGMA = 1.0
 REPORT_DELAY_RANGE_S = (120, 12 * 3600)
 
-SEVERITIES = ("yellow", "orange", "red")
+# The plan stores a severity as a code, least urgent first (0 = yellow): every per-severity
+# array of the model (shares, people, group tail, case shares in `cases`) is in this order.
+SEVERITY_BY_CODE: Final = SEVERITIES[::-1]
 SEVERITY_SHARES = (0.6, 0.3, 0.1)
 PEOPLE_POISSON = np.array([0.9, 1.5, 2.6])  # people involved = 1 + Poisson(λ), by severity
 GROUP_TAIL = np.array([0.01, 0.03, 0.15])  # share with a group of 5 + Geometric(0.08)
@@ -296,7 +299,7 @@ class ReportPlan:
     occurred_at: Array  # int64 epoch seconds
     reported_at: Array
     category: Array  # int16 index into frame.categories
-    severity: Array  # int8 index into SEVERITIES
+    severity: Array  # int8 index into SEVERITY_BY_CODE
     people: Array  # int32
     lon: Array  # float64
     lat: Array
@@ -461,7 +464,7 @@ def _draw_reports(
     # Nothing is filed after the end of the period (a report at 23:50 of the last day).
     reported = np.minimum(occurred + delay, plan.as_of - 1)
     occurred = np.minimum(occurred, reported)
-    severity = rng.choice(len(SEVERITIES), size=n, p=SEVERITY_SHARES).astype(np.int8)
+    severity = rng.choice(len(SEVERITY_BY_CODE), size=n, p=SEVERITY_SHARES).astype(np.int8)
     people = 1 + rng.poisson(PEOPLE_POISSON[severity])
     group = rng.random(n) < GROUP_TAIL[severity]
     people[group] = GROUP_INCIDENT_THRESHOLD + rng.geometric(0.08, int(group.sum())) - 1

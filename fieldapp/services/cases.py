@@ -112,12 +112,12 @@ def act(
     try:
         decision = decide(state, action, relations(user, report))
     except IllegalTransition as err:
-        allowed = ", ".join(_action_label(a) for a in err.allowed) or _("none")
+        allowed = ", ".join(action_label(a) for a in err.allowed) or _("none")
         raise Conflict(
             _(
                 "“%(action)s” is not possible while the case is “%(state)s”. You can: %(allowed)s.",
-                action=_action_label(action),
-                state=_state_label(state),
+                action=action_label(action),
+                state=state_label(state),
                 allowed=allowed,
             )
         ) from None
@@ -196,7 +196,7 @@ def act(
             notify_owner_ids,
             f"case.{action.value}",
             f"{report.id}:{report.version}",
-            f"{_action_label(action)}：{report.case_number} {report.title}",
+            f"{action_label(action)}：{report.case_number} {report.title}",
         )
     if action is Action.REASSIGN and data.get("from_department_id"):
         # The department that had it is told too: it must stop working on it.
@@ -846,11 +846,3 @@ def _department_name(names: dict[Any, str], key: Any) -> str | None:
     if key is None or isinstance(key, bool):
         return None
     return names.get(key, str(key))
-
-
-def _action_label(action: Action) -> str:
-    return action_label(action.value)
-
-
-def _state_label(state: State) -> str:
-    return state_label(state.value)

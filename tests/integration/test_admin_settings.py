@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import (
     AppSetting,
     AuditEvent,

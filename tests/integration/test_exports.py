@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import export_store
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import AuditEvent, ExportJob, OutboxMessage
 from fieldapp.services import exports
 from tests.support import auth, cell_centre

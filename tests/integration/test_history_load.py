@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
 from fieldapp.demo import history as H
 from fieldapp.demo.accounts import ensure_department_handlers
+from fieldapp.domain import CHINA_TZ
 
 pytestmark = pytest.mark.usefixtures("small_city_loaded")
 

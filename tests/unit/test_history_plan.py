@@ -145,7 +145,7 @@ def test_every_case_history_is_a_legal_path(plan: H.HistoryPlan) -> None:
 def _reference(plan: H.HistoryPlan, r: int, events: list[int], policy: DeadlinePolicy) -> dict:
     """The report columns by the rules of services.cases, with datetimes and the policy."""
     p, w = plan.reports, plan.workflow
-    severity = H.SEVERITIES[p.severity[r]]
+    severity = H.SEVERITY_BY_CODE[p.severity[r]]
     reported = _dt(p.reported_at[r])
     s: dict[str, Any] = {
         "status": State.REPORTED,
@@ -276,13 +276,13 @@ def test_shares_of_paths_and_outcomes(plan: H.HistoryPlan) -> None:
 def test_no_red_case_is_left_overdue_by_the_sweep(plan: H.HistoryPlan) -> None:
     w, p = plan.workflow, plan.reports
     open_codes = [H.STATES.index(s) for s in OPEN_STATES]
-    red = p.severity == H.SEVERITIES.index("red")
+    red = p.severity == H.SEVERITY_BY_CODE.index("red")
     stale = red & np.isin(w.status, open_codes) & (w.due_at <= p.as_of - H.SWEEP_LATENCY_S)
     assert not stale.any()
     automatic = w.ev_automatic
     assert automatic.any()
     assert (w.ev_actor[automatic] == 0).all()
-    assert (p.severity[w.ev_report[automatic]] == H.SEVERITIES.index("red")).all()
+    assert (p.severity[w.ev_report[automatic]] == H.SEVERITY_BY_CODE.index("red")).all()
 
 
 def test_duplicates_go_into_an_earlier_open_case(plan: H.HistoryPlan) -> None:
