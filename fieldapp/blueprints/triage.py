@@ -37,7 +37,7 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.http_images import image_response
 from fieldapp.i18n import language
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, action_label, label, state_label
-from fieldapp.models import Department, User
+from fieldapp.models import User
 from fieldapp.services import cases, duplicates, geography, notifications, photos, reports
 from fieldapp.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from fieldapp.services.queue import QueueFilters, parse_filters, queue
@@ -438,7 +438,7 @@ def _render_case(
     is_open = State(report.status) in OPEN_STATES
     candidates = duplicates.candidates(session, report.id, user) if is_open else []
     merged_into = cases.merged_into(session, user, report)
-    department = session.get(Department, report.department_id) if report.department_id else None
+    department = cases.assigned_department(session, report)
     state = report.status
     # Primary step first, destructive ones last (the button hierarchy, workflow.action_kind).
     rank = {"primary": 0, "secondary": 1, "destructive": 2}

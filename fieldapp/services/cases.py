@@ -694,6 +694,13 @@ def merge_preview(session: Session, viewer: User, report: Report, into: Any) -> 
     return target
 
 
+def assigned_department(session: Session, report: Report) -> Department | None:
+    """The department the case is assigned to now, if any."""
+    if report.department_id is None:
+        return None
+    return session.get(Department, report.department_id)
+
+
 def departments_for_case(session: Session, report: Report) -> list[Department]:
     """The departments a case may be assigned to: its county's and the city's (the service
     refuses any other, this only keeps the select short)."""
