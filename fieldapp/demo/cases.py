@@ -14,6 +14,11 @@ left overdue. About 2 % of reports are merged into an earlier open report of the
 category from the last 7 days (the earlier case also gets the service's `merged_in` event).
 Actors: the township coordinator (the county's staff after escalation) for owner steps, one
 handler per department for department steps.
+
+That the two agree is tested, not assumed: tests/integration/test_demo_replay.py replays one
+generated case of every path through intake, `services.cases.act` and the sweep and compares
+the columns and the events; tests/unit/test_demo_transitions.py checks every sequence `_steps`
+can build against `workflow.TRANSITIONS`.
 """
 
 from __future__ import annotations

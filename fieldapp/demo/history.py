@@ -12,58 +12,16 @@ Two halves:
 - **Loading** (`load_history`): PostgreSQL COPY through psycopg 3's `cursor.copy()`, in the
   caller's transaction (all or nothing), then `ANALYZE`.
 
-The model, kept deliberately simple (every number below is a named constant in this module):
-
-*Where and when.* The number of reports is Poisson with mean N. Each report's cell is drawn
-with probability proportional to the cell's population, so every cell has a Poisson count with
-rate ∝ population. Cells **without an officer get no reports** (nobody would have filed them;
-the demo city has one officer per cell, the small test city only a few). Day and category are
-drawn from a day × category weight table: category shares (`CATEGORY_WEIGHTS`), weekdays
-busier than Saturdays and Sundays (`WEEKDAY_FACTOR`), the 28 days before the Spring Festival
-busier (wage arrears ×2.5, family ×1.3: debts are settled and families meet before the new
-year), the Festival week quieter, and the wheat (1–20 June) and autumn (20 Sep–20 Oct) harvests
-with more land and neighbour disputes. Hour of day follows office-hours weights; the report is
-filed minutes to hours after it happened (log-normal, median 45 min). China has used UTC+8 all
-year since 1991, so local days are fixed offsets from UTC.
-
-*What.* Severity ≈ 60 % yellow, 30 % orange, 10 % red; people involved 1 + Poisson (more for
-red) with a tail of group cases (≥ 5); a point uniformly inside the cell polygon (rejection
-sampling in the cell's bounds, vectorised over all reports); title and description from a
-small set of templates per category, the description labelled 【示例】.
-
-*The case.* Every report gets a path through `fieldapp.workflow.TRANSITIONS` chosen by a few
-random flags (resolved on site — mostly yellow —, rejected, merged as a duplicate, accepted
-late, returned by a wrong department, extension, escalation to the county, sent back, closing
-late or stalling), with event times anchored on the `DeadlinePolicy` due times. The flags of a
-report pick a fixed action sequence; each sequence is checked with `workflow.decide()` when it
-is built. The sequence is then replayed with the same effects as `fieldapp.services.cases`
-(acceptance clock at intake, handling clock from acceptance, a new clock on escalation, due
-time + extension days, on-time flags against the due time in force), truncated at the end of
-the period: recent reports stay open in whatever state they had reached. Red cases that
-overrun are escalated by "the sweep" (actor NULL, as `services.sweep` does), so no red case is
-left overdue. About 2 % of reports are merged into an earlier open report of the same cell and
-category from the last 7 days (the earlier case also gets the service's `merged_in` event).
-Actors: the township coordinator (the county's staff after escalation) for owner steps, one
-handler per department for department steps.
-
-*Check-ins.* Every officer, every day, except: ~3 % of officers are "silent" (miss 35–80 % of
-days) and everyone misses a few (0.5–4 %). Missing is independent of reports filed that day.
-The count is the officer's reports filed that day.
-
-*Clusters* (`ClusterSpec`, `--cluster`): Poisson extra reports of one category in a cell and
-its nearest cells for some days, for the hotspot and early-warning work; `inject_clusters` is
-pure so an evaluation can use it on a plan without a database.
-
-Not generated: parties, photos, supervision orders (督办), denied extensions, notifications and
-the audit log. `notified_light` is the light at the end of the period, as the sweep would have
-left it, so the first sweep after loading does not warn about every old case at once.
+The model, kept deliberately simple (every number is a named constant of its stage): where,
+when and what is reported in `fieldapp.demo.reports` (with the check-ins and the injected
+clusters), the cases in `fieldapp.demo.cases`, what is not generated in `fieldapp.demo.load`.
 
 Deterministic: the same frame, parameters and seed give the same rows, ids included (ids come
 from the seeded generator). With `--append` the ids come from the OS instead, so a second load
 with the same seed never collides; the other columns stay deterministic.
 
-The stages live in `fieldapp.demo.frame`, `.reports`, `.cases`, `.plan` and `.load`; this
-module gathers their public names for the command line, the benchmarks and the tests.
+This module gathers the stages' public names for the command line, the benchmarks and the
+tests.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
     REQUIRES_OUTCOME,
+    REQUIRES_REASON,
     RESTORES_STATE,
     Action,
     IllegalTransition,
@@ -36,21 +37,9 @@ from fieldapp.workflow import (
     next_level,
 )
 
-# Notes and summaries are also required for these (besides workflow.REQUIRES_REASON).
-NEEDS_TEXT = frozenset(
-    {
-        Action.REJECT,
-        Action.RETURN,
-        Action.SEND_BACK,
-        Action.ESCALATE,
-        Action.REQUEST_EXTENSION,
-        Action.DENY_EXTENSION,
-        Action.PROGRESS,
-        Action.REQUEST_CLOSING,
-        Action.SUPERVISE,
-        Action.REASSIGN,
-    }
-)
+# A text is required for the steps that need a reason (workflow.REQUIRES_REASON) and for
+# those whose text is the step itself: a progress note, the closing summary, the order.
+NEEDS_TEXT = REQUIRES_REASON | {Action.PROGRESS, Action.REQUEST_CLOSING, Action.SUPERVISE}
 OWNER_ROLE_BY_LEVEL = {"township": "coordinator", "county": "county", "city": "city"}
 
 
