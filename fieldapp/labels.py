@@ -81,6 +81,27 @@ def state_label(state: str) -> str:
     return str(STATE_LABELS.get(state, state))
 
 
+LIGHT_LABELS: Final[dict[str, LazyString]] = {
+    "green": _l("On time"),
+    "yellow": _l("Due soon"),
+    "red": _l("Overdue"),
+}
+"""A case's warning light (fieldapp.deadlines.Light)."""
+OWNER_LEVEL_LABELS: Final[dict[str, LazyString]] = {
+    "township": _l("Township"),
+    "county": _l("County"),
+    "city": _l("City"),
+}
+"""The level that owns a case (workflow.ESCALATION_LEVELS)."""
+AREA_LEVEL_LABELS: Final[dict[str, LazyString]] = {
+    "city": _l("City"),
+    "county": _l("County-level units"),
+    "township": _l("Townships"),
+    "village": _l("Villages and communities"),
+    "cell": _l("Grid cells"),
+}
+"""The areas of a level, as a dashboard's list of the areas below names them."""
+
 #: Account roles (the roster file's Chinese words are fieldapp.roster_file.ROLE_WORDS).
 ROLE_LABELS: Final[dict[str, LazyString]] = {
     "officer": _l("Grid officer"),
@@ -110,4 +131,6 @@ def init_app(app: Flask) -> None:
         severity_label=lambda key: label(SEVERITY_LABELS, key),
         outcome_label=lambda key: label(OUTCOME_LABELS, key),
         satisfaction_label=lambda key: label(SATISFACTION_LABELS, key),
+        light_label=lambda key: label(LIGHT_LABELS, key),
+        level_label=lambda key: label(OWNER_LEVEL_LABELS, key),
     )

@@ -59,8 +59,6 @@ MAX_BULK_CASES = 200
 # The queue's filters a bulk action returns to (anything else in the query is dropped).
 QUEUE_ARGS = ("status", "severity", "category", "q", "sort", "page", "per_page")
 
-LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}
-LEVEL_LABELS = {"township": _l("Township"), "county": _l("County"), "city": _l("City")}
 FIELD_LABELS = {
     "reason": _l("Reason"),
     "department": _l("Department"),
@@ -181,9 +179,7 @@ def triage_labels() -> dict[str, Any]:
     """The triage pages' own label tables and helpers, for this blueprint's templates only."""
     user = web_user()
     return {
-        # (state, action, severity, outcome and satisfaction labels: app-wide, fieldapp.labels)
-        "light_label": lambda key: label(LIGHT_LABELS, key),
-        "level_label": lambda key: label(LEVEL_LABELS, key),
+        # (state, action, severity, light, level, outcome, satisfaction: app-wide, fieldapp.labels)
         "field_label": lambda key: label(FIELD_LABELS, key),
         "time_left": time_left_text,
         "action_kind": lambda state, action: action_kind(State(state), Action(action)),
