@@ -25,8 +25,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from benchmarks.common import REPO, figure, throwaway_database
-from fieldapp.services import history
-from fieldapp.services.demo import load_demo_city
+from fieldapp.demo import history
+from fieldapp.demo.accounts import load_demo_city
 
 ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", 1_000_000))
 TARGET_MB = 300

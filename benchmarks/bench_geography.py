@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import figure, median_seconds, percentile, throwaway_database
+from fieldapp.demo.city import build_demo_city
 from grid import queries
-from grid.demo import build_demo_city
 from grid.importer import import_boundaries
 from grid.locator import CellIndex, IndexedCell
 

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import figure, throwaway_database
-from fieldapp.services import history
-from fieldapp.services.demo import load_demo_city
+from fieldapp.demo import history
+from fieldapp.demo.accounts import load_demo_city
 
 REPORTS = int(os.environ.get("BENCH_HISTORY_REPORTS", 1_000_000))
 

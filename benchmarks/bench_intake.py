@@ -63,9 +63,9 @@ INSTRUCTION_REPORTS = int(os.environ.get("BENCH_INTAKE_INSTRUCTION_REPORTS", 200
 
 def main() -> None:
     from fieldapp import create_app
+    from fieldapp.demo.accounts import load_demo_city
     from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
-    from fieldapp.services.demo import load_demo_city
 
     with throwaway_database("intake") as engine:
         url = engine.url.render_as_string(hide_password=False)

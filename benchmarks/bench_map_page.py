@@ -47,8 +47,9 @@ BUDGET_MS = 2_000
 def main() -> None:
     from fieldapp import create_app
     from fieldapp.cli import DEMO_CLUSTER_CELL
-    from fieldapp.services import history, hotspots
-    from fieldapp.services.demo import DEMO_PASSWORD, load_demo_city
+    from fieldapp.demo import history
+    from fieldapp.demo.accounts import DEMO_PASSWORD, load_demo_city
+    from fieldapp.services import hotspots
 
     with throwaway_database("mappage") as engine:
         url = engine.url.render_as_string(hide_password=False)

@@ -27,8 +27,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from benchmarks.common import REPO, figure, libpq_dsn, throwaway_database
+from fieldapp.demo.accounts import load_demo_city
 from fieldapp.models import Area, Cell
-from fieldapp.services.demo import load_demo_city
 
 PEOPLE = int(os.environ.get("BENCH_ROSTER_PEOPLE", 5000))
 TARGET_S, TARGET_MB = 30, 300

@@ -10,7 +10,7 @@ bearer token), p50 of
   window), each next to its plain GROUP BY.
 
 The 1,000,000 reports (with cases, events and check-ins) come from the history generator
-(`services.history.load_history`). The 10,000,000 are NOT generated (too slow here): the
+(`fieldapp.demo.history.load_history`). The 10,000,000 are NOT generated (too slow here): the
 1,000,000 rows are copied nine times with INSERT … SELECT, each copy with new ids and all its
 times moved back by k × 365 days (k = 1…9), i.e. ten years at the same rate; the non-key
 indexes are dropped for the copy and rebuilt after it, then VACUUM ANALYZE.
@@ -30,7 +30,8 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import figure, percentile, throwaway_database
-from fieldapp.stats import CHINA_TZ, day_start
+from fieldapp.domain import CHINA_TZ
+from fieldapp.stats import day_start
 
 ROWS = int(os.environ.get("BENCH_STATS_ROWS", 1_000_000))
 COPIES = int(os.environ.get("BENCH_STATS_COPIES", 9))
@@ -165,9 +166,10 @@ def _replicate(engine: Engine, copies: int) -> float:
 
 def main() -> None:
     from fieldapp import create_app
+    from fieldapp.demo import history
+    from fieldapp.demo.accounts import load_demo_city
     from fieldapp.models import User
-    from fieldapp.services import accounts, history
-    from fieldapp.services.demo import load_demo_city
+    from fieldapp.services import accounts
 
     with throwaway_database("stats") as engine:
         url = engine.url.render_as_string(hide_password=False)
@@ -211,7 +213,7 @@ def main() -> None:
             first,
             last,
             reports,
-            f"{reports:,} reports from services.history.load_history ({load_s:.0f} s)",
+            f"{reports:,} reports from fieldapp.demo.history.load_history ({load_s:.0f} s)",
             target="p50 <= 50 ms at 1,000,000",
         )
 

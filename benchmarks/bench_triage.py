@@ -55,9 +55,9 @@ _MAKE_CASES = text(
 def main() -> None:
     from fieldapp import create_app
     from fieldapp.deadlines import DeadlinePolicy
+    from fieldapp.demo.accounts import load_demo_city
     from fieldapp.models import User
     from fieldapp.services import accounts, sweep
-    from fieldapp.services.demo import load_demo_city
 
     with throwaway_database("triage") as engine:
         url = engine.url.render_as_string(hide_password=False)
@@ -186,7 +186,7 @@ def _page_times(app: Any, username: str) -> list[float]:
         return []
     import re
 
-    from fieldapp.services.demo import DEMO_PASSWORD
+    from fieldapp.demo.accounts import DEMO_PASSWORD
 
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)

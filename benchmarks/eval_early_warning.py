@@ -50,7 +50,7 @@ import scipy.sparse as sp
 import shapely
 
 from benchmarks.common import figure, percentile
-from grid.demo import build_demo_city
+from fieldapp.demo.city import build_demo_city
 from maps.early_warning import (
     ActiveAlert,
     background_rates,

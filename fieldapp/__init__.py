@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from fieldapp import config
+from fieldapp import config, labels
 from fieldapp.background import celery_init_app
 from fieldapp.db import db
 from fieldapp.i18n import init_babel
@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     init_babel(app)
+    labels.init_app(app)
 
     from fieldapp.auth import CookieSessionInterface, csrf
     from fieldapp.blueprints import (

@@ -9,6 +9,7 @@ from celery import Celery, Task
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.outbox_sender import OutboxSender
 from fieldapp.services import outbox
 
@@ -28,7 +29,7 @@ def celery_init_app(app: Flask) -> Celery:
         # No result backend by default: tasks record their outcome in PostgreSQL themselves.
         result_backend=app.config.get("CELERY_RESULT_BACKEND"),
         task_ignore_result=app.config.get("CELERY_RESULT_BACKEND") is None,
-        timezone="Asia/Shanghai",
+        timezone=CHINA_TZ.key,
         enable_utc=True,
         broker_connection_retry_on_startup=True,
         # Publishing from a request must fail fast when the broker is down: the outbox keeps

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from flask_babel import gettext as _
 
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 
 #: The window every stored or queried date lies in: the platform's records begin after 2000
 #: and no deadline or filter reaches past this century. Both days included.

@@ -137,7 +137,7 @@ def geo_import(path: str, repair: bool) -> None:
 @with_appcontext
 def geo_demo(seed: int, if_empty: bool) -> None:
     """Build the demo Rizhao (real names and codes, synthetic villages and cells) and load it."""
-    from fieldapp.services.demo import load_demo_city
+    from fieldapp.demo.accounts import load_demo_city
     from grid import queries
 
     if if_empty and queries.level_counts(db.session)["cells"]:
@@ -232,7 +232,7 @@ def up(host: str, port: int, seed: int, with_history: bool) -> None:
     empty, then nginx in front of gunicorn, a Celery worker and exactly one beat, each
     restarted if it dies (fieldapp.supervisor). Ctrl-C or SIGTERM stops them all gracefully."""
     from fieldapp import migrate
-    from fieldapp.services.demo import load_demo_city
+    from fieldapp.demo.accounts import load_demo_city
     from grid import queries
 
     progress = Progress()
@@ -357,8 +357,9 @@ def _demo_history_once(seed: int, progress: Progress) -> None:
 
     from sqlalchemy import func, select
 
+    from fieldapp.demo import history
     from fieldapp.models import Report
-    from fieldapp.services import history, hotspots
+    from fieldapp.services import hotspots
 
     if db.session.execute(select(func.count()).select_from(Report)).scalar_one():
         return
@@ -652,7 +653,7 @@ def demo_history(
     """Generate a plausible history of reports, their cases and check-ins, and load it with
     COPY in one transaction (for demos and benchmarks). Refuses when reports exist, unless
     --append. The injected clusters are written to instance/history_clusters.json."""
-    from fieldapp.services import history
+    from fieldapp.demo import history
 
     try:
         specs = [history.parse_cluster(spec, cluster_category) for spec in clusters]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.domain import CHINA_TZ
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -64,7 +65,7 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # offset our WGS-84 layers are shifted onto for display.
         "TILE_CRS": env.get("TILE_CRS", "wgs84"),
         "BABEL_DEFAULT_LOCALE": env.get("FIELDAPP_LANGUAGE", "zh"),
-        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "BABEL_DEFAULT_TIMEZONE": CHINA_TZ.key,
         "LANGUAGES": ("zh", "en"),
         # Start the private PostgreSQL / redis on demand when no URL is configured.
         "AUTO_START_SERVICES": env.get("FIELDAPP_AUTO_START_SERVICES", "1") != "0",

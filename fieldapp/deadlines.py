@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
+from fieldapp.domain import CHINA_TZ, SEVERITIES
 
 
 class Light(StrEnum):
@@ -50,7 +49,7 @@ class DeadlinePolicy:
         }
     )
     handling: Mapping[str, Limit] = field(
-        default_factory=lambda: {s: Limit(days=15) for s in ("red", "orange", "yellow")}
+        default_factory=lambda: {s: Limit(days=15) for s in SEVERITIES}
     )
     max_extension_days: int = 30
     warning_fraction: float = 2 / 3
@@ -95,9 +94,9 @@ class DeadlinePolicy:
         return replace(self, holidays=holidays, workdays=workdays)
 
 
-#: The steps and severities a stored policy holds, in the order the settings page shows them.
+#: The steps a stored policy holds (with every one of SEVERITIES), in the order the settings
+#: page shows them.
 STEPS = ("acceptance", "handling")
-SEVERITIES = ("red", "orange", "yellow")
 
 
 def policy_to_json(policy: DeadlinePolicy) -> dict[str, Any]:
@@ -118,7 +117,7 @@ def _limit_json(limit: Limit) -> dict[str, float | int]:
 
 def policy_from_json(data: Mapping[str, Any], base: DeadlinePolicy) -> DeadlinePolicy:
     """`base` with the rules `data` (from `policy_to_json`) holds."""
-    tables = {
+    tables: dict[str, dict[str, Limit]] = {
         step: {
             severity: Limit(
                 hours=float(data[step][severity].get("hours", 0)),

@@ -6,11 +6,14 @@ own, with force_locale in the worker)."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
+from fieldapp.domain import SEVERITIES
 from fieldapp.workflow import Action, State
 
 STATE_LABELS: Final[dict[str, LazyString]] = {
@@ -78,6 +81,27 @@ def state_label(state: str) -> str:
     return str(STATE_LABELS.get(state, state))
 
 
+LIGHT_LABELS: Final[dict[str, LazyString]] = {
+    "green": _l("On time"),
+    "yellow": _l("Due soon"),
+    "red": _l("Overdue"),
+}
+"""A case's warning light (fieldapp.deadlines.Light)."""
+OWNER_LEVEL_LABELS: Final[dict[str, LazyString]] = {
+    "township": _l("Township"),
+    "county": _l("County"),
+    "city": _l("City"),
+}
+"""The level that owns a case (workflow.ESCALATION_LEVELS)."""
+AREA_LEVEL_LABELS: Final[dict[str, LazyString]] = {
+    "city": _l("City"),
+    "county": _l("County-level units"),
+    "township": _l("Townships"),
+    "village": _l("Villages and communities"),
+    "cell": _l("Grid cells"),
+}
+"""The areas of a level, as a dashboard's list of the areas below names them."""
+
 #: Account roles (the roster file's Chinese words are fieldapp.roster_file.ROLE_WORDS).
 ROLE_LABELS: Final[dict[str, LazyString]] = {
     "officer": _l("Grid officer"),
@@ -87,3 +111,26 @@ ROLE_LABELS: Final[dict[str, LazyString]] = {
     "department": _l("Department staff"),
     "admin": _l("Administrator"),
 }
+
+
+def label(table: Mapping[str, Any], key: str | None) -> str:
+    """`key`'s label from `table` in the reader's language: the code itself if unknown, ""
+    for None (a column with no value)."""
+    if key is None:
+        return ""
+    return str(table.get(key, key))
+
+
+def init_app(app: Flask) -> None:
+    """The label look-ups and the severity order for every page's templates, so no template
+    spells out a severity list or a label table of its own."""
+    app.jinja_env.globals.update(
+        severities=SEVERITIES,
+        state_label=lambda key: label(STATE_LABELS, key),
+        action_label=lambda key: label(ACTION_LABELS, key),
+        severity_label=lambda key: label(SEVERITY_LABELS, key),
+        outcome_label=lambda key: label(OUTCOME_LABELS, key),
+        satisfaction_label=lambda key: label(SATISFACTION_LABELS, key),
+        light_label=lambda key: label(LIGHT_LABELS, key),
+        level_label=lambda key: label(OWNER_LEVEL_LABELS, key),
+    )

@@ -12,17 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from fieldapp import bounds
+from fieldapp.domain import CHINA_TZ
+from fieldapp.domain import SEVERITIES as SEVERITIES  # the API's statistics list them
 
-CHINA_TZ: Final = ZoneInfo("Asia/Shanghai")
 LEVELS: Final = ("city", "county", "township", "village", "cell")
 BREAKDOWNS: Final = ("category", "severity", "status", "period")
 #: The levels the KPI assessment (考评) ranks: GET /api/v1/kpis, the dashboards, the export.
 KPI_LEVELS: Final = ("county", "township")
 BUCKETS: Final = ("day", "week", "month")
-SEVERITIES: Final = ("red", "orange", "yellow")
 #: Merged duplicates (状态 merged) are the same dispute as their main case: every statistic
 #: leaves them out, unless a roll-up asks for status=merged explicitly.
 MERGED: Final = "merged"

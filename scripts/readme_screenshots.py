@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Page, Route, sync_playwright
 
-from fieldapp.services.demo import DEMO_PASSWORD
+from fieldapp.demo.accounts import DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
 ARGS = [

@@ -4,7 +4,9 @@ neighbouring cells share exact vertices and slanted edges (as real boundaries do
 from __future__ import annotations
 
 import os
-from datetime import date
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,47 @@ def cell_centre(i: int = 0, j: int = 0) -> tuple[float, float]:
     corners = lattice()[i : i + 2, j : j + 2].reshape(-1, 2)
     lon, lat = corners.mean(axis=0)
     return float(lon), float(lat)
+
+
+def file_via_api(
+    client: Any, people: dict[str, dict[str, object]], who: str = "officer_a", **overrides: Any
+) -> dict[str, Any]:
+    """File a report through the API as `who`'s phone would (an orange neighbours' dispute an
+    hour ago, in the officer's first cell; `overrides` replace fields); returns the answer."""
+    lon, lat = cell_centre(0, 0) if who == "officer_a" else cell_centre(4, 0)
+    body = {
+        "id": str(uuid.uuid4()),
+        "lon": lon,
+        "lat": lat,
+        "category": "neighbours",
+        "severity": "orange",
+        "people_involved": 2,
+        "title": "邻里纠纷",
+        "description": "两户因排水发生争执。",
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        **overrides,
+    }
+    r = client.post("/api/v1/reports", json=body, headers=auth(people, who))
+    assert r.status_code == 201, r.get_json()
+    return dict(r.get_json())
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of a page's form."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+def sign_in_form(client: Any, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the CSRF-protected form, as a browser does; returns a CSRF token of the
+    new session (signing in starts one) for later posts."""
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    r = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    return csrf_token(client.get("/login").get_data(as_text=True))
 
 
 def sign_in_cookie(client: Any, user_id: int) -> None:

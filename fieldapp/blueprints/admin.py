@@ -33,7 +33,8 @@ from flask_babel import gettext as _
 
 from fieldapp.auth import login_required, remote_addr, web_user
 from fieldapp.db import db
-from fieldapp.deadlines import CHINA_TZ, SEVERITIES, STEPS, DeadlinePolicy
+from fieldapp.deadlines import STEPS, DeadlinePolicy
+from fieldapp.domain import CHINA_TZ, SEVERITIES
 from fieldapp.export_writers import Column, SheetTitle, write_csv, write_xlsx
 from fieldapp.models import User
 from fieldapp.services import audit, settings

@@ -24,7 +24,7 @@ from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
 from fieldapp.i18n import language
-from fieldapp.labels import STATE_LABELS
+from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, User
 from fieldapp.services import geography
 from fieldapp.services.reports import list_categories
@@ -138,9 +138,8 @@ def _labels() -> dict[str, str]:
         "alert_acknowledged": _("Acknowledged"),
         "alert_supervised": _("Under supervision"),
         "alert_expired": _("Expired"),
-        "sev_red": _("Red"),
-        "sev_orange": _("Orange"),
-        "sev_yellow": _("Yellow"),
+        # severities: the labels of every page (fieldapp.labels), written once
+        **{f"sev_{key}": str(text) for key, text in SEVERITY_LABELS.items()},
         # a report's state: the labels of every page (fieldapp.labels), written once
         **{f"status_{key}": str(label) for key, label in STATE_LABELS.items()},
         **_hotspot_labels(),

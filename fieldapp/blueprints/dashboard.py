@@ -17,12 +17,17 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
 from fieldapp.i18n import language
-from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
+from fieldapp.labels import (
+    AREA_LEVEL_LABELS,
+    OUTCOME_LABELS,
+    SATISFACTION_LABELS,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+)
 from fieldapp.models import Area, User
 from fieldapp.services import case_list, dashboard, export_sources, silent
 from fieldapp.services.errors import DomainError
@@ -32,14 +37,6 @@ from fieldapp.stats import china_day
 bp = Blueprint("dashboard", __name__)
 
 ECHARTS: Final = "vendor/echarts/6.1.0/echarts.min.js"
-
-LEVEL_LABELS: Final = {
-    "city": _l("City"),
-    "county": _l("County-level units"),
-    "township": _l("Townships"),
-    "village": _l("Villages and communities"),
-    "cell": _l("Grid cells"),
-}
 
 
 def _user() -> User:
@@ -116,7 +113,7 @@ def _labels() -> dict[str, Any]:
         "previous": _("Previous period"),
         "severities": {k: str(v) for k, v in SEVERITY_LABELS.items()},
         "statuses": {k: str(v) for k, v in STATE_LABELS.items()},
-        "levels": {k: str(v) for k, v in LEVEL_LABELS.items()},
+        "levels": {k: str(v) for k, v in AREA_LEVEL_LABELS.items()},
     }
 
 
@@ -179,7 +176,7 @@ def page() -> ResponseReturnValue:
             period_data["value"], period.start, period.end - timedelta(days=1)
         ),
         config=config,
-        level_labels=LEVEL_LABELS,
+        level_labels=AREA_LEVEL_LABELS,
         echarts=ECHARTS,
         silent_count=silent_count,
         silent_days=current_app.config["SILENT_DAYS"],

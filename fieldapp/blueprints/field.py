@@ -24,7 +24,7 @@ from fieldapp.auth import api_user, csrf, now
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
-from fieldapp.labels import STATE_LABELS
+from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
 from fieldapp.services import own_reports
 
 bp = Blueprint("field", __name__, url_prefix="/field")
@@ -103,11 +103,10 @@ def ui_strings() -> dict[str, str]:
             "Categories are not on this phone yet. Connect once to download them."
         ),
         "severity": _("Severity"),
-        "sev_red": _("Red"),
+        # severities: the labels of every page (fieldapp.labels), written once
+        **{f"sev_{key}": str(text) for key, text in SEVERITY_LABELS.items()},
         "sev_red_hint": _("Report immediately"),
-        "sev_orange": _("Orange"),
         "sev_orange_hint": _("Handle the same day"),
-        "sev_yellow": _("Yellow"),
         "sev_yellow_hint": _("Solved on site"),
         "people_involved": _("People involved"),
         "group_incident": _("%(n)s or more people: possible group incident."),

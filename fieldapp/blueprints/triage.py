@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -35,15 +34,10 @@ from sqlalchemy.orm import Session
 from fieldapp.auth import login_required, now, remote_addr, web_user
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.http_images import image_response
 from fieldapp.i18n import language
-from fieldapp.labels import (
-    ACTION_LABELS,
-    OUTCOME_LABELS,
-    SATISFACTION_LABELS,
-    SEVERITY_LABELS,
-    STATE_LABELS,
-)
-from fieldapp.models import Department, User
+from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, action_label, label, state_label
+from fieldapp.models import User
 from fieldapp.services import cases, duplicates, geography, notifications, photos, reports
 from fieldapp.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from fieldapp.services.queue import QueueFilters, parse_filters, queue
@@ -65,8 +59,6 @@ MAX_BULK_CASES = 200
 # The queue's filters a bulk action returns to (anything else in the query is dropped).
 QUEUE_ARGS = ("status", "severity", "category", "q", "sort", "page", "per_page")
 
-LIGHT_LABELS = {"green": _l("On time"), "yellow": _l("Due soon"), "red": _l("Overdue")}
-LEVEL_LABELS = {"township": _l("Township"), "county": _l("County"), "city": _l("City")}
 FIELD_LABELS = {
     "reason": _l("Reason"),
     "department": _l("Department"),
@@ -166,12 +158,6 @@ def time_left_text(seconds: int | None) -> str:
     return text
 
 
-def _label(table: dict[str, Any], key: str | None) -> str:
-    if key is None:
-        return ""
-    return str(table.get(key, key))
-
-
 @bp.app_context_processor
 def triage_globals() -> dict[str, Any]:
     """The unread count for the inbox badge, and the label tables for the templates. App-wide
@@ -190,17 +176,11 @@ def triage_globals() -> dict[str, Any]:
 
 @bp.context_processor
 def triage_labels() -> dict[str, Any]:
-    """Label tables and helpers, for this blueprint's templates only."""
+    """The triage pages' own label tables and helpers, for this blueprint's templates only."""
     user = web_user()
     return {
-        "state_label": lambda key: _label(STATE_LABELS, key),
-        "action_label": lambda key: _label(ACTION_LABELS, key),
-        "severity_label": lambda key: _label(SEVERITY_LABELS, key),
-        "light_label": lambda key: _label(LIGHT_LABELS, key),
-        "outcome_label": lambda key: _label(OUTCOME_LABELS, key),
-        "satisfaction_label": lambda key: _label(SATISFACTION_LABELS, key),
-        "level_label": lambda key: _label(LEVEL_LABELS, key),
-        "field_label": lambda key: _label(FIELD_LABELS, key),
+        # (state, action, severity, light, level, outcome, satisfaction: app-wide, fieldapp.labels)
+        "field_label": lambda key: label(FIELD_LABELS, key),
         "time_left": time_left_text,
         "action_kind": lambda state, action: action_kind(State(state), Action(action)),
         "me": user,
@@ -368,7 +348,7 @@ def bulk() -> ResponseReturnValue:
             failures.append(f"{_name_of(session, user, raw)}：{_error_text(err, stale=stale)}")
     if done:
         flash(
-            _("%(action)s: %(n)d cases done.", action=_label(ACTION_LABELS, action), n=done),
+            _("%(action)s: %(n)d cases done.", action=action_label(action), n=done),
             "success",
         )
     for text in failures[:MAX_BULK_FAILURES_SHOWN]:
@@ -420,7 +400,7 @@ def _error_text(err: DomainError, *, stale: bool = False) -> str:
         return err.message
     parts = [err.message]
     for field, message in err.fields.items():
-        parts.append(f"{_label(FIELD_LABELS, field)}：{message}")
+        parts.append(f"{label(FIELD_LABELS, field)}：{message}")
     return " ".join(parts)
 
 
@@ -454,7 +434,7 @@ def _render_case(
     is_open = State(report.status) in OPEN_STATES
     candidates = duplicates.candidates(session, report.id, user) if is_open else []
     merged_into = cases.merged_into(session, user, report)
-    department = session.get(Department, report.department_id) if report.department_id else None
+    department = cases.assigned_department(session, report)
     state = report.status
     # Primary step first, destructive ones last (the button hierarchy, workflow.action_kind).
     rank = {"primary": 0, "secondary": 1, "destructive": 2}
@@ -570,9 +550,9 @@ def _done_text(session: Session, user: User, action: str, result: dict[str, Any]
         return _(
             "Merge undone: %(number)s is “%(state)s” again.",
             number=result["case_number"],
-            state=_label(STATE_LABELS, result["status"]),
+            state=state_label(result["status"]),
         )
-    return _("Done: %(action)s.", action=_label(ACTION_LABELS, action))
+    return _("Done: %(action)s.", action=action_label(action))
 
 
 @bp.get("/cases/<report_id>/merge")
@@ -594,7 +574,7 @@ def merge_confirm(report_id: str) -> ResponseReturnValue:
             raise Conflict(
                 _(
                     "This case is “%(state)s”: it cannot be merged.",
-                    state=_label(STATE_LABELS, report.status),
+                    state=state_label(report.status),
                 )
             )
         kept = cases.merge_preview(session, user, report, into)
@@ -618,7 +598,7 @@ def photo(report_id: str, photo_id: str) -> ResponseReturnValue:
         found = photos.get_photo(db.session, _user(), _parse_uuid(report_id), _parse_uuid(photo_id))
     except DomainError:
         abort(404)
-    return _image(found.data, found.content_type)
+    return image_response(found.data, found.content_type)
 
 
 @bp.get("/cases/<report_id>/photos/<photo_id>/thumbnail")
@@ -630,16 +610,8 @@ def photo_thumbnail(report_id: str, photo_id: str) -> ResponseReturnValue:
         abort(404)
     if found.thumbnail is None:
         # Not made yet (the worker is behind): the full photo scaled by the browser will do.
-        return _image(found.data, found.content_type)
-    return _image(found.thumbnail, "image/jpeg")
-
-
-def _image(data: bytes, content_type: str) -> Response:
-    response = Response(data, mimetype=content_type)
-    # Personal photos: the browser may keep them, shared caches may not.
-    response.headers["Cache-Control"] = "private, max-age=86400"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+        return image_response(found.data, found.content_type)
+    return image_response(found.thumbnail, "image/jpeg")
 
 
 # --- the inbox -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import AuditEvent, User
 from fieldapp.services.errors import InvalidInput
 from fieldapp.services.report_input import parse_day

@@ -24,6 +24,7 @@ from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
     REQUIRES_OUTCOME,
+    REQUIRES_REASON,
     RESTORES_STATE,
     Action,
     IllegalTransition,
@@ -36,21 +37,9 @@ from fieldapp.workflow import (
     next_level,
 )
 
-# Notes and summaries are also required for these (besides workflow.REQUIRES_REASON).
-NEEDS_TEXT = frozenset(
-    {
-        Action.REJECT,
-        Action.RETURN,
-        Action.SEND_BACK,
-        Action.ESCALATE,
-        Action.REQUEST_EXTENSION,
-        Action.DENY_EXTENSION,
-        Action.PROGRESS,
-        Action.REQUEST_CLOSING,
-        Action.SUPERVISE,
-        Action.REASSIGN,
-    }
-)
+# A text is required for the steps that need a reason (workflow.REQUIRES_REASON) and for
+# those whose text is the step itself: a progress note, the closing summary, the order.
+NEEDS_TEXT = REQUIRES_REASON | {Action.PROGRESS, Action.REQUEST_CLOSING, Action.SUPERVISE}
 OWNER_ROLE_BY_LEVEL = {"township": "coordinator", "county": "county", "city": "city"}
 
 
@@ -112,12 +101,12 @@ def act(
     try:
         decision = decide(state, action, relations(user, report))
     except IllegalTransition as err:
-        allowed = ", ".join(_action_label(a) for a in err.allowed) or _("none")
+        allowed = ", ".join(action_label(a) for a in err.allowed) or _("none")
         raise Conflict(
             _(
                 "“%(action)s” is not possible while the case is “%(state)s”. You can: %(allowed)s.",
-                action=_action_label(action),
-                state=_state_label(state),
+                action=action_label(action),
+                state=state_label(state),
                 allowed=allowed,
             )
         ) from None
@@ -196,7 +185,7 @@ def act(
             notify_owner_ids,
             f"case.{action.value}",
             f"{report.id}:{report.version}",
-            f"{_action_label(action)}：{report.case_number} {report.title}",
+            f"{action_label(action)}：{report.case_number} {report.title}",
         )
     if action is Action.REASSIGN and data.get("from_department_id"):
         # The department that had it is told too: it must stop working on it.
@@ -694,6 +683,13 @@ def merge_preview(session: Session, viewer: User, report: Report, into: Any) -> 
     return target
 
 
+def assigned_department(session: Session, report: Report) -> Department | None:
+    """The department the case is assigned to now, if any."""
+    if report.department_id is None:
+        return None
+    return session.get(Department, report.department_id)
+
+
 def departments_for_case(session: Session, report: Report) -> list[Department]:
     """The departments a case may be assigned to: its county's and the city's (the service
     refuses any other, this only keeps the select short)."""
@@ -846,11 +842,3 @@ def _department_name(names: dict[Any, str], key: Any) -> str | None:
     if key is None or isinstance(key, bool):
         return None
     return names.get(key, str(key))
-
-
-def _action_label(action: Action) -> str:
-    return action_label(action.value)
-
-
-def _state_label(state: State) -> str:
-    return state_label(state.value)

@@ -11,10 +11,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from fieldapp import bounds
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Checkin, User
 from fieldapp.services import audit
 from fieldapp.services.errors import Forbidden, InvalidInput
-from fieldapp.services.report_input import CHINA_TZ
 
 # A check-in may be sent late from a phone that was offline, but not for long-gone days.
 MAX_DAYS_LATE = 7

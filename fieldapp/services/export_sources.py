@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, DateTime, and_, false, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from fieldapp import bounds, kpi
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.export_writers import Column
 from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, Category, Cell, Department, Report, User
@@ -152,7 +152,7 @@ def _resolved(labels: dict[str, Any]) -> dict[str | None, str | None]:
 def _china_time(column: Any) -> Any:
     """A timestamptz as naive China time, converted by PostgreSQL: cheaper than a zoneinfo
     conversion per value in Python, and what the writers expect."""
-    return func.timezone("Asia/Shanghai", column, type_=DateTime())
+    return func.timezone(CHINA_TZ.key, column, type_=DateTime())
 
 
 # --- scope ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import bounds, export_store, export_writers
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ, SEVERITIES
 from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
 from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
@@ -50,7 +50,6 @@ RUN_EXPORT_TASK = "workers.tasks.run_export"
 KINDS = ("cases", "kpis", "assessment", "areas_geojson")
 FORMATS = ("xlsx", "csv", "geojson")
 LANGUAGES = ("zh", "en")
-SEVERITIES = ("red", "orange", "yellow")
 FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status", "overdue", "key")
 BODY_FIELDS = ("kind", "format", "language", "level", "filters")
 #: A filter is one code or name (an area code is 15 digits, a category key a word); more is

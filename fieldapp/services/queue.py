@@ -17,13 +17,14 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.domain import SEVERITIES
 from fieldapp.models import Report, User
 from fieldapp.services import cases, duplicates, reports
 from fieldapp.services.errors import Forbidden, InvalidInput
 from fieldapp.workflow import OPEN_STATES
 
 REPEAT_WINDOW = timedelta(days=90)
-SEVERITY_RANK = case({"red": 0, "orange": 1, "yellow": 2}, value=Report.severity, else_=3)
+SEVERITY_RANK = case({s: i for i, s in enumerate(SEVERITIES)}, value=Report.severity, else_=3)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def parse_filters(args: dict[str, str]) -> QueueFilters:
     if status and status not in {s.value for s in OPEN_STATES}:
         errors["status"] = _("An open state.")
     severity = args.get("severity") or None
-    if severity and severity not in ("red", "orange", "yellow"):
+    if severity and severity not in SEVERITIES:
         errors["severity"] = _("One of: red, orange, yellow.")
     try:
         page = int(args.get("page", 1))

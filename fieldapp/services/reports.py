@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fieldapp import crypto
 from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.domain import SEVERITIES
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
@@ -402,7 +403,7 @@ def parse_filters(args: dict[str, str]) -> ReportFilters:
         page=integer("page", 1, 1, 100_000),
         per_page=integer("per_page", 20, 1, 100),
     )
-    if filters.severity and filters.severity not in ("red", "orange", "yellow"):
+    if filters.severity and filters.severity not in SEVERITIES:
         errors["severity"] = _("One of: red, orange, yellow.")
     if errors:
         raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")

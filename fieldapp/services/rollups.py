@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from fieldapp import kpi
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, Cell, Checkin, CheckinMonth, OfficerCell, Report, User
 from fieldapp.services import scope
 from fieldapp.stats import LEVELS, MERGED, Period, day_start, level_index, whole_months
@@ -193,7 +194,7 @@ def reports_within(within: AreaInfo | None) -> ColumnElement[bool]:
 
 def _bucket_expr(bucket: str) -> Any:
     # The China-time calendar day (or its week's Monday / month's 1st) of reported_at.
-    local = func.timezone("Asia/Shanghai", Report.reported_at)
+    local = func.timezone(CHINA_TZ.key, Report.reported_at)
     return cast(func.date_trunc(bucket, local), Date)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import CaseEvent, Report
 from fieldapp.services import audit, cases, notifications
+from fieldapp.workflow import Action, IllegalTransition, Relation, State, decide
 
 # Raw SQL: two set-based UPDATEs over the partial index on open cases' due times; the ORM
 # would load every candidate row. RETURNING gives exactly the cases that changed light.
@@ -95,7 +96,15 @@ def _escalate(session: Session, report_id: Any, now: datetime, policy: DeadlineP
     report = session.get(Report, report_id)
     if report is None or report.due_at is None:
         return 0
+    try:
+        # The sweep escalates for the owner, through the same table as every other step: a
+        # case being handled goes back to "accepted" at the new level (its department is
+        # released), and a case awaiting the closing review is not escalated by the clock.
+        decision = decide(State(report.status), Action.ESCALATE, frozenset({Relation.OWNER}))
+    except IllegalTransition:
+        return 0
     values = cases.escalation_values(session, report, now, policy)
+    values["status"] = decision.to_state.value
     from_status = report.status
     for key, value in values.items():
         setattr(report, key, value)

@@ -32,7 +32,7 @@ depends_on: str | Sequence[str] | None = None
 #   phones filing at the same place at once see each other (PL/pgSQL statements each take a
 #   new snapshot under READ COMMITTED, after the lock is granted).
 # The recompute writes only prev_place_at, which no trigger watches: no recursion.
-# The history generator (fieldapp.services.history), which COPYs with triggers off, computes
+# The history generator (fieldapp.demo.history), which COPYs with triggers off, computes
 # the same column itself.
 _FUNCTIONS = """
 CREATE FUNCTION reports_lock_place(p_cell integer, p_category text) RETURNS void

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import (
     AppSetting,
     AuditEvent,
@@ -33,6 +33,8 @@ from fieldapp.models import (
 )
 from fieldapp.services import accounts, settings
 from tests.support import PASSWORD, auth, cell_centre
+from tests.support import file_via_api as file
+from tests.support import sign_in_form as login
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -68,23 +70,6 @@ def admin(db_session: Session) -> User:
     )
 
 
-def _token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html[:2000]
-    return match.group(1)
-
-
-def login(client: FlaskClient, username: str) -> str:
-    """Sign in through the form; returns a CSRF token for later posts."""
-    token = _token(client.get("/login").get_data(as_text=True))
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
-    )
-    assert r.status_code == 302, r.get_data(as_text=True)[:500]
-    # Signing in starts a new session: a token for it from any page with a form.
-    return _token(client.get("/login").get_data(as_text=True))
-
-
 def post(
     client: FlaskClient, path: str, data: dict[str, str], token: str, expect: int = 302
 ) -> str:
@@ -107,25 +92,6 @@ def policy_form(**overrides: str) -> dict[str, str]:
     form["max_extension_days"] = "30"
     form.update(overrides)
     return form
-
-
-def file(client: FlaskClient, people: dict, **overrides: Any) -> dict[str, Any]:
-    lon, lat = cell_centre(0, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
-        "title": "邻里纠纷",
-        "description": "两户因排水发生争执。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-    }
-    body.update(overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    return dict(r.get_json())
 
 
 def accept(client: FlaskClient, people: dict, report_id: str) -> None:

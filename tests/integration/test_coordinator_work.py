@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session
 
 from fieldapp.models import CaseEvent, Notification, OutboxMessage, Report
 from tests.integration.test_triage_pages import (
-    _token,
     case_page,
     file,
     login,
     page,
     post_action,
 )
-from tests.support import auth
+from tests.support import auth, csrf_token
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -168,7 +167,7 @@ def test_merge_from_the_duplicate_row_asks_first_goes_the_way_shown_and_can_be_u
     assert stored is not None and stored.status == "reported"
     form = confirm[confirm.index('id="merge-confirm-form"') :]
     data = {
-        "csrf_token": _token(confirm),
+        "csrf_token": csrf_token(confirm),
         "version": re.search(r'name="version" value="(\d+)"', form).group(1),  # type: ignore[union-attr]
         "into": re.search(r'name="into" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
     }
@@ -382,7 +381,7 @@ def test_bulk_actions_return_to_the_same_filtered_page_and_cap_the_ids(
     back = re.search(r'name="back" value="([^"]*)"', html)
     assert back
     data: dict[str, Any] = {
-        "csrf_token": _token(html),
+        "csrf_token": csrf_token(html),
         "action": "accept",
         "back": back.group(1).replace("&amp;", "&"),
         "case": [c["id"] for c in cases],
@@ -448,7 +447,7 @@ def test_one_new_report_makes_one_inbox_message_with_the_duplicate_fact(
     assert link
     r = client.get(link.group(1))
     assert r.status_code == 302 and "/triage/cases/" in r.headers["Location"]
-    r = client.post("/triage/inbox/read", data={"csrf_token": _token(inbox)})
+    r = client.post("/triage/inbox/read", data={"csrf_token": csrf_token(inbox)})
     assert r.status_code == 302
     unread = db_session.execute(
         select(func.count()).where(Notification.user_id == coord_id, Notification.read_at.is_(None))

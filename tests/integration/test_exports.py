@@ -23,32 +23,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import export_store
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import AuditEvent, ExportJob, OutboxMessage
 from fieldapp.services import exports
-from tests.support import auth, cell_centre
+from tests.support import auth, file_via_api
 
 pytestmark = pytest.mark.usefixtures("people")
 
 
 def file_report(client: FlaskClient, people: dict, who: str, **overrides: Any) -> dict:
-    lon, lat = cell_centre(0, 0) if who == "officer_a" else cell_centre(4, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
+    fields: dict[str, Any] = {
         "people_involved": 3,
         "title": f"排水沟纠纷 {uuid.uuid4().hex[:6]}",
         "description": "两户因排水沟堵塞争执，张三丰要求赔偿。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         "parties": [{"name": "张三丰", "id_number": "371102199001011234", "phone": "13800001111"}],
     }
-    body.update(overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, who))
-    assert r.status_code == 201, r.get_json()
-    return dict(r.get_json())
+    return file_via_api(client, people, who, **{**fields, **overrides})
 
 
 def request_export(client: FlaskClient, people: dict, who: str, body: dict) -> dict:
@@ -362,7 +352,8 @@ def test_a_second_delivery_does_nothing(
 def test_the_page_lists_exports_and_requests_one_through_its_form(
     client: FlaskClient, db_session: Session, people: dict
 ) -> None:
-    from tests.integration.test_triage_pages import _token, login
+    from tests.integration.test_triage_pages import login
+    from tests.support import csrf_token
 
     r = client.get("/exports/")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
@@ -371,7 +362,12 @@ def test_the_page_lists_exports_and_requests_one_through_its_form(
     assert "<title>导出" in html and "申请导出" in html and "暂无导出" in html
     r = client.post(
         "/exports/",
-        data={"kind": "cases", "format": "xlsx", "from": "2026-11-01", "csrf_token": _token(html)},
+        data={
+            "kind": "cases",
+            "format": "xlsx",
+            "from": "2026-11-01",
+            "csrf_token": csrf_token(html),
+        },
     )
     assert r.status_code == 302
     html = client.get("/exports/").get_data(as_text=True)
@@ -383,7 +379,7 @@ def test_the_page_lists_exports_and_requests_one_through_its_form(
     # A bad field is shown on the page, not a 500, and writes nothing.
     r = client.post(
         "/exports/",
-        data={"kind": "cases", "format": "xlsx", "from": "昨天", "csrf_token": _token(html)},
+        data={"kind": "cases", "format": "xlsx", "from": "昨天", "csrf_token": csrf_token(html)},
         follow_redirects=True,
     )
     assert r.status_code == 200 and "请检查导出请求" in r.get_data(as_text=True)
@@ -399,7 +395,8 @@ def test_a_case_list_links_to_the_export_of_exactly_its_cases(
 ) -> None:
     """/cases (behind a dashboard figure) links to the exports page filled with its filters;
     the export requested from there holds exactly the cases the list counted."""
-    from tests.integration.test_triage_pages import _token, login
+    from tests.integration.test_triage_pages import login
+    from tests.support import csrf_token
 
     for severity in ("red", "red", "yellow"):
         file_report(client, people, "officer_a", severity=severity)
@@ -425,7 +422,7 @@ def test_a_case_list_links_to_the_export_of_exactly_its_cases(
             "to": today,
             "severity": "red",
             "area": "991101001",
-            "csrf_token": _token(form_page),
+            "csrf_token": csrf_token(form_page),
         },
     )
     assert r.status_code == 302

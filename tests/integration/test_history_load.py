@@ -1,4 +1,4 @@
-"""Loading a report history into PostGIS with COPY (fieldapp.services.history), inside the
+"""Loading a report history into PostGIS with COPY (fieldapp.demo.history), inside the
 test's transaction (rolled back): counts, cell chains, points in cells, foreign keys, case
 events, check-ins, the refusal of a second load and --append. The small city has officers in
 three cells only (the `people` fixture); the other cells get no reports."""
@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
-from fieldapp.services import history as H
+from fieldapp.demo import history as H
+from fieldapp.demo.accounts import ensure_department_handlers
+from fieldapp.domain import CHINA_TZ
 
 pytestmark = pytest.mark.usefixtures("small_city_loaded")
 
@@ -281,7 +282,7 @@ def test_department_handlers_are_created_once(db_session: Session) -> None:
             "SELECT '991101-D99', '测试区信访局', 'county', id FROM areas WHERE code = '991101'"
         )
     )
-    handlers = H.ensure_department_handlers(s)
+    handlers = ensure_department_handlers(s)
     department = _scalar(s, "SELECT id FROM departments WHERE code = '991101-D99'")
     user = s.execute(
         text("SELECT username, role, department_id, password_hash FROM users WHERE id = :id"),
@@ -289,7 +290,7 @@ def test_department_handlers_are_created_once(db_session: Session) -> None:
     ).one()
     assert user[:3] == ("dept_991101-D99", "department", department)
     assert user[3].startswith("$argon2")
-    assert H.ensure_department_handlers(s) == handlers
+    assert ensure_department_handlers(s) == handlers
 
 
 def test_save_clusters(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import AuditEvent, CaseEvent, Report
-from fieldapp.stats import CHINA_TZ
 from tests.integration.test_cases_api import act, file
 from tests.support import auth
 

@@ -16,9 +16,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from fieldapp import kpi
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, User
 from fieldapp.services import rollups, stats
-from fieldapp.stats import CHINA_TZ, parse_period
+from fieldapp.stats import parse_period
 from tests.integration.stats_support import CELLS, add_checkins, add_report, cell_ids
 from tests.support import auth
 

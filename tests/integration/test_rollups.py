@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import User
 from fieldapp.services import stats
 from fieldapp.services.rollups import RollupFilters
-from fieldapp.stats import CHINA_TZ, LEVELS
+from fieldapp.stats import LEVELS
 from tests.integration.stats_support import CELLS, add_report, cell_ids
 from tests.support import auth, cell_centre, sign_in_cookie
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from fieldapp.models import Report
-from tests.support import PASSWORD, auth, cell_centre
+from tests.support import auth, cell_centre, csrf_token, file_via_api, sign_in_form
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -27,39 +27,18 @@ ESCAPED_IMG = "&lt;img src=x onerror=alert(2)&gt;"
 
 
 def file(client: FlaskClient, people: dict, who: str = "officer_a", **overrides: Any) -> dict:
-    """File a report through the API, as a phone would."""
-    lon, lat = cell_centre(0, 0) if who == "officer_a" else cell_centre(4, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
+    """File a report through the API, as a phone would: with a party and a title of its own."""
+    fields: dict[str, Any] = {
         "title": f"宅基地边界争执 {uuid.uuid4().hex[:6]}",
         "description": "两户因宅基地边界发生争执。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         "parties": [{"name": "张三丰", "id_number": "371102199001011234", "phone": "13800001111"}],
     }
-    body.update(overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, who))
-    assert r.status_code == 201, r.get_json()
-    return dict(r.get_json())
-
-
-def _token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html[:2000]
-    return match.group(1)
+    return file_via_api(client, people, who, **{**fields, **overrides})
 
 
 def login(client: FlaskClient, username: str) -> None:
     """Sign in through the CSRF-protected form, as a browser does."""
-    token = _token(client.get("/login").get_data(as_text=True))
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
-    )
-    assert r.status_code == 302, r.get_data(as_text=True)
+    sign_in_form(client, username)
 
 
 def page(client: FlaskClient, path: str, expect: int = 200) -> str:
@@ -83,7 +62,10 @@ def post_action(
 ) -> Any:
     """Post one step's form as the case page has it (CSRF token and the version it showed)."""
     html = case_page(client, report_id)
-    data = {"csrf_token": _token(html), "version": version_of(html) if version is None else version}
+    data = {
+        "csrf_token": csrf_token(html),
+        "version": version_of(html) if version is None else version,
+    }
     data.update(fields)
     return client.post(f"/triage/cases/{report_id}/actions/{action}", data=data)
 
@@ -262,7 +244,7 @@ def test_bulk_accept_and_assign_report_each_failure(
     first, second = file(client, people), file(client, people)
     login(client, "t_coord_1")
     html = page(client, "/triage/?per_page=200")
-    token = _token(html)
+    token = csrf_token(html)
     r = client.post(
         "/triage/bulk",
         data={
@@ -394,7 +376,7 @@ def test_the_inbox_badge_counts_unread_and_can_be_cleared(
     html = page(client, "/triage/inbox")
     badge = re.search(r'id="inbox-badge"[^>]*>(\d+)<', html)
     assert badge and int(badge.group(1)) >= 1
-    r = client.post("/triage/inbox/read", data={"csrf_token": _token(html)})
+    r = client.post("/triage/inbox/read", data={"csrf_token": csrf_token(html)})
     assert r.status_code == 302
     html = page(client, "/triage/inbox")
     assert 'id="inbox-badge"' not in html and "全部消息已标为已读" in html

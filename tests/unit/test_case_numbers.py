@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fieldapp.services.history import case_number_sequence
+from fieldapp.demo.history import case_number_sequence
 
 
 def test_numbers_run_per_group_in_time_then_id_order_from_the_counter() -> None:

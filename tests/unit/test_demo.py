@@ -1,4 +1,5 @@
-"""The synthetic demo city (grid.demo): counts, codes, populations, exact tiling, determinism.
+"""The synthetic demo city (fieldapp.demo.city): counts, codes, populations, exact tiling,
+determinism.
 
 The city is built once per module (about 2 s); every check reads the same build."""
 
@@ -14,7 +15,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon
 
-from grid.demo import (
+from fieldapp.demo.city import (
     CITY_CODE,
     CITY_EXTENT,
     ISLANDS_EXTENT,

@@ -1,4 +1,4 @@
-"""The report history planner (fieldapp.services.history), without a database: counts and
+"""The report history planner (fieldapp.demo.history), without a database: counts and
 rates, the severity and people mix, points inside cells, every case history a legal path of
 the workflow with columns matching an independent replay of the deadline rules, merges,
 clusters, check-ins, COPY text and determinism."""
@@ -14,7 +14,9 @@ import pytest
 import shapely
 
 from fieldapp.deadlines import DeadlinePolicy
-from fieldapp.services import history as H
+from fieldapp.demo import history as H
+from fieldapp.demo.city import COUNTY_DEPARTMENTS
+from fieldapp.demo.reports import PLAN_ARRAYS
 from fieldapp.workflow import OPEN_STATES, Action, State, decide
 from tests.support import small_city
 
@@ -143,7 +145,7 @@ def test_every_case_history_is_a_legal_path(plan: H.HistoryPlan) -> None:
 def _reference(plan: H.HistoryPlan, r: int, events: list[int], policy: DeadlinePolicy) -> dict:
     """The report columns by the rules of services.cases, with datetimes and the policy."""
     p, w = plan.reports, plan.workflow
-    severity = H.SEVERITIES[p.severity[r]]
+    severity = H.SEVERITY_BY_CODE[p.severity[r]]
     reported = _dt(p.reported_at[r])
     s: dict[str, Any] = {
         "status": State.REPORTED,
@@ -274,13 +276,13 @@ def test_shares_of_paths_and_outcomes(plan: H.HistoryPlan) -> None:
 def test_no_red_case_is_left_overdue_by_the_sweep(plan: H.HistoryPlan) -> None:
     w, p = plan.workflow, plan.reports
     open_codes = [H.STATES.index(s) for s in OPEN_STATES]
-    red = p.severity == H.SEVERITIES.index("red")
+    red = p.severity == H.SEVERITY_BY_CODE.index("red")
     stale = red & np.isin(w.status, open_codes) & (w.due_at <= p.as_of - H.SWEEP_LATENCY_S)
     assert not stale.any()
     automatic = w.ev_automatic
     assert automatic.any()
     assert (w.ev_actor[automatic] == 0).all()
-    assert (p.severity[w.ev_report[automatic]] == H.SEVERITIES.index("red")).all()
+    assert (p.severity[w.ev_report[automatic]] == H.SEVERITY_BY_CODE.index("red")).all()
 
 
 def test_duplicates_go_into_an_earlier_open_case(plan: H.HistoryPlan) -> None:
@@ -319,7 +321,7 @@ def test_actors(plan: H.HistoryPlan, frame: H.CityFrame) -> None:
     assert (assigned_county == county_of_event).all()
     wages = p.category[w.ev_report[assign]] == frame.categories.index("wages_labour")
     names = {frame.departments[d].name for d in w.ev_value[assign][wages]}
-    assert names <= {"人力资源和社会保障局", *H._FRAME_DEPARTMENTS}
+    assert names <= {"人力资源和社会保障局", *COUNTY_DEPARTMENTS}
     assert "人力资源和社会保障局" in names
 
 
@@ -439,7 +441,7 @@ def test_same_seed_same_plan(frame: H.CityFrame) -> None:
     a, b, c = make(7), make(7), make(8)
 
     def arrays(h: H.HistoryPlan) -> dict[str, Any]:
-        out = {f"r.{k}": getattr(h.reports, k) for k in H._PLAN_ARRAYS}
+        out = {f"r.{k}": getattr(h.reports, k) for k in PLAN_ARRAYS}
         out.update({f"w.{k}": v for k, v in vars(h.workflow).items()})
         assert h.checkins is not None
         out.update({f"c.{k}": v for k, v in vars(h.checkins).items()})

@@ -7,14 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from fieldapp.crypto import keyring_outside_app
+from fieldapp.demo.city import build_demo_city
+from fieldapp.models import Department
 from fieldapp.services.accounts import hash_password
 from fieldapp.services.party_data import stored_user_phone
 from grid import queries
-from grid.demo import build_demo_city
 from grid.importer import import_boundaries
 from grid.models import Cell, OfficerCell, User
 
@@ -119,3 +121,48 @@ def load_demo_city(
         "departments": len(city.departments),
         "accounts": len(rows),
     }
+
+
+def ensure_department_handlers(session: Session) -> dict[int, int]:
+    """department id → the user who handles its cases (the lowest active `department` user),
+    creating `dept_<department code>` with the demo password where a department has none."""
+
+    def current() -> dict[int, int]:
+        return {
+            int(d or 0): int(u)
+            for d, u in session.execute(
+                select(User.department_id, func.min(User.id))
+                .where(User.role == "department", User.active, User.department_id.is_not(None))
+                .group_by(User.department_id)
+            ).all()
+        }
+
+    found = current()
+    missing = [
+        d
+        for d in session.execute(select(Department).order_by(Department.code)).scalars()
+        if d.id not in found
+    ]
+    if missing:
+        demo_hash = hash_password(DEMO_PASSWORD)  # once: Argon2 is slow on purpose
+        session.execute(
+            pg_insert(User)
+            .values(
+                [
+                    {
+                        "username": f"dept_{d.code}",
+                        "display_name": f"{d.name}经办人（示例）",
+                        "role": "department",
+                        "department_id": d.id,
+                        "password_hash": demo_hash,
+                        "active": True,
+                    }
+                    for d in missing
+                ]
+            )
+            # A username already taken (say, a deactivated handler) is left alone: that
+            # department's steps then have no actor.
+            .on_conflict_do_nothing(index_elements=["username"])
+        )
+        found = current()
+    return found
