@@ -33,7 +33,6 @@ default 10), BENCH_PROVINCE_REQUESTS (per query figure, default 15), BENCH_PROVI
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -44,7 +43,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Engine, select, text
@@ -59,6 +57,8 @@ from benchmarks.common import (
     throwaway_database,
     wait_ready,
 )
+from fieldapp.demo import accounts as demo_accounts
+from fieldapp.demo import load as demo_load
 
 TARGET = int(os.environ.get("BENCH_PROVINCE_REPORTS", 10_000_000))
 INTAKE_S = float(os.environ.get("BENCH_PROVINCE_SECONDS", 10))
@@ -71,25 +71,6 @@ INTAKE_CLIENTS = 16
 
 def _say(message: str) -> None:
     print(f"  … {message}", file=sys.stderr, flush=True)
-
-
-def _module(*names: str) -> ModuleType:
-    """The first of `names` that imports: the demo loaders are moving from
-    fieldapp.services to a fieldapp.demo package; the benchmark follows either."""
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise ImportError(f"none of {names}")
-
-
-def demo_city_module() -> ModuleType:
-    return _module("fieldapp.demo.city", "fieldapp.demo", "fieldapp.services.demo")
-
-
-def history_module() -> ModuleType:
-    return _module("fieldapp.demo.history", "fieldapp.services.history")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -464,7 +445,7 @@ def _context(engine: Engine, app: Any, last: date) -> dict[str, Any]:
             "period": f"{month_end.year}-{month_end.month:02d}",
             "city_id": city.id,
             "city_username": city.username,
-            "password": demo_city_module().DEMO_PASSWORD,
+            "password": demo_accounts.DEMO_PASSWORD,
             "city_token": accounts.issue_token(session, city, "bench", now).token,
             "coordinator_token": accounts.issue_token(session, coordinator, "bench", now).token,
             "tokens": [
@@ -496,9 +477,9 @@ def main() -> None:
         started = time.perf_counter()
         with app.app_context():
             with Session(engine) as session, session.begin():
-                demo_city_module().load_demo_city(session, seed=1)
+                demo_accounts.load_demo_city(session, seed=1)
             with Session(engine) as session, session.begin():
-                summary = history_module().load_history(
+                summary = demo_load.load_history(
                     session, seed=1, policy=app.config["DEADLINE_POLICY"], progress=_say
                 )
         load_s = time.perf_counter() - started
