@@ -13,20 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import gettext as _
 from pydantic import (
     AfterValidator,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
     ValidationInfo,
     WithJsonSchema,
 )
 
-from fieldapp.contract.stats import Answer, Body, Day, error
+from fieldapp.contract.base import AnswerModel, BodyModel, check_text
+from fieldapp.contract.stats import Day, error
 from fieldapp.domain import Severity
 from fieldapp.workflow import State
 
@@ -97,7 +97,7 @@ def _not_before_from(value: date | None, info: ValidationInfo) -> date | None:
 Text = Annotated[
     str | None,
     BeforeValidator(_blank_is_none),
-    AfterValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    AfterValidator(lambda v: check_text(v.strip()) if isinstance(v, str) else v),
 ]
 Flag = Annotated[StrictBool, BeforeValidator(_false_if_absent)]
 STATUS_FILTERS: Final = (*(s.value for s in State), OPEN_STATUS)
@@ -116,7 +116,7 @@ StatusFilter = Annotated[
 ]
 
 
-class ExportFilters(Body):
+class ExportFilters(BodyModel):
     """What the export holds; every filter optional."""
 
     date_from: Annotated[Day, BeforeValidator(_blank_is_none)] = Field(
@@ -222,7 +222,7 @@ EXPORT_REQUEST_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-class ExportRequest(Body):
+class ExportRequest(BodyModel):
     """What to export. `cases`: the case list (矛盾纠纷案件清单) the caller may see, as xlsx
     or csv. `kpis`: report figures per area of `level` within the caller's area (分区域统计表),
     as xlsx or csv. `assessment`: the KPI assessment table (考评表) of GET /api/v1/kpis —
@@ -230,9 +230,9 @@ class ExportRequest(Body):
     this month; from alone: its month), as xlsx or csv. `areas_geojson`: the same figures as
     `kpis` on the areas' boundaries, as GeoJSON. Parties' personal data are never exported."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [e["value"] for e in EXPORT_REQUEST_EXAMPLES.values()]}
-    )
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        name: (e["summary"], e["value"]) for name, e in EXPORT_REQUEST_EXAMPLES.items()
+    }
 
     kind: Kind
     format: Annotated[Format, AfterValidator(_format_of_kind)] = Field(
@@ -256,13 +256,13 @@ class ExportRequest(Body):
 # --- answers ---------------------------------------------------------------------------------
 
 
-class Progress(Answer):
+class Progress(AnswerModel):
     rows_done: int = Field(ge=0)
     rows_total: int | None = Field(ge=0)
     percent: float | None = Field(ge=0, le=100)
 
 
-class ExportFile(Answer):
+class ExportFile(AnswerModel):
     name: str | None
     size: int | None = Field(description="Bytes.")
 
@@ -308,11 +308,15 @@ DONE_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class ExportJob(Answer):
+class ExportJob(AnswerModel):
     """An export job (导出任务). `download_url` is set while the file can be downloaded
     (status `done`, until `expires_at`)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [QUEUED_EXAMPLE, DONE_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "queued": ("Just requested", QUEUED_EXAMPLE),
+        "running": ("A quarter done", RUNNING_EXAMPLE),
+        "done": ("Ready to download", DONE_EXAMPLE),
+    }
 
     id: str = Field(json_schema_extra={"format": "uuid"})
     kind: Kind
@@ -340,11 +344,11 @@ class ExportJob(Answer):
     download_url: str | None
 
 
-class ExportList(Answer):
+class ExportList(AnswerModel):
     """The caller's exports, newest first (the last 50)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"exports": [RUNNING_EXAMPLE, DONE_EXAMPLE]}]}
-    )
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "two": ("One running, one done", {"exports": [RUNNING_EXAMPLE, DONE_EXAMPLE]})
+    }
 
     exports: list[ExportJob]

@@ -8,13 +8,14 @@ not in the future, no open cases behind it) stay in `fieldapp.services.hotspots`
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from fieldapp import bounds
+from fieldapp.contract.base import AnswerModel, BodyModel, check_text
 from fieldapp.contract.layers import Feature, FeatureCollection, GeoJsonGeometry
-from fieldapp.contract.stats import Answer, Body, Query, error
+from fieldapp.contract.stats import Query, error
 
 Method = Literal["scan", "gi_star", "emerging", "ebp"]
 AlertStatus = Literal["new", "acknowledged", "supervised", "expired"]
@@ -31,7 +32,7 @@ class HotspotListQuery(Query):
     )
 
 
-class HotspotArea(Answer):
+class HotspotArea(AnswerModel):
     """Where it is: the centre cell for a one-cell hotspot, else the centre cell's township
     (乡镇/街道)."""
 
@@ -40,12 +41,12 @@ class HotspotArea(Answer):
     level: Literal["cell", "township"]
 
 
-class DayRange(Answer):
+class DayRange(AnswerModel):
     date_from: date = Field(alias="from")
     date_to: date = Field(alias="to")
 
 
-class AreaCodeName(Answer):
+class AreaCodeName(AnswerModel):
     code: str
     name: str
 
@@ -81,7 +82,7 @@ EXAMPLE_ALERT: Final[dict[str, Any]] = {
 }
 
 
-class AlertDisplay(Answer):
+class AlertDisplay(AnswerModel):
     """The figures in the request's language as the map and the alert list show them."""
 
     cells_text: str | None = None
@@ -90,10 +91,10 @@ class AlertDisplay(Answer):
     pattern: str | None = None
 
 
-class HotspotAlert(Answer):
+class HotspotAlert(AnswerModel):
     """A hotspot alert (热点预警): one per hotspot, updated while it is re-detected."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ALERT]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {"scan": ("A scan alert", EXAMPLE_ALERT)}
 
     id: int
     area: HotspotArea | None
@@ -129,15 +130,17 @@ class HotspotAlert(Answer):
     display: AlertDisplay | None = None
 
 
-class HotspotList(Answer):
+class HotspotList(AnswerModel):
     """The alerts, newest detection first."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"alerts": [EXAMPLE_ALERT]}]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "example": ("Example", {"alerts": [EXAMPLE_ALERT]})
+    }
 
     alerts: list[HotspotAlert]
 
 
-class AnalysisCellProperties(Answer):
+class AnalysisCellProperties(AnswerModel):
     code: str
     class_: int = Field(
         alias="class",
@@ -180,7 +183,9 @@ class HotspotAnalysis(FeatureCollection):
     """GeoJSON of the cells with a class; `classes` counts the cells per class; `p_values`
     says whether permutation p-values were used (sparse counts)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [ANALYSIS_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "gi_star": ("One hot cell at 99 %", ANALYSIS_EXAMPLE)
+    }
 
     kind: Analysis
     period: DayRange
@@ -207,10 +212,12 @@ SUPERVISE_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class SuperviseInput(Body):
+class SuperviseInput(BodyModel):
     """POST /hotspots/{id}/supervise."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [SUPERVISE_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "order": ("Resolve within a week", SUPERVISE_EXAMPLE)
+    }
 
     due_at: Annotated[
         datetime,
@@ -219,33 +226,36 @@ class SuperviseInput(Body):
     ] = Field(
         description="When the cases must be handled; in the future. Without an offset: China time."
     )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(check_text)
+    ] = Field(
         max_length=2000, description="Why (the 督办 note).", examples=["邻里纠纷集中，限期化解"]
     )
 
 
-class SuperviseResult(Answer):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "alert": {**EXAMPLE_ALERT, "status": "supervised"},
-                    "orders": 1,
-                    "cases": ["9b2f0c1e-5d3a-4c7e-8f41-2a6b9d0e1f23"],
-                }
-            ]
-        }
-    )
+class SuperviseResult(AnswerModel):
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "one": (
+            "One case supervised",
+            {
+                "alert": {**EXAMPLE_ALERT, "status": "supervised"},
+                "orders": 1,
+                "cases": ["9b2f0c1e-5d3a-4c7e-8f41-2a6b9d0e1f23"],
+            },
+        )
+    }
 
     alert: HotspotAlert
     orders: int
     cases: list[Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]]
 
 
-class Recompute(Answer):
+class Recompute(AnswerModel):
     """Queued through the outbox."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"queued": True, "outbox_id": 1042}]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "example": ("Example", {"queued": True, "outbox_id": 1042})
+    }
 
     queued: bool
     outbox_id: int

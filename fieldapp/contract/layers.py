@@ -6,12 +6,13 @@ typed, geometries as GeoJSON objects)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import gettext as _
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from fieldapp.contract.stats import Answer, Day, DayTo, Query, error
+from fieldapp.contract.base import AnswerModel
+from fieldapp.contract.stats import Day, DayTo, Query, error
 from fieldapp.domain import Severity
 
 MapLevel = Literal["county", "township", "village", "cell"]
@@ -25,7 +26,7 @@ MAX_CATEGORY_LENGTH: Final = 32
 # --- GeoJSON ---------------------------------------------------------------------------------
 
 
-class GeoJsonGeometry(Answer):
+class GeoJsonGeometry(AnswerModel):
     """A GeoJSON geometry (RFC 7946), WGS-84 longitude/latitude."""
 
     type: Literal[
@@ -40,7 +41,7 @@ class GeoJsonGeometry(Answer):
     coordinates: list[Any] | None = None
 
 
-class Feature(Answer):
+class Feature(AnswerModel):
     """A GeoJSON feature; each layer declares its `properties`."""
 
     type: Literal["Feature"]
@@ -48,7 +49,7 @@ class Feature(Answer):
     geometry: GeoJsonGeometry | None
 
 
-class FeatureCollection(Answer):
+class FeatureCollection(AnswerModel):
     """A GeoJSON feature collection; each layer declares its `features`."""
 
     type: Literal["FeatureCollection"]
@@ -136,7 +137,7 @@ class TileQuery(LayerFilters):
 # --- answers ---------------------------------------------------------------------------------
 
 
-class AreaProperties(Answer):
+class AreaProperties(AnswerModel):
     code: str
     name: str
     population: int | None
@@ -150,7 +151,7 @@ class AreaFeature(Feature):
     properties: AreaProperties
 
 
-class Classes(Answer):
+class Classes(AnswerModel):
     """The classes of the legend."""
 
     method: ClassMethod
@@ -159,7 +160,7 @@ class Classes(Answer):
     ranges: list[list[float]]
 
 
-class TownshipRef(Answer):
+class TownshipRef(AnswerModel):
     code: str
     name: str
 
@@ -196,7 +197,9 @@ class Choropleth(FeatureCollection):
     """Areas with counts, rates and classes; `total` is the sum of the counts. Merged
     duplicates are not counted."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [CHOROPLETH_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "townships": ("A township with its count and class", CHOROPLETH_EXAMPLE)
+    }
 
     features: list[AreaFeature]
     metric: Metric
@@ -206,7 +209,7 @@ class Choropleth(FeatureCollection):
     township: TownshipRef | None = Field(None, description="The drill-down's township.")
 
 
-class PointProperties(Answer):
+class PointProperties(AnswerModel):
     id: str = Field(json_schema_extra={"format": "uuid"})
     title: str
     category: str
@@ -247,7 +250,7 @@ class ReportPoints(FeatureCollection):
     """The newest visible reports of the window, newest first; `truncated` says when more
     exist than `limit`."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [POINTS_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {"one": ("One report", POINTS_EXAMPLE)}
 
     features: list[PointFeature]
     truncated: bool
@@ -261,12 +264,14 @@ REPORT_CELLS_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class ReportCells(Answer):
+class ReportCells(AnswerModel):
     """One row per cell with reports, columns code, name, lon, lat (a point inside the
     cell), count, red, orange, yellow; `total` is their sum and equals the choropleth's
     total for the same filters."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [REPORT_CELLS_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "one": ("One cell with twelve reports", REPORT_CELLS_EXAMPLE)
+    }
 
     columns: list[str]
     rows: list[list[str | float | int]]

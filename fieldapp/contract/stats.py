@@ -11,23 +11,21 @@ caller's area, a level above `within`, too many numbers for a chart) stay in
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import gettext as _
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from fieldapp import bounds
+from fieldapp.contract.base import AnswerModel, BodyModel, QueryModel, check_text
 from fieldapp.domain import SEVERITIES, Severity
 from fieldapp.kpi import KPIS, describe
 from fieldapp.stats import Period, parse_period, range_period, split_list
@@ -53,10 +51,11 @@ READERS: Final = (
 )
 
 
-def error(kind: str, message: str) -> PydanticCustomError:
-    # A custom error carries the message as it is (a plain ValueError would be prefixed
-    # "Value error, "); the braces of a format template cannot occur in our messages.
-    return PydanticCustomError(kind, message.replace("{", "(").replace("}", ")"))
+def error(kind: str, message: str) -> ValueError:
+    """A validator's refusal: `message` is what the client reads for the field (already in
+    the request's language); `kind` names the check for whoever reads the code."""
+    del kind
+    return ValueError(message)
 
 
 def _day(raw: Any) -> date | None:
@@ -87,11 +86,9 @@ Day = Annotated[date | None, BeforeValidator(_day), _DATE_SCHEMA]
 DayTo = Annotated[date | None, BeforeValidator(_day), AfterValidator(_after_from), _DATE_SCHEMA]
 
 
-class Query(BaseModel):
-    """A query string: unknown parameters are ignored (caches add their own), a blank value
-    is the same as none."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+class Query(QueryModel):
+    """A query string of these resources: a blank value is the same as none (forms and
+    dashboards send `level=` for "the default")."""
 
     @model_validator(mode="before")
     @classmethod
@@ -99,19 +96,6 @@ class Query(BaseModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
-
-
-class Body(BaseModel):
-    """A JSON body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-
-class Answer(BaseModel):
-    """An answer; documented, and checked against in the tests (never re-validated at run
-    time: the services build them)."""
-
-    model_config = ConfigDict(populate_by_name=True)
 
 
 # --- shared query pieces ---------------------------------------------------------------------
@@ -188,17 +172,24 @@ class RollupQuery(Query):
     date_from: Annotated[Day, AfterValidator(_needed_for_period)] = Field(
         None,
         alias="from",
-        validate_default=True,
         description="First day (reported_at, China time).",
         examples=["2026-10-01"],
     )
     date_to: Annotated[DayTo, AfterValidator(_needed_for_period)] = Field(
         None,
         alias="to",
-        validate_default=True,
         description="Last day, included.",
         examples=["2026-10-31"],
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _window_for_periods(cls, data: Any) -> Any:
+        # Absent days are put in as null so that their own validators say they are needed
+        # (a default is not validated under its parameter's name).
+        if isinstance(data, dict) and data.get("by") == "period":
+            return {"from": None, "to": None, **data}
+        return data
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -213,7 +204,7 @@ class RollupQuery(Query):
         return split_list(self.status)
 
 
-class StatsArea(Answer):
+class StatsArea(AnswerModel):
     """The area the answer is limited to (null: everything)."""
 
     code: str
@@ -221,7 +212,7 @@ class StatsArea(Answer):
     level: Level
 
 
-class RollupFilters(Answer):
+class RollupFilters(AnswerModel):
     date_from: date | None = Field(alias="from")
     date_to: date | None = Field(alias="to")
     category: list[str]
@@ -229,12 +220,12 @@ class RollupFilters(Answer):
     status: list[str]
 
 
-class RollupTotals(Answer):
+class RollupTotals(AnswerModel):
     total: int
     counts: dict[str, int]
 
 
-class RollupRow(Answer):
+class RollupRow(AnswerModel):
     code: str
     name: str
     level: Level
@@ -282,14 +273,16 @@ ROLLUP_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class Rollup(Answer):
+class Rollup(AnswerModel):
     """Report counts per area of `level`, every area under `within` included (0 when quiet),
     ordered by code. `keys` are the breakdown columns in display order (all categories /
     severities / states / period buckets, zeros included); each row's `counts` has exactly
     these keys. `total` counts every report of the row that matches the filters. Merged
     duplicates are not counted unless `status` asks for `merged`."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [ROLLUP_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "severity": ("Townships of a county by severity", ROLLUP_EXAMPLE)
+    }
 
     level: Level
     within: StatsArea | None
@@ -347,12 +340,19 @@ class KpiQuery(Query):
         Field(
             None,
             max_length=16,
-            validate_default=True,
             description="2026-10, 2026-Q3 or 2026.",
             examples=["2026-10"],
         )
     )
     within: Within = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _period_checked(cls, data: Any) -> Any:
+        # An absent period is put in as null so that its validator runs (see RollupQuery).
+        if isinstance(data, dict):
+            return {"period": None, **data}
+        return data
 
     def as_period(self) -> Period:
         """The period asked for (valid once the model is)."""
@@ -374,7 +374,7 @@ KpiKey = Literal[
 KPI_KEYS: Final = tuple(k.key for k in KPIS)
 
 
-class KpiValue(Answer):
+class KpiValue(AnswerModel):
     value: float | None = Field(
         description="numerator / denominator (× 10,000 for reports_per_10k), to 4 decimals; "
         "null when the denominator is 0 (no data)."
@@ -383,7 +383,7 @@ class KpiValue(Answer):
     denominator: int | None = Field(description="null only for an unknown population.")
 
 
-class KpiDefinition(Answer):
+class KpiDefinition(AnswerModel):
     """How a KPI is computed (fieldapp/kpi.py, docs/kpis.md)."""
 
     key: KpiKey
@@ -395,26 +395,26 @@ class KpiDefinition(Answer):
     scale: float
 
 
-class StatsPeriod(Answer):
+class StatsPeriod(AnswerModel):
     label: str = Field(examples=["2026-10", "2026-Q3", "2026"])
     kind: Literal["month", "quarter", "year", "range"]
     date_from: date = Field(alias="from")
     date_to: date = Field(alias="to", description="Last day, included.")
 
 
-class KpiPrevious(Answer):
+class KpiPrevious(AnswerModel):
     kpis: dict[KpiKey, KpiValue]
     score: float | None
     rank: int | None
 
 
-class KpiDelta(Answer):
+class KpiDelta(AnswerModel):
     kpis: dict[KpiKey, float | None]
     score: float | None
     rank_change: int | None = Field(description="Places moved up (positive) or down (negative).")
 
 
-class KpiRow(Answer):
+class KpiRow(AnswerModel):
     code: str
     name: str
     level: KpiLevel
@@ -502,10 +502,12 @@ KPI_TABLE_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class KpiTable(Answer):
+class KpiTable(AnswerModel):
     """The assessment table (考评): rows ordered by rank (no score last)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [KPI_TABLE_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "month": ("October's table", KPI_TABLE_EXAMPLE)
+    }
 
     level: KpiLevel
     within: StatsArea | None
@@ -525,7 +527,7 @@ class CampaignQuery(Query):
     within: Within = None
 
 
-class CampaignSummary(Answer):
+class CampaignSummary(AnswerModel):
     assigned: int = Field(description="Key cases (N assigned).")
     resolved: int = Field(description="Closed with outcome resolved (化解).")
     resolved_rate: float | None = Field(description="resolved / assigned (M%).")
@@ -540,12 +542,12 @@ class CampaignArea(CampaignSummary):
     level: Literal["county", "township"]
 
 
-class AreaCodeName(Answer):
+class AreaCodeName(AnswerModel):
     code: str
     name: str
 
 
-class CampaignCase(Answer):
+class CampaignCase(AnswerModel):
     id: str = Field(json_schema_extra={"format": "uuid"})
     title: str
     status: State
@@ -598,11 +600,13 @@ CAMPAIGN_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class Campaign(Answer):
+class Campaign(AnswerModel):
     """Key backlog cases (重点积案): summary, per county (for the city) or township (for a
     county or township), zeros included, and the cases by target date."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [CAMPAIGN_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "county": ("A county's campaign", CAMPAIGN_EXAMPLE)
+    }
 
     within: StatsArea | None
     as_of: date
@@ -620,13 +624,17 @@ KEY_CASE_INPUT_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class KeyCaseInput(Body):
+class KeyCaseInput(BodyModel):
     """PUT /cases/{id}/key: the leader (包案领导) and the target date."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [KEY_CASE_INPUT_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "example": ("Example", KEY_CASE_INPUT_EXAMPLE)
+    }
 
     leader: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+        AfterValidator(check_text),
     ] = Field(description="包案领导: name and post.", examples=["王某某（副区长）"])
     target_date: Annotated[date, BeforeValidator(_day), _DATE_SCHEMA] = Field(
         description="Target date (China time); not in the past.", examples=["2026-12-31"]
@@ -642,10 +650,10 @@ KEY_CASE_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 
-class KeyCase(Answer):
+class KeyCase(AnswerModel):
     """A case's key-case marks."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [KEY_CASE_EXAMPLE]})
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {"key": ("A key case", KEY_CASE_EXAMPLE)}
 
     id: str = Field(json_schema_extra={"format": "uuid"})
     is_key_case: bool

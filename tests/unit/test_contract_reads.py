@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 import fieldapp
 from fieldapp import stats as stats_rules
 from fieldapp.contract import exports, hotspots, layers, stats
+from fieldapp.contract.base import field_errors
 from fieldapp.domain import SEVERITIES, Severity
 from fieldapp.i18n import init_babel
 from fieldapp.kpi import KPIS
@@ -61,11 +62,9 @@ def zh(app: Flask) -> Iterator[None]:
 
 
 def _examples(model: type[BaseModel]) -> list[Any]:
-    extra = model.model_config.get("json_schema_extra")
-    assert isinstance(extra, dict) and extra.get("examples"), model.__name__
-    examples = extra["examples"]
-    assert isinstance(examples, list)
-    return examples
+    named: dict[str, tuple[str, Any]] = getattr(model, "examples", {})
+    assert named, model.__name__
+    return [value for _summary, value in named.values()]
 
 
 @pytest.mark.parametrize("model", ANSWERS + BODIES, ids=lambda m: m.__name__)
@@ -117,17 +116,10 @@ def test_the_vocabularies_are_the_codes() -> None:
 
 
 def _fields(model: type[BaseModel], data: Any, **kwargs: Any) -> dict[str, str]:
-    """The refused fields (by the names the client sent) with their messages."""
+    """The refused fields as the error answer names them, with their messages."""
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data, **kwargs)
-    out: dict[str, str] = {}
-    for e in caught.value.errors():
-        names: list[str] = []
-        for part in e["loc"]:
-            field = model.model_fields.get(str(part)) if not names else None
-            names.append(field.alias if field is not None and field.alias else str(part))
-        out[".".join(names)] = e["msg"]
-    return out
+    return field_errors(caught.value)
 
 
 @pytest.mark.parametrize(
