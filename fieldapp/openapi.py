@@ -16,7 +16,7 @@ import copy
 from typing import Any
 
 from fieldapp.openapi_exports import export_paths, export_schemas
-from fieldapp.openapi_field import checkins_get, field_paths, field_schemas
+from fieldapp.openapi_field import field_paths, field_schemas
 from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
 from fieldapp.openapi_layers import layer_paths
 from fieldapp.openapi_stats import stats_paths, stats_schemas
@@ -553,7 +553,6 @@ def _paths() -> dict[str, Any]:
             "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
             "get": _get_thumbnail(),
         },
-        "/checkins": {"post": _check_in(), "get": checkins_get()},
         "/cases/{id}": {"parameters": [_param_ref("CaseId")], "get": _get_case()},
         "/cases/{id}/actions/{action}": {
             "parameters": [_param_ref("CaseId"), _param_ref("CaseActionName")],
@@ -1434,90 +1433,6 @@ def _get_thumbnail() -> dict[str, Any]:
     }
 
 
-def _check_in() -> dict[str, Any]:
-    return {
-        "tags": ["checkins"],
-        "operationId": "checkIn",
-        "summary": "Zero reporting check-in for a day (零报告)",
-        "description": "Every grid officer checks in each day, also when there is nothing to "
-        "report, so that silence can be told from calm; missed check-ins count against the "
-        "area's 零报告 compliance. One check-in per officer and day: sending again updates "
-        'it (e.g. first "nothing", later a finding). A phone that was offline may check in '
-        "for up to 7 days back. For grid officers only.",
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("CheckinInput"),
-                {
-                    "nothing": (
-                        "Nothing to report today",
-                        {"date": "2026-11-25", "nothing_to_report": True},
-                    ),
-                    "found": (
-                        "Two matters found and reported",
-                        {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
-                    ),
-                },
-            ),
-        },
-        "responses": {
-            "201": {
-                "description": "The day's first check-in.",
-                "content": _json_body(
-                    _ref("Checkin"),
-                    {
-                        "nothing": (
-                            "Recorded",
-                            {"date": "2026-11-25", "nothing_to_report": True, "count": 0},
-                        )
-                    },
-                ),
-            },
-            "200": {
-                "description": "The day's check-in was updated.",
-                "content": _json_body(
-                    _ref("Checkin"),
-                    {
-                        "found": (
-                            "Updated",
-                            {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
-                        )
-                    },
-                ),
-            },
-            "400": _error_response(
-                "The body is not JSON, or fields need correcting.",
-                {
-                    "invalid_json": INVALID_JSON_EXAMPLE,
-                    "invalid_checkin": (
-                        "Future date, not a boolean, negative count",
-                        _error(
-                            "invalid_checkin",
-                            "Some fields need correcting.",
-                            {
-                                "date": "This date is in the future. Check the phone's clock.",
-                                "nothing_to_report": "true or false.",
-                                "count": "A whole number, 0 or more.",
-                            },
-                        ),
-                    ),
-                },
-            ),
-            "401": _responses_ref("Unauthorized"),
-            "403": _error_response(
-                "The caller is not a grid officer.",
-                {
-                    "not_officer": (
-                        "Staff do not check in",
-                        _error("forbidden", "Only grid officers check in."),
-                    )
-                },
-            ),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
 def _get_case() -> dict[str, Any]:
     return {
         "tags": ["cases"],
@@ -2119,44 +2034,6 @@ def _shared_responses() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Schema]:
     return {
-        "Error": {
-            "type": "object",
-            "description": "The one error shape of the whole API (错误).",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {
-                            "type": "string",
-                            "description": "Stable, for programs: e.g. `invalid_report`, "
-                            "`unauthorized`, `not_found`, `conflict`, `outside_city`, "
-                            "`rate_limited`.",
-                            "examples": ["invalid_report"],
-                        },
-                        "message": {
-                            "type": "string",
-                            "description": "For a person, in the request's language.",
-                        },
-                        "fields": {
-                            "type": "object",
-                            "description": "Only when input was wrong: a message for every "
-                            "field that needs correcting. Nested fields are named like "
-                            "`parties[0].id_number`.",
-                            "additionalProperties": {"type": "string"},
-                        },
-                    },
-                }
-            },
-            "examples": [
-                _error(
-                    "invalid_report",
-                    "Some fields need correcting.",
-                    {"severity": "One of: red, orange, yellow."},
-                )
-            ],
-        },
         "Role": {
             "type": "string",
             "description": "`officer` grid officer (网格员); `coordinator` township "
@@ -2739,41 +2616,6 @@ def _schemas() -> dict[str, Schema]:
                     "format": "date-time",
                     "description": "When the camera took it, if recorded.",
                 },
-            },
-        },
-        "CheckinInput": {
-            "type": "object",
-            "description": "A zero reporting check-in (零报告).",
-            "required": ["nothing_to_report"],
-            "properties": {
-                "date": {
-                    "type": "string",
-                    "format": "date",
-                    "description": "The day (China Standard Time); default today. Not in the "
-                    "future, at most 7 days back.",
-                },
-                "nothing_to_report": {
-                    "type": "boolean",
-                    "description": "Nothing found today (无情况报告).",
-                },
-                "count": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": 10000,
-                    "default": 0,
-                    "description": "How many matters were found that day; 0 with "
-                    "nothing_to_report.",
-                },
-            },
-        },
-        "Checkin": {
-            "type": "object",
-            "description": "The day's check-in as stored.",
-            "required": ["date", "nothing_to_report", "count"],
-            "properties": {
-                "date": {"type": "string", "format": "date"},
-                "nothing_to_report": {"type": "boolean"},
-                "count": {"type": "integer", "minimum": 0},
             },
         },
         **_case_schemas(),

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints import params
 from fieldapp.blueprints.fast_path import dispatch_committed
+from fieldapp.contract import Contract
+from fieldapp.contract.checkins import Checkin, CheckinInput
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
@@ -37,6 +39,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens, never cookies: a cross-site page cannot make the browser send a token, so
 # CSRF tokens would protect nothing here.
 csrf.exempt(bp)
+contract = Contract(bp)
 
 
 def _json_body() -> Any:
@@ -278,11 +281,27 @@ def _image(data: bytes, content_type: str) -> Response:
     return response
 
 
-@bp.post("/checkins")
-def checkin() -> ResponseReturnValue:
+@contract.post(
+    "/checkins",
+    body=CheckinInput,
+    answers={
+        201: ("The day's first check-in.", Checkin),
+        200: ("The day's check-in was updated.", Checkin),
+    },
+    errors={403: "The caller is not a grid officer."},
+    tags=("checkins",),
+    operation_id="checkIn",
+    summary="Zero reporting check-in for a day (零报告)",
+)
+def checkin(body: CheckinInput) -> ResponseReturnValue:
+    """Every grid officer checks in each day, also when there is nothing to report, so that
+    silence can be told from calm; missed check-ins count against the area's 零报告
+    compliance. One check-in per officer and day: sending again updates it (e.g. first
+    "nothing", later a finding). A phone that was offline may check in for up to 7 days back.
+    For grid officers only."""
     user = api_user()
     result, created = checkins.check_in(
-        db.session, user, _json_body(), now=now(), remote_addr=remote_addr()
+        db.session, user, body, now=now(), remote_addr=remote_addr()
     )
     db.session.commit()
     return jsonify(result), 201 if created else 200

@@ -26,7 +26,7 @@ from fieldapp.blueprints import docs
 from fieldapp.deadlines import DeadlinePolicy, Light
 from fieldapp.i18n import init_babel
 from fieldapp.labels import action_label
-from fieldapp.openapi import build_openapi
+from fieldapp.contract.document import build_openapi
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
 from fieldapp.services import cases
 from fieldapp.services.accounts import ROLES

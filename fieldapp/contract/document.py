@@ -1,0 +1,230 @@
+"""The OpenAPI 3.1 document, generated from the declared operations (`base.OPERATIONS`) and
+their models; paths not yet declared come from the hand-written modules until they move
+(`fieldapp/openapi.py` and `openapi_*.py`, each contributing its own paths).
+
+`build_openapi()` needs no app: importing the view modules records their operations.
+`python -m fieldapp.contract.document --write` refreshes the snapshot `docs/openapi.json`
+that `tests/unit/test_openapi_snapshot.py` compares with, so a contract change is reviewed."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from fieldapp.contract.base import OPERATIONS, Binary, Error, ErrorDoc, Operation, error_answer
+
+JSON: Final = "application/json"
+REF: Final = "#/components/schemas/{model}"
+SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+#: The modules whose views declare operations; importing them records them.
+VIEW_MODULES: Final = ("fieldapp.blueprints.api", "fieldapp.blueprints.field")
+
+
+def _declared() -> list[Operation]:
+    for name in VIEW_MODULES:
+        importlib.import_module(name)
+    return list(OPERATIONS.values())
+
+
+def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(Error, "serialization"): None}
+    for op in operations:
+        if op.body is not None:
+            seen[(op.body, "validation")] = None
+        for _description, answer in op.answers.values():
+            if isinstance(answer, type) and issubclass(answer, BaseModel):
+                seen[(answer, "serialization")] = None
+    return list(seen)
+
+
+def _examples(model: type[BaseModel]) -> dict[str, Any]:
+    named: dict[str, tuple[str, Any]] = getattr(model, "examples", {}) or {}
+    return {name: {"summary": summary, "value": value} for name, (summary, value) in named.items()}
+
+
+def _media(model: type[BaseModel], refs: dict[Any, str]) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": refs[model]}}
+    examples = _examples(model)
+    if examples:
+        media["examples"] = examples
+    return {JSON: media}
+
+
+def _parameters(op: Operation, query_schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in _path_names(op.path):
+        description, schema = op.path_params.get(name, ("", {"type": "string"}))
+        param = {"name": name, "in": "path", "required": True, "schema": schema}
+        if description:
+            param["description"] = description
+        params.append(param)
+    if op.query is not None:
+        schema = query_schemas[op.query.__name__]
+        required = set(schema.get("required", ()))
+        for name, prop in schema.get("properties", {}).items():
+            prop = dict(prop)
+            param = {"name": name, "in": "query", "required": name in required}
+            if "description" in prop:
+                param["description"] = prop.pop("description")
+            prop.pop("title", None)
+            param["schema"] = prop
+            params.append(param)
+    return params
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+#: The `error.code` an error status usually carries (fieldapp/services/errors.py), for the
+#: example of an error answer that declares none.
+STATUS_CODES: Final = {
+    400: "invalid_parameters",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "request_entity_too_large",
+    422: "outside_city",
+    429: "rate_limited",
+    503: "try_again",
+}
+
+
+def _error(status: int, declared: ErrorDoc, op: Operation) -> dict[str, Any]:
+    """An error answer: the Error schema, with the declared examples or one made from the
+    description (a 400 of a body or query model names its first field)."""
+    if isinstance(declared, str):
+        model = op.body or op.query
+        if status == 400 and model is not None:
+            first = next(iter(model.model_fields), "")
+            example = error_answer(
+                model.error_code, "Some fields need correcting.", {first: "Required."}
+            )
+        else:
+            example = error_answer(STATUS_CODES.get(status, "error"), declared)
+        description = declared
+        examples: Mapping[str, tuple[str, Any]] = {"example": ("Example", example)}
+    else:
+        description, examples = declared
+    media = {
+        "schema": {"$ref": REF.format(model="Error")},
+        "examples": {
+            name: {"summary": summary, "value": value}
+            for name, (summary, value) in examples.items()
+        },
+    }
+    return {"description": description, "content": {JSON: media}}
+
+
+def _operation(
+    op: Operation, refs: dict[Any, str], query_schemas: dict[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"tags": list(op.tags), "operationId": op.operation_id}
+    out["summary"] = op.summary
+    if op.description:
+        out["description"] = op.description
+    if op.public:
+        out["security"] = []
+    params = _parameters(op, query_schemas)
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": _media(op.body, refs)}
+    elif op.body_media is not None:
+        out["requestBody"] = op.body_media
+    responses: dict[str, Any] = {}
+    for status, (description, answer) in sorted(op.answers.items()):
+        response: dict[str, Any] = {"description": description}
+        if isinstance(answer, Binary):
+            response["content"] = {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in answer.media_types
+            }
+            if answer.headers:
+                response["headers"] = dict(answer.headers)
+        elif isinstance(answer, dict):
+            response["content"] = {JSON: {"schema": answer}}
+        elif answer is not None:
+            response["content"] = _media(answer, refs)
+        responses[str(status)] = response
+    errors = dict(op.errors)
+    if (op.body is not None or op.query is not None) and 400 not in errors:
+        errors[400] = "The request needs correcting: `fields` says what is wrong with each field."
+    for status, declared in sorted(errors.items()):
+        responses[str(status)] = _error(status, declared, op)
+    if not op.public:
+        responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
+    responses["500"] = {"$ref": "#/components/responses/InternalError"}
+    out["responses"] = dict(sorted(responses.items()))
+    out.update(op.extra)
+    return out
+
+
+def generated() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """(paths, component schemas) of the declared operations."""
+    operations = _declared()
+    keys, definitions = models_json_schema(_models(operations), ref_template=REF)
+    refs: dict[Any, str] = {model: schema["$ref"] for (model, _mode), schema in keys.items()}
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    query_schemas = {
+        op.query.__name__: op.query.model_json_schema(ref_template=REF)
+        for op in operations
+        if op.query is not None
+    }
+    for query in query_schemas.values():
+        schemas.update(query.pop("$defs", {}))
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs, query_schemas)
+    return paths, schemas
+
+
+def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
+    """The whole document: the hand-written one with every declared operation put in its
+    place (a declared path replaces the hand-written operations of the same method) and the
+    models' schemas among the components. A fresh dict each call."""
+    from fieldapp import openapi as hand_written  # what has not moved yet
+
+    document = hand_written.build_openapi(server_url)
+    paths, schemas = generated()
+    for path, item in paths.items():
+        document["paths"].setdefault(path, {}).update(item)
+    document["components"]["schemas"].update(schemas)
+    return copy.deepcopy(document)
+
+
+def render(document: dict[str, Any]) -> str:
+    """The snapshot's text: stable key order as built, UTF-8, one trailing newline."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"write {SNAPSHOT}")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the snapshot differs")
+    args = parser.parse_args(argv)
+    text = render(build_openapi())
+    if args.write:
+        SNAPSHOT.write_text(text, encoding="utf-8")
+        print(f"wrote {SNAPSHOT}")
+        return 0
+    if args.check:
+        same = SNAPSHOT.exists() and SNAPSHOT.read_text(encoding="utf-8") == text
+        if not same:
+            print(f"{SNAPSHOT} is stale: python -m fieldapp.contract.document --write")
+        return 0 if same else 1
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
