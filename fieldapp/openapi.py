@@ -15,11 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fieldapp.openapi_exports import export_paths, export_schemas
 from fieldapp.openapi_field import field_paths, field_schemas
-from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
-from fieldapp.openapi_layers import layer_paths
-from fieldapp.openapi_stats import stats_paths, stats_schemas
 
 JSON = "application/json"
 
@@ -567,10 +563,6 @@ def _paths() -> dict[str, Any]:
         "/notifications": {"get": _notifications()},
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
-        **hotspot_paths(),
-        **layer_paths(),
-        **export_paths(),
-        **stats_paths(),
         **field_paths(),
     }
 
@@ -2619,9 +2611,6 @@ def _schemas() -> dict[str, Schema]:
             },
         },
         **_case_schemas(),
-        **hotspot_schemas(),
-        **export_schemas(),
-        **stats_schemas(),
         **field_schemas(),
     }
 

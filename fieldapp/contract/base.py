@@ -245,22 +245,26 @@ def validation_context() -> dict[str, Any]:
     return {"now": now()}
 
 
-def parse_body(model: type[B]) -> B:
+def parse_body(model: type[B], context: Mapping[str, Any] | None = None) -> B:
     """The request's JSON body as `model`, read from the raw bytes in one pass (no
     `json.loads` + walk: pydantic's parser refuses NaN, Infinity and invalid UTF-8 itself,
     and `Text` fields refuse NUL and lone surrogates); ApiError 400 otherwise."""
     if not request.is_json:
         raise _not_json()
     try:
-        return model.model_validate_json(request.get_data(cache=True), context=validation_context())
+        return model.model_validate_json(
+            request.get_data(cache=True), context={**validation_context(), **(context or {})}
+        )
     except ValidationError as exc:
         raise validation_error(model, exc) from None
 
 
-def parse_query(model: type[Q]) -> Q:
+def parse_query(model: type[Q], context: Mapping[str, Any] | None = None) -> Q:
     """The query string as `model` (first value of each parameter); ApiError 400 otherwise."""
     try:
-        return model.model_validate(request.args.to_dict(), context=validation_context())
+        return model.model_validate(
+            request.args.to_dict(), context={**validation_context(), **(context or {})}
+        )
     except ValidationError as exc:
         raise validation_error(model, exc) from None
 
@@ -355,6 +359,7 @@ class Contract:
         path_params: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
         body_media: dict[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        context: Callable[[], Mapping[str, Any]] | None = None,
     ) -> Callable[[F], F]:
         """Declare and route one operation. `path_params` maps a rule variable to (description,
         JSON schema); `errors` maps a status to its description (400/401/500 are added as
@@ -381,10 +386,13 @@ class Contract:
 
             @wraps(view)
             def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+                # `context`: what validators need beyond the clock (e.g. the caller and
+                # lookups), so checks that need them name their fields with the others.
+                more = context() if context is not None else None
                 if body is not None:
-                    kwargs["body"] = parse_body(body)
+                    kwargs["body"] = parse_body(body, more)
                 if query is not None:
-                    kwargs["query"] = parse_query(query)
+                    kwargs["query"] = parse_query(query, more)
                 answer = view(*args, **kwargs)
                 if current_app.testing:
                     _check_answer(operation, answer)

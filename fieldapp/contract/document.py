@@ -12,6 +12,7 @@ import argparse
 import copy
 import importlib
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +27,14 @@ JSON: Final = "application/json"
 REF: Final = "#/components/schemas/{model}"
 SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 #: The modules whose views declare operations; importing them records them.
-VIEW_MODULES: Final = ("fieldapp.blueprints.api", "fieldapp.blueprints.field")
+VIEW_MODULES: Final = (
+    "fieldapp.blueprints.api",
+    "fieldapp.blueprints.field",
+    "fieldapp.blueprints.stats_api",
+    "fieldapp.blueprints.hotspots_api",
+    "fieldapp.blueprints.layers",
+    "fieldapp.blueprints.exports",
+)
 
 
 def _declared() -> list[Operation]:
@@ -82,7 +90,8 @@ def _parameters(op: Operation, query_schemas: dict[str, Any]) -> list[dict[str, 
 
 
 def _path_names(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    # A template may share a segment with text: /cells/{z}/{x}/{y}.mvt
+    return re.findall(r"\{([^}]+)\}", path)
 
 
 #: The `error.code` an error status usually carries (fieldapp/services/errors.py), for the

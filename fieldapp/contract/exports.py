@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -28,6 +29,7 @@ from pydantic import (
 from fieldapp.contract.base import AnswerModel, BodyModel, check_text
 from fieldapp.contract.stats import Day, error
 from fieldapp.domain import Severity
+from fieldapp.stats import KPI_LEVELS, LEVELS
 from fieldapp.workflow import State
 
 Kind = Literal["cases", "kpis", "assessment", "areas_geojson"]
@@ -43,9 +45,8 @@ FORMATS_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     "assessment": ("xlsx", "csv"),
     "areas_geojson": ("geojson",),
 }
-LEVELS: Final = ("city", "county", "township", "village", "cell")
-KPI_LEVELS: Final = ("county", "township")
-#: Longest text filter (an area or category code, a status).
+#: A filter is one code or name (an area code is 15 digits, a category key a word); more is
+#: no filter, and a long one is refused before it reaches a query or the job.
 MAX_FILTER_LENGTH: Final = 64
 OPEN_STATUS: Final = "open"
 
@@ -222,6 +223,10 @@ EXPORT_REQUEST_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
 }
 
 
+#: The filters' names as the body and the page's form spell them.
+FILTER_FIELDS: Final = tuple(f.alias or n for n, f in ExportFilters.model_fields.items())
+
+
 class ExportRequest(BodyModel):
     """What to export. `cases`: the case list (矛盾纠纷案件清单) the caller may see, as xlsx
     or csv. `kpis`: report figures per area of `level` within the caller's area (分区域统计表),
@@ -229,6 +234,8 @@ class ExportRequest(BodyModel):
     townships or counties ranked, with the previous period — for filters.from–to (default:
     this month; from alone: its month), as xlsx or csv. `areas_geojson`: the same figures as
     `kpis` on the areas' boundaries, as GeoJSON. Parties' personal data are never exported."""
+
+    error_summary: ClassVar[Any] = lazy_gettext("Check the export request.")
 
     examples: ClassVar[dict[str, tuple[str, Any]]] = {
         name: (e["summary"], e["value"]) for name, e in EXPORT_REQUEST_EXAMPLES.items()
@@ -256,7 +263,7 @@ class ExportRequest(BodyModel):
 # --- answers ---------------------------------------------------------------------------------
 
 
-class Progress(AnswerModel):
+class ExportProgress(AnswerModel):
     rows_done: int = Field(ge=0)
     rows_total: int | None = Field(ge=0)
     percent: float | None = Field(ge=0, le=100)
@@ -333,7 +340,7 @@ class ExportJob(AnswerModel):
         description="The file's title in the reader's language, naming its area and filters, "
         "e.g. 东港区矛盾纠纷案件清单（已办结）."
     )
-    progress: Progress
+    progress: ExportProgress
     file: ExportFile
     error: str | None
     created_at: datetime

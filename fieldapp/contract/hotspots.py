@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from fieldapp import bounds
 from fieldapp.contract.base import AnswerModel, BodyModel, check_text
 from fieldapp.contract.layers import Feature, FeatureCollection, GeoJsonGeometry
-from fieldapp.contract.stats import Query, error
+from fieldapp.contract.stats import AreaCodeName, Query, error
 
 Method = Literal["scan", "gi_star", "emerging", "ebp"]
 AlertStatus = Literal["new", "acknowledged", "supervised", "expired"]
@@ -44,11 +44,6 @@ class HotspotArea(AnswerModel):
 class DayRange(AnswerModel):
     date_from: date = Field(alias="from")
     date_to: date = Field(alias="to")
-
-
-class AreaCodeName(AnswerModel):
-    code: str
-    name: str
 
 
 EXAMPLE_ALERT: Final[dict[str, Any]] = {
@@ -214,6 +209,8 @@ SUPERVISE_EXAMPLE: Final[dict[str, Any]] = {
 
 class SuperviseInput(BodyModel):
     """POST /hotspots/{id}/supervise."""
+
+    error_code: ClassVar[str] = "invalid_action"
 
     examples: ClassVar[dict[str, tuple[str, Any]]] = {
         "order": ("Resolve within a week", SUPERVISE_EXAMPLE)

@@ -58,7 +58,7 @@ class FeatureCollection(AnswerModel):
 # --- queries ---------------------------------------------------------------------------------
 
 
-class LayerFilters(Query):
+class LayerQuery(Query):
     """The report window every layer is filtered by."""
 
     date_from: Day = Field(
@@ -78,7 +78,7 @@ class LayerFilters(Query):
     )
 
 
-class ClassedQuery(LayerFilters):
+class ClassedQuery(LayerQuery):
     metric: Metric = Field("count", description="count, or rate per 10,000 residents.")
     classes: ClassMethod = Field("jenks", description="How classes are cut.")
 
@@ -108,7 +108,7 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float] | None:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-class ReportPointsQuery(LayerFilters):
+class ReportPointsQuery(LayerQuery):
     """GET /layers/reports."""
 
     bbox: Annotated[str | None, AfterValidator(_bbox)] = Field(
@@ -126,7 +126,7 @@ class TownshipCellsQuery(ClassedQuery):
     """GET /layers/township/{code}/cells."""
 
 
-class TileQuery(LayerFilters):
+class TileQuery(LayerQuery):
     """GET /layers/cells/{z}/{x}/{y}.mvt."""
 
     display_crs: DisplayCrs = Field(
@@ -137,7 +137,7 @@ class TileQuery(LayerFilters):
 # --- answers ---------------------------------------------------------------------------------
 
 
-class AreaProperties(AnswerModel):
+class ChoroplethProperties(AnswerModel):
     code: str
     name: str
     population: int | None
@@ -146,15 +146,18 @@ class AreaProperties(AnswerModel):
     class_: int | None = Field(alias="class", description="0 = none, 1–5; null = no rate.")
 
 
-class AreaFeature(Feature):
+class ChoroplethFeature(Feature):
     id: str
-    properties: AreaProperties
+    properties: ChoroplethProperties
 
 
-class Classes(AnswerModel):
+class MapClasses(AnswerModel):
     """The classes of the legend."""
 
-    method: ClassMethod
+    method: ClassMethod | Literal["distinct"] = Field(
+        description="The method asked for, or `distinct` when there were no more distinct "
+        "values than classes (each value its own class)."
+    )
     k: int
     breaks: list[float]
     ranges: list[list[float]]
@@ -201,9 +204,9 @@ class Choropleth(FeatureCollection):
         "townships": ("A township with its count and class", CHOROPLETH_EXAMPLE)
     }
 
-    features: list[AreaFeature]
+    features: list[ChoroplethFeature]
     metric: Metric
-    classes: Classes
+    classes: MapClasses
     total: int = Field(ge=0)
     level: MapLevel
     township: TownshipRef | None = Field(None, description="The drill-down's township.")

@@ -26,7 +26,7 @@ from pydantic import (
 
 from fieldapp import bounds
 from fieldapp.contract.base import AnswerModel, BodyModel, QueryModel, check_text
-from fieldapp.domain import SEVERITIES, Severity
+from fieldapp.domain import Severity
 from fieldapp.kpi import KPIS, describe
 from fieldapp.stats import Period, parse_period, range_period, split_list
 from fieldapp.workflow import State
@@ -80,10 +80,15 @@ def _after_from(value: date | None, info: ValidationInfo) -> date | None:
 
 
 _DATE_SCHEMA: Final = WithJsonSchema({"type": "string", "format": "date"})
+_OPTIONAL_DATE_SCHEMA: Final = WithJsonSchema(
+    {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}
+)
 #: A date in the window (fieldapp.bounds), or absent.
-Day = Annotated[date | None, BeforeValidator(_day), _DATE_SCHEMA]
+Day = Annotated[date | None, BeforeValidator(_day), _OPTIONAL_DATE_SCHEMA]
 #: The last day of a from/to window: in order, at most MAX_WINDOW_DAYS after `from`.
-DayTo = Annotated[date | None, BeforeValidator(_day), AfterValidator(_after_from), _DATE_SCHEMA]
+DayTo = Annotated[
+    date | None, BeforeValidator(_day), AfterValidator(_after_from), _OPTIONAL_DATE_SCHEMA
+]
 
 
 class Query(QueryModel):
@@ -131,17 +136,6 @@ Within = Annotated[
 # --- /rollups --------------------------------------------------------------------------------
 
 
-def _listed(allowed: tuple[str, ...]) -> AfterValidator:
-    """A comma-separated list whose every item is one of `allowed`."""
-
-    def check(value: str | None) -> str | None:
-        if set(split_list(value)) - set(allowed):
-            raise error("list_item", _("One of: %(values)s.", values=", ".join(allowed)))
-        return value
-
-    return AfterValidator(check)
-
-
 def _needed_for_period(value: date | None, info: ValidationInfo) -> date | None:
     # `by` is declared before the window, so it is in `info.data` when it was valid.
     if value is None and info.data.get("by") == "period":
@@ -157,10 +151,12 @@ class RollupQuery(Query):
     category: str | None = Field(
         None, max_length=2000, description="Category codes. Comma-separated list."
     )
-    severity: Annotated[str | None, _listed(SEVERITIES)] = Field(
+    # The items of the lists are checked by `services.stats.validate_filters` (the case list
+    # page filters by the same lists).
+    severity: str | None = Field(
         None, max_length=200, description="red, orange, yellow. Comma-separated list."
     )
-    status: Annotated[str | None, _listed(STATES)] = Field(
+    status: str | None = Field(
         None,
         max_length=2000,
         description="Case states (" + ", ".join(STATES) + "). Comma-separated list.",
