@@ -19,7 +19,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     Field,
     StrictBool,
     ValidationInfo,
@@ -65,15 +64,6 @@ def _context(info: ValidationInfo) -> ExportContext | None:
     return found if isinstance(found, ExportContext) else None
 
 
-def _blank_is_none(value: Any) -> Any:
-    # The page's form sends "" for an untouched field: the same as leaving it out.
-    return None if value == "" else value
-
-
-def _false_if_absent(value: Any) -> Any:
-    return False if value is None or value == "" else value
-
-
 def _known_category(value: str | None, info: ValidationInfo) -> str | None:
     context = _context(info)
     if value and context is not None and not context.category_exists(value):
@@ -97,10 +87,8 @@ def _not_before_from(value: date | None, info: ValidationInfo) -> date | None:
 
 Text = Annotated[
     str | None,
-    BeforeValidator(_blank_is_none),
     AfterValidator(lambda v: check_text(v.strip()) if isinstance(v, str) else v),
 ]
-Flag = Annotated[StrictBool, BeforeValidator(_false_if_absent)]
 STATUS_FILTERS: Final = (*(s.value for s in State), OPEN_STATUS)
 
 
@@ -120,16 +108,14 @@ StatusFilter = Annotated[
 class ExportFilters(BodyModel):
     """What the export holds; every filter optional."""
 
-    date_from: Annotated[Day, BeforeValidator(_blank_is_none)] = Field(
+    date_from: Day = Field(
         None, alias="from", description="First day reported (China time).", examples=["2026-11-01"]
     )
-    date_to: Annotated[Day, BeforeValidator(_blank_is_none), AfterValidator(_not_before_from)] = (
-        Field(
-            None,
-            alias="to",
-            description="Last day reported (China time), included.",
-            examples=["2026-11-30"],
-        )
+    date_to: Annotated[Day, AfterValidator(_not_before_from)] = Field(
+        None,
+        alias="to",
+        description="Last day reported (China time), included.",
+        examples=["2026-11-30"],
     )
     area: Annotated[Text, AfterValidator(_known_area)] = Field(
         None,
@@ -140,15 +126,15 @@ class ExportFilters(BodyModel):
     category: Annotated[Text, AfterValidator(_known_category)] = Field(
         None, max_length=MAX_FILTER_LENGTH, description="A category code."
     )
-    severity: Annotated[Severity | None, BeforeValidator(_blank_is_none)] = None
-    status: Annotated[StatusFilter | None, BeforeValidator(_blank_is_none)] = Field(
+    severity: Severity | None = None
+    status: StatusFilter | None = Field(
         None, description="A case state, or `open`: every state before 办结."
     )
-    overdue: Flag = Field(
+    overdue: StrictBool = Field(
         False,
         description="Only open cases past their deadline when the file is written (已超期).",
     )
-    key: Flag = Field(False, description="Only key backlog cases (重点积案).")
+    key: StrictBool = Field(False, description="Only key backlog cases (重点积案).")
 
 
 def _format_of_kind(value: str, info: ValidationInfo) -> str:
@@ -255,9 +241,7 @@ class ExportRequest(BodyModel):
         "or one below it. For `assessment` (default township): county or township, below the "
         "caller's own level.",
     )
-    filters: Annotated[ExportFilters, BeforeValidator(lambda v: {} if v is None else v)] = Field(
-        default_factory=lambda: ExportFilters.model_validate({})
-    )
+    filters: ExportFilters | None = Field(None, description="What the export holds; none: all.")
 
 
 # --- answers ---------------------------------------------------------------------------------

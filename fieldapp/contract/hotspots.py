@@ -13,16 +13,16 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from fieldapp import bounds
-from fieldapp.contract.base import AnswerModel, BodyModel, check_text
+from fieldapp.contract.base import AnswerModel, BodyModel, QueryModel, check_text
 from fieldapp.contract.layers import Feature, FeatureCollection, GeoJsonGeometry
-from fieldapp.contract.stats import AreaCodeName, Query, error
+from fieldapp.contract.stats import AreaCodeName, error
 
 Method = Literal["scan", "gi_star", "emerging", "ebp"]
 AlertStatus = Literal["new", "acknowledged", "supervised", "expired"]
 Analysis = Literal["gi_star", "emerging"]
 
 
-class HotspotListQuery(Query):
+class HotspotListQuery(QueryModel):
     """GET /hotspots."""
 
     status: Literal["new", "acknowledged", "supervised", "expired", "all"] | None = Field(

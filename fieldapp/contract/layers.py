@@ -11,8 +11,8 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from flask_babel import gettext as _
 from pydantic import AfterValidator, Field
 
-from fieldapp.contract.base import AnswerModel
-from fieldapp.contract.stats import Day, DayTo, Query, error
+from fieldapp.contract.base import AnswerModel, QueryModel
+from fieldapp.contract.stats import Day, DayTo, error
 from fieldapp.domain import Severity
 
 MapLevel = Literal["county", "township", "village", "cell"]
@@ -58,7 +58,7 @@ class FeatureCollection(AnswerModel):
 # --- queries ---------------------------------------------------------------------------------
 
 
-class LayerQuery(Query):
+class LayerQuery(QueryModel):
     """The report window every layer is filtered by."""
 
     date_from: Day = Field(

@@ -62,6 +62,11 @@ def _day(raw: Any) -> date | None:
     """A query or body date through the one parser of the date window (fieldapp.bounds)."""
     if isinstance(raw, date):
         return raw
+    if raw is None:
+        return None
+    if isinstance(raw, str) and not raw.strip():
+        # Given but blank: the document says a date (our own pages leave it out instead).
+        raise error("date_format", _("A date like %(example)s.", example="2026-11-25"))
     try:
         return bounds.parse_day(raw)
     except ValueError as exc:
@@ -91,22 +96,10 @@ DayTo = Annotated[
 ]
 
 
-class Query(QueryModel):
-    """A query string of these resources: a blank value is the same as none (forms and
-    dashboards send `level=` for "the default")."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
-        return data
-
-
 # --- shared query pieces ---------------------------------------------------------------------
 
 
-class DateWindow(Query):
+class DateWindow(QueryModel):
     """from/to: China-time days, both included, either may be absent; in order and at most
     MAX_WINDOW_DAYS apart."""
 
@@ -143,7 +136,7 @@ def _needed_for_period(value: date | None, info: ValidationInfo) -> date | None:
     return value
 
 
-class RollupQuery(Query):
+class RollupQuery(QueryModel):
     """GET /rollups. Dates are China-time days, both ends included."""
 
     level: Level = Field("township", description="Areas to count per (default township).")
@@ -321,7 +314,7 @@ def _period_or_range(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-class KpiQuery(Query):
+class KpiQuery(QueryModel):
     """GET /kpis: `period`, or `from` and `to` (a custom range; the previous period is the
     same number of days before)."""
 
@@ -517,7 +510,7 @@ class KpiTable(AnswerModel):
 # --- /campaign -------------------------------------------------------------------------------
 
 
-class CampaignQuery(Query):
+class CampaignQuery(QueryModel):
     """GET /campaign."""
 
     within: Within = None

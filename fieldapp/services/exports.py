@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from fieldapp import export_store, export_writers
 from fieldapp.contract.base import field_errors
-from fieldapp.contract.exports import ExportContext, ExportRequest
+from fieldapp.contract.exports import ExportContext, ExportFilters, ExportRequest
 from fieldapp.deadlines import CHINA_TZ
 from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
@@ -88,7 +88,7 @@ def read_request(session: Session, viewer: User, body: Any) -> ExportRequest:
 def export_params(viewer: User, request: ExportRequest) -> ExportParams:
     """The validated request as ExportParams; Forbidden when the viewer may not export this
     kind."""
-    filters = request.filters
+    filters = request.filters or ExportFilters.model_validate({})
     params = ExportParams(
         kind=request.kind,
         format=request.format,
