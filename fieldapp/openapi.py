@@ -90,31 +90,6 @@ PHOTO_EXAMPLE: dict[str, Any] = {
     "exif_taken_at": "2026-11-25T01:35:12+00:00",
 }
 
-# What the officer's phone sends: a position from AMap (GCJ-02), converted by the server.
-REPORT_INPUT_EXAMPLE: dict[str, Any] = {
-    "id": REPORT_ID,
-    "lon": 119.532139,
-    "lat": 35.416633,
-    "crs": "gcj02",
-    "accuracy_m": 8.5,
-    "occurred_at": "2026-11-25T09:30:00+08:00",
-    "category": "neighbours",
-    "severity": "orange",
-    "people_involved": 3,
-    "title": "邻里因排水沟堵塞争执",
-    "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
-    "address": "海曲社区3号楼东侧",
-    "parties": [
-        {
-            "name": "张三",
-            "id_number": "371102199001011234",
-            "phone": "13812345678",
-            "role": "当事人",
-        },
-        {"name": "李四"},
-    ],
-}
-
 REPORT_EXAMPLE: dict[str, Any] = {
     "id": REPORT_ID,
     "case_number": "东港-2026-000123",
@@ -536,7 +511,7 @@ def _paths() -> dict[str, Any]:
         "/categories": {"get": _categories()},
         "/locate": {"get": _locate()},
         "/layers/areas": {"get": _area_layer()},
-        "/reports": {"post": _create_report(), "get": _list_reports()},
+        "/reports": {"get": _list_reports()},
         "/reports/{id}": {
             "parameters": [_param_ref("ReportId")],
             "get": _get_report(),
@@ -992,139 +967,6 @@ def _area_layer() -> dict[str, Any]:
                 },
             ),
             "500": _responses_ref("InternalError"),
-        },
-    }
-
-
-def _create_report() -> dict[str, Any]:
-    return {
-        "tags": ["reports"],
-        "operationId": "createReport",
-        "summary": "File an early dispute report (上报矛盾纠纷)",
-        "description": "For grid officers (网格员) only. The server locates the point in the "
-        "grid (the report belongs to the cell it falls in, even outside the officer's own "
-        "cells — then `outside_own_cells` is true with the distance), converts GCJ-02/BD-09 "
-        "to WGS-84 keeping the original, and marks a potential group incident (群体性) from "
-        "the number of people involved (default threshold 5).\n\n"
-        "Idempotent on `id`, a UUID the phone makes: sending the same id and the same body "
-        "again answers **200** with the stored report (e.g. after a lost answer); the same id "
-        "with a different body is a **409**. Unknown fields are refused.",
-        "parameters": [_param_ref("Lang")],
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("ReportInput"),
-                {
-                    "gcj02": (
-                        "Position from AMap (GCJ-02), with two parties",
-                        REPORT_INPUT_EXAMPLE,
-                    ),
-                    "minimal": (
-                        "Only the required fields (GPS position, WGS-84)",
-                        {
-                            "id": "0e7c3f52-8a14-4d9b-b6a1-7f3e2c9d5b80",
-                            "lon": 119.52671,
-                            "lat": 35.41692,
-                            "occurred_at": "2026-11-25T08:10:00+08:00",
-                            "category": "wages_labour",
-                            "severity": "red",
-                            "people_involved": 12,
-                            "title": "工地二十余名工人聚集讨薪",
-                            "description": "某建筑工地约二十名工人聚集讨要拖欠工资，情绪激动。",
-                        },
-                    ),
-                },
-            ),
-        },
-        "responses": {
-            "201": {
-                "description": "Filed.",
-                "content": _json_body(
-                    _ref("Report"), {"filed": ("The new report", REPORT_EXAMPLE)}
-                ),
-            },
-            "200": {
-                "description": "A repeat of a report already filed with this id and the same "
-                "body; nothing new was written.",
-                "content": _json_body(
-                    _ref("Report"), {"repeat": ("The stored report", REPORT_EXAMPLE)}
-                ),
-            },
-            "400": _error_response(
-                "The body is not JSON, or fields need correcting: `fields` names each one.",
-                {
-                    "invalid_json": INVALID_JSON_EXAMPLE,
-                    "invalid_report": (
-                        "Several bad fields at once",
-                        _error(
-                            "invalid_report",
-                            "Some fields need correcting.",
-                            {
-                                "severity": "One of: red, orange, yellow.",
-                                "title": "Too long: 123 characters; at most 100.",
-                                "occurred_at": "This time is in the future. Check the "
-                                "phone's clock.",
-                                "parties[0].id_number": "An 18-digit resident ID number "
-                                "(the last may be X).",
-                            },
-                        ),
-                    ),
-                },
-            ),
-            "401": _responses_ref("Unauthorized"),
-            "403": _error_response(
-                "The caller is not a grid officer.",
-                {
-                    "not_officer": (
-                        "Staff cannot file reports",
-                        _error("forbidden", "Only grid officers file reports."),
-                    )
-                },
-            ),
-            "409": _error_response(
-                "A different report (another body, or another officer's) was already filed "
-                "with this id. Make a new id.",
-                {
-                    "conflict": (
-                        "Same id, different body",
-                        _error(
-                            "conflict",
-                            "A different report was already sent with this id. "
-                            "Send it with a new id.",
-                        ),
-                    )
-                },
-            ),
-            "422": _error_response(
-                "The position is outside the city's grid (不在本市网格范围内); nothing was "
-                "written. Usually a wrong coordinate system or swapped longitude and latitude.",
-                {
-                    "outside_city": (
-                        "Outside the city",
-                        _error(
-                            "outside_city",
-                            "This position is outside the city (12.4 km from the nearest grid "
-                            "cell). Check the location and that the coordinate system is "
-                            "right.",
-                            {"lon": "Outside the city.", "lat": "Outside the city."},
-                        ),
-                    )
-                },
-            ),
-            "500": _responses_ref("InternalError"),
-            "503": _error_response(
-                "The grid boundaries were re-imported while the report was being written, "
-                "more than once; nothing was written. Send the same request again.",
-                {
-                    "try_again": (
-                        "Boundaries being updated",
-                        _error(
-                            "try_again",
-                            "The grid boundaries are being updated. Send the report again.",
-                        ),
-                    )
-                },
-            ),
         },
     }
 
@@ -2325,36 +2167,6 @@ def _schemas() -> dict[str, Schema]:
             "by the officer or village.",
             "enum": ["red", "orange", "yellow"],
         },
-        "PartyInput": {
-            "type": "object",
-            "description": "A party to the dispute (当事人). Personal data: give only what is "
-            "needed.",
-            "required": ["name"],
-            "properties": {
-                "name": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 50,
-                    "description": "Name (姓名).",
-                },
-                "id_number": {
-                    "type": ["string", "null"],
-                    "pattern": r"^(\d{17}[\dXx]|\d{15})$",
-                    "description": "Resident ID number (身份证号), 18 characters (the last "
-                    "may be X) or the old 15 digits.",
-                },
-                "phone": {
-                    "type": ["string", "null"],
-                    "pattern": r"^\+?[\d\- ]{5,20}$",
-                    "description": "Phone number (联系电话).",
-                },
-                "role": {
-                    "type": ["string", "null"],
-                    "maxLength": 30,
-                    "description": "Role in the dispute, e.g. 当事人, 申请人, 被申请人.",
-                },
-            },
-        },
         "Party": {
             "type": "object",
             "description": "A party (stored encrypted). In lists, and for roles that do not "
@@ -2366,95 +2178,6 @@ def _schemas() -> dict[str, Schema]:
                 "id_number": {"type": ["string", "null"]},
                 "phone": {"type": ["string", "null"]},
                 "role": {"type": ["string", "null"]},
-            },
-        },
-        "ReportInput": {
-            "type": "object",
-            "description": "A report as the officer's phone sends it (上报内容). Every wrong "
-            "field is named in one 400 answer; unknown fields are refused.",
-            "required": [
-                "id",
-                "lon",
-                "lat",
-                "occurred_at",
-                "category",
-                "severity",
-                "people_involved",
-                "title",
-                "description",
-            ],
-            "additionalProperties": False,
-            "properties": {
-                "id": {
-                    "type": "string",
-                    "format": "uuid",
-                    "description": "Made by the phone when the report is drafted; the "
-                    "idempotency key (resend with the same id after a lost answer).",
-                },
-                "lon": {
-                    "type": "number",
-                    "minimum": -180,
-                    "maximum": 180,
-                    "description": "Longitude (经度) in `crs`.",
-                },
-                "lat": {
-                    "type": "number",
-                    "minimum": -90,
-                    "maximum": 90,
-                    "description": "Latitude (纬度) in `crs`.",
-                },
-                "crs": _ref("Crs", default="wgs84"),
-                "accuracy_m": {
-                    "type": ["number", "null"],
-                    "minimum": 0,
-                    "maximum": 100000,
-                    "description": "The position's accuracy in metres (定位精度), "
-                    "as the phone reports it.",
-                },
-                "occurred_at": {
-                    "type": "string",
-                    "format": "date-time",
-                    "description": "When it happened (发生时间): not in the future (5 minutes "
-                    "of clock skew allowed), not more than a year ago. A time without offset "
-                    "is read as China Standard Time.",
-                },
-                "category": {
-                    "type": "string",
-                    "description": "A category code from /categories (纠纷类别).",
-                    "examples": ["neighbours"],
-                },
-                "severity": _ref("Severity"),
-                "people_involved": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 100000,
-                    "description": "Number of people involved (涉及人数); from the configured "
-                    "threshold (default 5) the report is a potential group incident (群体性).",
-                },
-                "title": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 100,
-                    "description": "Short title (标题); surrounding spaces are trimmed.",
-                },
-                "description": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 2000,
-                    "description": "What happened (简要情况).",
-                },
-                "address": {
-                    "type": ["string", "null"],
-                    "minLength": 1,
-                    "maxLength": 200,
-                    "description": "Address as people say it (地址).",
-                },
-                "parties": {
-                    "type": "array",
-                    "maxItems": 20,
-                    "items": _ref("PartyInput"),
-                    "description": "Parties to the dispute (当事人), at most 20.",
-                },
             },
         },
         "Officer": {

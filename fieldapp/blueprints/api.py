@@ -15,11 +15,13 @@ from fieldapp.blueprints import params
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
 from fieldapp.contract.checkins import Checkin, CheckinInput
+from fieldapp.contract.reports import INTAKE_ERRORS, ReportInput, raw_body_hash
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
 from fieldapp.models import Area, Cell, OfficerCell
+from fieldapp.openapi import REPORT_EXAMPLE  # until the Report answer is a model
 from fieldapp.services import (
     accounts,
     cases,
@@ -40,6 +42,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # CSRF tokens would protect nothing here.
 csrf.exempt(bp)
 contract = Contract(bp)
+#: The hand-written Report schema (fieldapp/openapi.py) until it is declared as a model.
+REPORT = {"$ref": "#/components/schemas/Report"}
 
 
 def _json_body() -> Any:
@@ -198,13 +202,39 @@ def area_layer() -> ResponseReturnValue:
 # --- reports -------------------------------------------------------------------------------
 
 
-@bp.post("/reports")
-def create_report() -> ResponseReturnValue:
+@contract.post(
+    "/reports",
+    body=ReportInput,
+    answers={
+        201: ("Filed.", REPORT, {"filed": ("The new report", REPORT_EXAMPLE)}),
+        200: (
+            "A repeat of a report already filed with this id and the same body; nothing new "
+            "was written.",
+            REPORT,
+            {"repeat": ("The stored report", REPORT_EXAMPLE)},
+        ),
+    },
+    errors=INTAKE_ERRORS,
+    tags=("reports",),
+    operation_id="createReport",
+    summary="File an early dispute report (上报矛盾纠纷)",
+)
+def create_report(body: ReportInput) -> ResponseReturnValue:
+    """For grid officers (网格员) only. The server locates the point in the grid (the report
+    belongs to the cell it falls in, even outside the officer's own cells — then
+    `outside_own_cells` is true with the distance), converts GCJ-02/BD-09 to WGS-84 keeping
+    the original, and marks a potential group incident (群体性) from the number of people
+    involved (default threshold 5).
+
+    Idempotent on `id`, a UUID the phone makes: sending the same id and the same body again
+    answers **200** with the stored report (e.g. after a lost answer); the same id with a
+    different body is a **409**. Unknown fields are refused."""
     user = api_user()
     intake = reports.file_report(
         db.session,
         user,
-        _json_body(),
+        body,
+        body_hash=raw_body_hash(request.get_data()),
         now=now(),
         remote_addr=remote_addr(),
         group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],

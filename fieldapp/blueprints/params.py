@@ -9,8 +9,8 @@ from typing import Final
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from fieldapp.bounds import parse_day
 from fieldapp.errors import ApiError
-from fieldapp.services.report_input import parse_day
 from grid.crs import CRS_NAMES
 
 

@@ -43,6 +43,7 @@ F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 API_PREFIX: Final = "/api/v1"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def check_text(value: str) -> str:
@@ -204,10 +205,12 @@ def field_errors(
         if name in fields:
             continue
         kind = error["type"]
+        # `parties[*].phone` words the message of every party's phone.
+        pattern = _INDEX.sub("[*]", name)
         if kind in ("value_error", "assertion_error"):
             fields[name] = str((error.get("ctx") or {}).get("error", error["msg"]))
-        elif kind != "extra_forbidden" and name in messages:
-            fields[name] = str(messages[name])
+        elif kind != "extra_forbidden" and (name in messages or pattern in messages):
+            fields[name] = str(messages.get(name) or messages[pattern])
         else:
             fields[name] = _generic_message(error)
     return fields
@@ -278,7 +281,11 @@ class Binary:
 
 #: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON
 #: schema dict (for the rare answer no model fits), or None (no body, e.g. 204).
-Answer = tuple[str, type[BaseModel] | Binary | dict[str, Any] | None]
+#: A third element, {name: (summary, value)}, gives examples where the body has none of its own.
+Answer = (
+    tuple[str, type[BaseModel] | Binary | dict[str, Any] | None]
+    | tuple[str, type[BaseModel] | Binary | dict[str, Any] | None, Mapping[str, tuple[str, Any]]]
+)
 #: One documented error answer: its description, or (description, {name: (summary, body)})
 #: with example bodies (`error_answer(...)`).
 ErrorDoc = str | tuple[str, Mapping[str, tuple[str, Any]]]
@@ -381,6 +388,12 @@ class Contract:
 
             @wraps(view)
             def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+                if not public:
+                    # Who asks comes first: without a token the answer is 401, whatever the
+                    # body (the user is kept on `g` for the view).
+                    from fieldapp.auth import api_user
+
+                    api_user()
                 if body is not None:
                     kwargs["body"] = parse_body(body)
                 if query is not None:

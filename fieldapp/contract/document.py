@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+from pydantic_core import core_schema
 
 from fieldapp.contract.base import OPERATIONS, Binary, Error, ErrorDoc, Operation, error_answer
 
@@ -27,6 +28,14 @@ REF: Final = "#/components/schemas/{model}"
 SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 #: The modules whose views declare operations; importing them records them.
 VIEW_MODULES: Final = ("fieldapp.blueprints.api", "fieldapp.blueprints.field")
+
+
+class _Schemas(GenerateJsonSchema):
+    """pydantic's JSON schemas without the per-field `title` it makes from the field name
+    ("People Involved"): the property's name says it, and Swagger UI shows both."""
+
+    def field_title_should_be_set(self, schema: core_schema.CoreSchema) -> bool:
+        return False
 
 
 def _declared() -> list[Operation]:
@@ -40,7 +49,8 @@ def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], JsonSche
     for op in operations:
         if op.body is not None:
             seen[(op.body, "validation")] = None
-        for _description, answer in op.answers.values():
+        for declared in op.answers.values():
+            answer = declared[1]
             if isinstance(answer, type) and issubclass(answer, BaseModel):
                 seen[(answer, "serialization")] = None
     return list(seen)
@@ -142,7 +152,9 @@ def _operation(
     elif op.body_media is not None:
         out["requestBody"] = op.body_media
     responses: dict[str, Any] = {}
-    for status, (description, answer) in sorted(op.answers.items()):
+    for status, declared in sorted(op.answers.items()):
+        description, answer = declared[0], declared[1]
+        examples = declared[2] if len(declared) > 2 else {}
         response: dict[str, Any] = {"description": description}
         if isinstance(answer, Binary):
             response["content"] = {
@@ -155,12 +167,17 @@ def _operation(
             response["content"] = {JSON: {"schema": answer}}
         elif answer is not None:
             response["content"] = _media(answer, refs)
+        if examples and "content" in response:
+            response["content"][JSON]["examples"] = {
+                name: {"summary": summary, "value": value}
+                for name, (summary, value) in examples.items()
+            }
         responses[str(status)] = response
     errors = dict(op.errors)
     if (op.body is not None or op.query is not None) and 400 not in errors:
         errors[400] = "The request needs correcting: `fields` says what is wrong with each field."
-    for status, declared in sorted(errors.items()):
-        responses[str(status)] = _error(status, declared, op)
+    for status, error_doc in sorted(errors.items()):
+        responses[str(status)] = _error(status, error_doc, op)
     if not op.public:
         responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
     responses["500"] = {"$ref": "#/components/responses/InternalError"}
@@ -172,11 +189,13 @@ def _operation(
 def generated() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """(paths, component schemas) of the declared operations."""
     operations = _declared()
-    keys, definitions = models_json_schema(_models(operations), ref_template=REF)
+    keys, definitions = models_json_schema(
+        _models(operations), ref_template=REF, schema_generator=_Schemas
+    )
     refs: dict[Any, str] = {model: schema["$ref"] for (model, _mode), schema in keys.items()}
     schemas: dict[str, Any] = definitions.get("$defs", {})
     query_schemas = {
-        op.query.__name__: op.query.model_json_schema(ref_template=REF)
+        op.query.__name__: op.query.model_json_schema(ref_template=REF, schema_generator=_Schemas)
         for op in operations
         if op.query is not None
     }
