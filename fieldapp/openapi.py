@@ -559,22 +559,6 @@ def _issue_token() -> dict[str, Any]:
         "valid for 30 days. Failed attempts are counted per username: after five within 15 "
         "minutes, sign-in is refused (even with the right password) until the window ends.",
         "security": [],
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("TokenRequest"),
-                {
-                    "officer_phone": (
-                        "An officer signs in on a phone",
-                        {
-                            "username": "wgy0311",
-                            "password": "correct horse battery",
-                            "device": "华为 Mate 60 / field app",
-                        },
-                    ),
-                },
-            ),
-        },
         "responses": {
             "201": {
                 "description": "Signed in; the token is shown only this once.",
@@ -784,32 +768,6 @@ def _locate() -> dict[str, Any]:
         "its distance. `lon`/`lat` in the answer are WGS-84; with `crs` other than wgs84 the "
         "point as sent is repeated in `input`.",
         "security": [],
-        "parameters": [
-            {
-                "name": "lon",
-                "in": "query",
-                "required": True,
-                "description": "Longitude in degrees (经度).",
-                "schema": {"type": "number", "minimum": -180, "maximum": 180},
-                "example": 119.52671,
-            },
-            {
-                "name": "lat",
-                "in": "query",
-                "required": True,
-                "description": "Latitude in degrees (纬度).",
-                "schema": {"type": "number", "minimum": -90, "maximum": 90},
-                "example": 35.41692,
-            },
-            {
-                "name": "crs",
-                "in": "query",
-                "required": False,
-                "description": "The coordinate system of lon/lat (坐标系).",
-                "schema": _ref("Crs", default="wgs84"),
-            },
-            _param_ref("Lang"),
-        ],
         "responses": {
             "200": {
                 "description": "The cell and its chain, or `found: false`.",
@@ -884,26 +842,6 @@ def _area_layer() -> dict[str, Any]:
         "meets it. Neighbouring areas share their simplified edges, so the layer has no "
         "gaps or slivers.",
         "security": [],
-        "parameters": [
-            {
-                "name": "level",
-                "in": "query",
-                "required": False,
-                "description": "Which level of area (层级).",
-                "schema": _ref("AreaLevel", default="township"),
-            },
-            {
-                "name": "bbox",
-                "in": "query",
-                "required": False,
-                "description": "Bounding box `minlon,minlat,maxlon,maxlat` in WGS-84 degrees.",
-                "schema": {
-                    "type": "string",
-                    "pattern": r"^[^,]+,[^,]+,[^,]+,[^,]+$",
-                },
-                "example": "119.45,35.35,119.60,35.45",
-            },
-        ],
         "responses": {
             "200": {
                 "description": "The areas.",
@@ -981,50 +919,6 @@ def _list_reports() -> dict[str, Any]:
         "Newest `reported_at` first. `from` and `to` are days in China Standard Time, both "
         "inclusive, on `reported_at`. Parties are masked in this list for every role (a single "
         "report, `GET /reports/{id}`, shows them to roles that handle the case).",
-        "parameters": [
-            _param_ref("Page"),
-            _param_ref("PerPage"),
-            {
-                "name": "status",
-                "in": "query",
-                "required": False,
-                "description": "Only reports in this workflow state (状态), e.g. `reported`.",
-                "schema": {"type": "string"},
-                "example": "reported",
-            },
-            {
-                "name": "category",
-                "in": "query",
-                "required": False,
-                "description": "Only this category code (see /categories).",
-                "schema": {"type": "string"},
-                "example": "neighbours",
-            },
-            {
-                "name": "severity",
-                "in": "query",
-                "required": False,
-                "description": "Only this severity (预警等级).",
-                "schema": _ref("Severity"),
-            },
-            {
-                "name": "from",
-                "in": "query",
-                "required": False,
-                "description": "Reported on or after this day (China Standard Time).",
-                "schema": {"type": "string", "format": "date"},
-                "example": "2026-11-01",
-            },
-            {
-                "name": "to",
-                "in": "query",
-                "required": False,
-                "description": "Reported on or before this day (China Standard Time).",
-                "schema": {"type": "string", "format": "date"},
-                "example": "2026-11-30",
-            },
-            _param_ref("Lang"),
-        ],
         "responses": {
             "200": {
                 "description": "One page of reports.",
@@ -1823,27 +1717,13 @@ def _parameters() -> dict[str, Any]:
             "schema": _ref("CaseActionName"),
             "example": "accept",
         },
-        "Page": {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "description": "Page number, from 1 (页码).",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
-        },
-        "PerPage": {
-            "name": "per_page",
-            "in": "query",
-            "required": False,
-            "description": "Items per page (每页条数).",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-        },
         "Lang": {
             "name": "lang",
             "in": "query",
             "required": False,
-            "description": "Language of names and messages (语言): `zh` (default) or `en`. "
-            "Remembered in a cookie.",
-            "schema": {"type": "string", "enum": ["zh", "en"]},
+            "description": "Language of names and messages (语言): `zh` (default) or `en`; "
+            "any other value is taken as the default. Remembered in a cookie.",
+            "schema": {"type": "string", "examples": ["zh", "en"]},
         },
     }
 
@@ -1883,25 +1763,6 @@ def _schemas() -> dict[str, Schema]:
             "(市级); `department` handler in a responsible department (责任部门); `admin` "
             "administrator (管理员).",
             "enum": ["officer", "coordinator", "county", "city", "department", "admin"],
-        },
-        "TokenRequest": {
-            "type": "object",
-            "required": ["username", "password"],
-            "properties": {
-                "username": {"type": "string", "minLength": 1, "description": "用户名"},
-                "password": {
-                    "type": "string",
-                    "minLength": 1,
-                    "format": "password",
-                    "description": "密码",
-                },
-                "device": {
-                    "type": "string",
-                    "maxLength": 100,
-                    "description": "What the token is for, shown in the user's list of "
-                    "signed-in devices (设备). Default `unknown`.",
-                },
-            },
         },
         "UserSummary": {
             "type": "object",

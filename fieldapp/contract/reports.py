@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     PlainValidator,
     StringConstraints,
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from fieldapp import bounds
-from fieldapp.contract.base import BodyModel, ErrorDoc, check_text, error_answer
+from fieldapp.contract.base import BodyModel, ErrorDoc, QueryModel, Text, check_text, error_answer
 from fieldapp.domain import SEVERITIES, Severity
 from grid.crs import CRS_NAMES
 
@@ -333,3 +334,42 @@ INTAKE_ERRORS: Final[dict[int, ErrorDoc]] = {
         },
     ),
 }
+
+
+def _day(value: Any) -> Any:
+    """A query day through `fieldapp.bounds` (the window, the message)."""
+    return bounds.parse_day(value) if isinstance(value, str) else value
+
+
+#: A day in a query string, inside `fieldapp.bounds`' window.
+QueryDay = Annotated[
+    dt.date,
+    BeforeValidator(_day),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-11-25"]}),
+]
+
+
+class ReportListQuery(QueryModel):
+    """Filters and page of the report list."""
+
+    error_summary: ClassVar[Any] = lazy_gettext("Check the filters.")
+
+    status: Annotated[Text, Field(max_length=50)] | None = Field(
+        default=None, description="Only reports in this workflow state (状态), e.g. `reported`."
+    )
+    category: Annotated[Text, Field(max_length=50)] | None = Field(
+        default=None, description="Only this category code (see /categories)."
+    )
+    severity: Severity | None = Field(default=None, description="Only this severity (预警等级).")
+    date_from: QueryDay | None = Field(
+        default=None,
+        alias="from",
+        description="Reported on or after this day (China Standard Time).",
+    )
+    date_to: QueryDay | None = Field(
+        default=None,
+        alias="to",
+        description="Reported on or before this day (China Standard Time).",
+    )
+    page: int = Field(default=1, ge=1, le=100_000, description="Page number, from 1 (页码).")
+    per_page: int = Field(default=20, ge=1, le=100, description="Items per page (每页条数).")

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp import bounds, crypto
-from fieldapp.contract.reports import PartyInput, ReportInput
+from fieldapp import crypto
+from fieldapp.contract.reports import PartyInput, ReportInput, ReportListQuery
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
@@ -338,18 +338,7 @@ def get_report(session: Session, viewer: User, report_id: uuid.UUID) -> Report:
     return report
 
 
-@dataclass(frozen=True)
-class ReportFilters:
-    status: str | None = None
-    category: str | None = None
-    severity: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-    page: int = 1
-    per_page: int = 20
-
-
-def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict[str, Any]:
+def list_reports(session: Session, viewer: User, filters: ReportListQuery) -> dict[str, Any]:
     stmt = scope.visible_reports(select(Report), viewer)
     if filters.status:
         stmt = stmt.where(Report.status == filters.status)
@@ -377,45 +366,6 @@ def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict
         "per_page": filters.per_page,
         "total": int(total),
     }
-
-
-def parse_filters(args: dict[str, str]) -> ReportFilters:
-    errors: dict[str, str] = {}
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = args.get(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            errors[name] = _("A whole number.")
-            return default
-        if not low <= value <= high:
-            errors[name] = _("Between %(low)d and %(high)d.", low=low, high=high)
-        return value
-
-    def day(name: str) -> date | None:
-        try:
-            return bounds.parse_day(args.get(name))
-        except ValueError as exc:
-            errors[name] = str(exc)
-            return None
-
-    filters = ReportFilters(
-        status=args.get("status") or None,
-        category=args.get("category") or None,
-        severity=args.get("severity") or None,
-        date_from=day("from"),
-        date_to=day("to"),
-        page=integer("page", 1, 1, 100_000),
-        per_page=integer("per_page", 20, 1, 100),
-    )
-    if filters.severity and filters.severity not in ("red", "orange", "yellow"):
-        errors["severity"] = _("One of: red, orange, yellow.")
-    if errors:
-        raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")
-    return filters
 
 
 # --- serialisation --------------------------------------------------------------------------
