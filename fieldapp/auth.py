@@ -156,16 +156,10 @@ def reader() -> User:
     return user
 
 
-def token_first() -> dict[str, Any]:
-    """For `Contract.route(context=...)`: the bearer token is checked before the request is
-    parsed, so a request without one is a 401 whatever its body holds. Nothing to add to the
-    validation context."""
-    api_user()
-    return {}
-
-
 def reader_first() -> dict[str, Any]:
-    """As `token_first`, for reads that also take the web session (`reader`)."""
+    """For `Contract.route(context=...)` of reads that also take the web session: the caller
+    (`reader`) is checked before the request is parsed, so a request from nobody is a 401
+    whatever it holds. Nothing to add to the validation context."""
     reader()
     return {}
 

@@ -30,7 +30,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fieldapp import export_store
-from fieldapp.auth import api_user, csrf, login_required, now, reader, remote_addr, web_user
+from fieldapp.auth import (
+    api_user,
+    csrf,
+    login_required,
+    now,
+    reader,
+    reader_first,
+    remote_addr,
+    web_user,
+)
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Binary, Contract
 from fieldapp.contract.exports import FILTER_FIELDS, ExportList, ExportRequest
@@ -149,6 +158,7 @@ def create_export(body: ExportRequest) -> ResponseReturnValue:
 
 @contract.get(
     "/exports",
+    context=reader_first,
     answers={200: ("The exports.", ExportList)},
     tags=TAGS,
     operation_id="listExports",
@@ -163,6 +173,7 @@ def list_exports() -> ResponseReturnValue:
 
 @contract.get(
     "/exports/<job_id>",
+    context=reader_first,
     answers={200: ("The export.", ExportJobAnswer)},
     errors={404: _NOT_FOUND},
     path_params=_JOB_ID,
@@ -179,6 +190,7 @@ def get_export(job_id: str) -> ResponseReturnValue:
 
 @contract.get(
     "/exports/<job_id>/download",
+    context=reader_first,
     answers={
         200: (
             "The file.",

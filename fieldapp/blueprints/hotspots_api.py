@@ -14,7 +14,7 @@ from typing import Any, Final, get_args
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from fieldapp.auth import api_user, csrf, now, reader, reader_first, remote_addr, token_first
+from fieldapp.auth import api_user, csrf, now, reader, reader_first, remote_addr
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
 from fieldapp.contract.hotspots import (
@@ -63,6 +63,7 @@ def list_hotspots(query: HotspotListQuery) -> ResponseReturnValue:
 
 @contract.get(
     "/hotspots/analysis/<kind>",
+    context=reader_first,
     answers={200: ("The cells with a class.", HotspotAnalysis)},
     errors={403: _STAFF, 404: "No such map analysis."},
     path_params={"kind": ("The analysis.", {"type": "string", "enum": list(get_args(Analysis))})},
@@ -104,7 +105,6 @@ def acknowledge_hotspot(alert_id: int) -> ResponseReturnValue:
 @contract.post(
     "/hotspots/<int(max=2147483647):alert_id>/supervise",
     body=SuperviseInput,
-    context=token_first,
     answers={200: ("The alert, the number of orders and the cases.", SuperviseResult)},
     errors={
         403: "Not city staff.",

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from fieldapp.auth import api_user, csrf, now, reader, reader_first, remote_addr, token_first
+from fieldapp.auth import api_user, csrf, now, reader, reader_first, remote_addr
 from fieldapp.contract import Contract
 from fieldapp.contract.stats import (
     Campaign,
@@ -147,7 +147,6 @@ def _case_id(report_id: str) -> uuid.UUID:
     "PUT",
     "/cases/<report_id>/key",
     body=KeyCaseInput,
-    context=token_first,
     answers={200: ("The key case.", KeyCase)},
     errors=_KEY_ERRORS,
     path_params=_CASE_ID,

@@ -32,7 +32,15 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from fieldapp.errors import ApiError
@@ -43,6 +51,7 @@ F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 API_PREFIX: Final = "/api/v1"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def check_text(value: str) -> str:
@@ -56,13 +65,10 @@ def check_text(value: str) -> str:
     return value
 
 
-def _strip(value: str) -> str:
-    return value.strip()
-
-
-#: Text as people type it: refused with NUL or lone surrogates, surrounding blanks dropped.
-#: Limits go with the field: `Annotated[Text, Field(min_length=1, max_length=100)]`.
-Text = Annotated[str, AfterValidator(check_text), AfterValidator(_strip)]
+#: Text as people type it: refused with NUL or lone surrogates, surrounding blanks dropped
+#: (before the limits apply). Limits go with the field:
+#: `Annotated[Text, Field(min_length=1, max_length=100)]`.
+Text = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_text)]
 
 
 class BodyModel(BaseModel):
@@ -85,13 +91,21 @@ class BodyModel(BaseModel):
 class QueryModel(BaseModel):
     """Query parameters. They arrive as text, so values are parsed (lax), but a number must
     still be a number. Unknown parameters are ignored: `lang` and cache busters ride along on
-    every request."""
+    every request. An empty value is the parameter's absence (`?to=` from a form with the
+    field left blank); the document says so for every optional parameter."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=10_000)
 
     error_code: ClassVar[str] = "invalid_parameters"
     error_summary: ClassVar[Any] = lazy_gettext("Check the parameters.")
     field_messages: ClassVar[Mapping[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
 
 
 class AnswerModel(BaseModel):
@@ -204,10 +218,12 @@ def field_errors(
         if name in fields:
             continue
         kind = error["type"]
+        # `parties[*].phone` words the message of every party's phone.
+        pattern = _INDEX.sub("[*]", name)
         if kind in ("value_error", "assertion_error"):
             fields[name] = str((error.get("ctx") or {}).get("error", error["msg"]))
-        elif kind != "extra_forbidden" and name in messages:
-            fields[name] = str(messages[name])
+        elif kind != "extra_forbidden" and (name in messages or pattern in messages):
+            fields[name] = str(messages.get(name) or messages[pattern])
         else:
             fields[name] = _generic_message(error)
     return fields
@@ -247,16 +263,29 @@ def validation_context() -> dict[str, Any]:
 
 def parse_body(model: type[B], context: Mapping[str, Any] | None = None) -> B:
     """The request's JSON body as `model`, read from the raw bytes in one pass (no
-    `json.loads` + walk: pydantic's parser refuses NaN, Infinity and invalid UTF-8 itself,
-    and `Text` fields refuse NUL and lone surrogates); ApiError 400 otherwise."""
+    `json.loads` + walk: pydantic's parser refuses NaN, Infinity, invalid UTF-8 and lone
+    surrogates itself, and `Text` fields refuse NUL); ApiError 400 otherwise. Only a refused
+    body is read a second time, by the app's strict JSON reader, so that NUL, a lone
+    surrogate or nesting too deep anywhere (a key included) is answered as before #18:
+    `invalid_text` / `invalid_json` naming where."""
     if not request.is_json:
         raise _not_json()
+    raw = request.get_data(cache=True)
     try:
-        return model.model_validate_json(
-            request.get_data(cache=True), context={**validation_context(), **(context or {})}
-        )
+        return model.model_validate_json(raw, context={**validation_context(), **(context or {})})
     except ValidationError as exc:
+        _refuse_hostile(raw)
         raise validation_error(model, exc) from None
+
+
+def _refuse_hostile(raw: bytes) -> None:
+    """ApiError for what `fieldapp.errors.HostileJSONProvider` refuses in `raw` (NUL, lone
+    surrogates, too deep, NaN, integers beyond 2**53); nothing when it reads it, or when it is
+    not JSON at all (the caller's answer says so)."""
+    try:
+        current_app.json.loads(raw)
+    except ValueError:
+        return
 
 
 def parse_query(model: type[Q], context: Mapping[str, Any] | None = None) -> Q:
@@ -280,12 +309,24 @@ class Binary:
     headers: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON
-#: schema dict (for the rare answer no model fits), or None (no body, e.g. 204).
-Answer = tuple[str, type[BaseModel] | Binary | dict[str, Any] | None]
+@dataclass(frozen=True)
+class HandWritten:
+    """An answer still described in the hand-written document (`fieldapp/openapi.py`): the
+    generator takes that operation's response for the status as it is, until the answer is
+    declared as a model. The request side (parameters, body) is always generated."""
+
+
+HAND_WRITTEN: Final = HandWritten()
+
 #: One documented error answer: its description, or (description, {name: (summary, body)})
 #: with example bodies (`error_answer(...)`).
-ErrorDoc = str | tuple[str, Mapping[str, tuple[str, Any]]]
+ErrorDoc = str | tuple[str, Mapping[str, tuple[str, Any]]] | HandWritten
+
+#: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON
+#: schema dict (for the rare answer no model fits), or None (no body, e.g. 204).
+#: A third element, {name: (summary, value)}, gives examples where the body has none of its own.
+Body = type[BaseModel] | Binary | HandWritten | dict[str, Any] | None
+Answer = tuple[str, Body] | tuple[str, Body, Mapping[str, tuple[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -386,9 +427,18 @@ class Contract:
 
             @wraps(view)
             def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-                # `context`: what validators need beyond the clock (e.g. the caller and
-                # lookups), so checks that need them name their fields with the others.
-                more = context() if context is not None else None
+                # Who asks comes first: without a token the answer is 401, whatever the
+                # body (the user is kept on `g` for the view). An operation with a `context`
+                # checks the caller there (reads that also take the web session do), and
+                # adds what its validators need beyond the clock (the caller, lookups), so
+                # such checks name their fields with the others.
+                more = None
+                if context is not None:
+                    more = context()
+                elif not public:
+                    from fieldapp.auth import api_user
+
+                    api_user()
                 if body is not None:
                     kwargs["body"] = parse_body(body, more)
                 if query is not None:

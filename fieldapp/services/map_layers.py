@@ -29,10 +29,10 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, false, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, Cell, Report, User
 from fieldapp.services import geography, scope
 from fieldapp.services.errors import NotFound
-from fieldapp.services.report_input import CHINA_TZ
 from fieldapp.services.reports import category_names
 from fieldapp.stats import MERGED, day_start
 from grid import queries

@@ -21,10 +21,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.labels import OUTCOME_LABELS, STATE_LABELS
 from fieldapp.models import Area, CaseEvent, Checkin, Department, Report, User
 from fieldapp.services.errors import Forbidden, NotFound
-from fieldapp.services.report_input import CHINA_TZ
 
 #: Check-in days a phone asks for at most (the officer's recent week is what it shows).
 MAX_CHECKIN_DAYS: Final = 31

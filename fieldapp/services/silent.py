@@ -23,11 +23,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fieldapp.crypto import keyring_outside_app
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, User
 from fieldapp.services import notifications
 from fieldapp.services.errors import Forbidden, InvalidInput
 from fieldapp.services.party_data import user_phone
-from fieldapp.services.report_input import CHINA_TZ
 
 #: Who may see the silent officers: coordinators (their township), county and city staff.
 SILENT_ROLES: Final = frozenset({"coordinator", "county", "city", "admin"})

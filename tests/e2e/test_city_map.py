@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import Engine, delete, text
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Report
-from fieldapp.services.report_input import CHINA_TZ
 from grid.crs import from_wgs84
 from tests import support
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, Report
-from fieldapp.services.report_input import CHINA_TZ
 from fieldapp.workflow import OPEN_STATES
 from tests import support
 from tests.integration.stats_support import CELLS, add_report, cell_ids

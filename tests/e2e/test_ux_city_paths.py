@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import CaseEvent, Checkin, ExportJob, Notification, Report
-from fieldapp.services.report_input import CHINA_TZ
 from tests import support
 from tests.e2e.test_dashboard import _wait_ready, month  # noqa: F401  (fixture)
 from tests.e2e.test_field_app import _phone_context, _sign_in

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area
-from fieldapp.services.report_input import CHINA_TZ
 from tests.integration.stats_support import CELLS, add_report, cell_ids
 from tests.integration.test_triage_pages import login, page
 

@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, Cell, Report, User
 from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
-from fieldapp.services.report_input import CHINA_TZ
 from grid import queries
 from tests.support import auth, cell_centre, sign_in_cookie
 

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import navigation
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Checkin, Notification, User
 from fieldapp.services import export_sources, silent
 from fieldapp.services.errors import InvalidInput
-from fieldapp.services.report_input import CHINA_TZ
 from tests.integration.test_cases_api import act, file
 from tests.integration.test_triage_pages import login
 from tests.support import auth
