@@ -14,6 +14,7 @@ from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
 from fieldapp.contract.account import TokenRequest
 from fieldapp.contract.base import HAND_WRITTEN
+from fieldapp.contract.cases import QueueQuery
 from fieldapp.contract.checkins import Checkin, CheckinInput
 from fieldapp.contract.reference import AreaLayerQuery, LocateQuery
 from fieldapp.contract.reports import (
@@ -353,11 +354,27 @@ def case_duplicates(report_id: str) -> ResponseReturnValue:
     return jsonify({"candidates": [c.as_dict() for c in found]})
 
 
-@bp.get("/queue")
-def triage_queue() -> ResponseReturnValue:
+@contract.get(
+    "/queue",
+    query=QueueQuery,
+    answers={200: ("One page of the queue.", HAND_WRITTEN)},
+    errors={400: HAND_WRITTEN, 403: HAND_WRITTEN},
+    tags=("cases",),
+    operation_id="getWorkQueue",
+    summary="The caller's work queue by priority (待办队列), or the overdue list",
+)
+def triage_queue(query: QueueQuery) -> ResponseReturnValue:
+    """Open cases only. `view=mine` (default): a coordinator's township cases still at
+    township level, county staff's cases escalated to their county, city staff's cases
+    escalated to the city, a department handler's assigned cases. `view=overdue` (county and
+    city staff only): every open case in their area past its due time. Sorted by urgency
+    (`sort=urgency`, the default): due time first — overdue ones have the earliest, so the
+    longest overdue comes first, then the least time left, none last — then severity (red
+    first), potential group incident and reported time. `sort=severity` puts severity first;
+    `sort=newest` the latest received. `q` searches case number, title, address and
+    description. Each item is a case plus `repeat_place_reports` and `possible_duplicate`."""
     user = api_user()
-    filters = queue.parse_filters(request.args.to_dict())
-    return jsonify(queue.queue(db.session, user, filters, now=now(), policy=_policy()))
+    return jsonify(queue.queue(db.session, user, query, now=now(), policy=_policy()))
 
 
 @bp.get("/notifications")

@@ -22,6 +22,7 @@ with `model_validate_json`, our error shape and messages are ours, and the bluep
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -178,9 +179,12 @@ def _generic_message(error: ErrorDetails) -> str:
         return _("Must be a finite number.")
     if kind in ("string_type", "string_unicode"):
         return _("Must be text.")
-    if kind == "string_too_short":
+    # A length constraint on a validated type (Text) is a generic too_long/too_short; its
+    # field_type tells text ("Value") from lists ("List").
+    text = kind.startswith("string_") or ctx.get("field_type") == "Value"
+    if kind in ("string_too_short", "too_short") and text:
         return _("Required.")
-    if kind == "string_too_long":
+    if kind in ("string_too_long", "too_long") and text:
         return _("Too long: at most %(limit)d characters.", limit=int(ctx.get("max_length", 0)))
     if kind in ("greater_than_equal", "greater_than"):
         return _("At least %(limit)s.", limit=ctx.get("ge", ctx.get("gt")))
@@ -253,12 +257,19 @@ B = TypeVar("B", bound=BodyModel)
 Q = TypeVar("Q", bound=QueryModel)
 
 
-def validation_context() -> dict[str, Any]:
-    """What validators may need besides the value: the request's time (`now`), so "not in the
-    future" holds against the same clock as the rest of the request."""
-    from fieldapp.auth import now  # the app's clock; imported late (auth imports models)
+@functools.cache
+def _auth() -> Any:
+    """fieldapp.auth, imported on first use: it imports the models and services, which
+    import these contract modules."""
+    from fieldapp import auth
 
-    return {"now": now()}
+    return auth
+
+
+def validation_context() -> dict[str, Any]:
+    """What validators may need besides the value: the request's time (`now`, the app's
+    clock), so "not in the future" holds against the same clock as the rest of the request."""
+    return {"now": _auth().now()}
 
 
 def parse_body(model: type[B], context: Mapping[str, Any] | None = None) -> B:
@@ -436,9 +447,7 @@ class Contract:
                 if context is not None:
                     more = context()
                 elif not public:
-                    from fieldapp.auth import api_user
-
-                    api_user()
+                    _auth().api_user()
                 if body is not None:
                     kwargs["body"] = parse_body(body, more)
                 if query is not None:
