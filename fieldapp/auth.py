@@ -115,11 +115,7 @@ def api_user() -> User:
     header = request.headers.get("Authorization", "")
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401,
-            "unauthorized",
-            _("Sign in first: POST /api/v1/auth/token, then send “Authorization: Bearer <token>”."),
-        )
+        raise _sign_in_first()
     found = accounts.user_for_token(db.session, token.strip(), now())
     if found is None:
         raise ApiError(
@@ -136,6 +132,36 @@ def api_user() -> User:
             ),
         )
     return found[0]
+
+
+def _sign_in_first() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        _("Sign in first: POST /api/v1/auth/token, then send “Authorization: Bearer <token>”."),
+    )
+
+
+def reader() -> User:
+    """The caller of an API read the browser also makes (the map, dashboards, exports page):
+    the bearer token's user when there is an Authorization header, a bad token refused
+    outright (never a fallback to the cookie, so a client cannot silently act as someone
+    else); else the web session's user; else 401. Reads change nothing, so the cookie needs
+    no CSRF token."""
+    if request.headers.get("Authorization"):
+        return api_user()
+    user = web_user()
+    if user is None:
+        raise _sign_in_first()
+    return user
+
+
+def reader_first() -> dict[str, Any]:
+    """For `Contract.route(context=...)` of reads that also take the web session: the caller
+    (`reader`) is checked before the request is parsed, so a request from nobody is a 401
+    whatever it holds. Nothing to add to the validation context."""
+    reader()
+    return {}
 
 
 def api_token() -> ApiToken:

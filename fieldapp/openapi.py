@@ -15,11 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fieldapp.openapi_exports import export_paths, export_schemas
-from fieldapp.openapi_field import checkins_get, field_paths, field_schemas
-from fieldapp.openapi_hotspots import hotspot_paths, hotspot_schemas
-from fieldapp.openapi_layers import layer_paths
-from fieldapp.openapi_stats import stats_paths, stats_schemas
+from fieldapp.openapi_field import field_paths, field_schemas
 
 JSON = "application/json"
 
@@ -88,31 +84,6 @@ PHOTO_EXAMPLE: dict[str, Any] = {
     "exif_lon": 119.52668,
     "exif_lat": 35.41689,
     "exif_taken_at": "2026-11-25T01:35:12+00:00",
-}
-
-# What the officer's phone sends: a position from AMap (GCJ-02), converted by the server.
-REPORT_INPUT_EXAMPLE: dict[str, Any] = {
-    "id": REPORT_ID,
-    "lon": 119.532139,
-    "lat": 35.416633,
-    "crs": "gcj02",
-    "accuracy_m": 8.5,
-    "occurred_at": "2026-11-25T09:30:00+08:00",
-    "category": "neighbours",
-    "severity": "orange",
-    "people_involved": 3,
-    "title": "邻里因排水沟堵塞争执",
-    "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
-    "address": "海曲社区3号楼东侧",
-    "parties": [
-        {
-            "name": "张三",
-            "id_number": "371102199001011234",
-            "phone": "13812345678",
-            "role": "当事人",
-        },
-        {"name": "李四"},
-    ],
 }
 
 REPORT_EXAMPLE: dict[str, Any] = {
@@ -536,7 +507,7 @@ def _paths() -> dict[str, Any]:
         "/categories": {"get": _categories()},
         "/locate": {"get": _locate()},
         "/layers/areas": {"get": _area_layer()},
-        "/reports": {"post": _create_report(), "get": _list_reports()},
+        "/reports": {"get": _list_reports()},
         "/reports/{id}": {
             "parameters": [_param_ref("ReportId")],
             "get": _get_report(),
@@ -553,7 +524,6 @@ def _paths() -> dict[str, Any]:
             "parameters": [_param_ref("ReportId"), _param_ref("PhotoId")],
             "get": _get_thumbnail(),
         },
-        "/checkins": {"post": _check_in(), "get": checkins_get()},
         "/cases/{id}": {"parameters": [_param_ref("CaseId")], "get": _get_case()},
         "/cases/{id}/actions/{action}": {
             "parameters": [_param_ref("CaseId"), _param_ref("CaseActionName")],
@@ -568,10 +538,6 @@ def _paths() -> dict[str, Any]:
         "/notifications": {"get": _notifications()},
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
-        **hotspot_paths(),
-        **layer_paths(),
-        **export_paths(),
-        **stats_paths(),
         **field_paths(),
     }
 
@@ -585,22 +551,6 @@ def _issue_token() -> dict[str, Any]:
         "valid for 30 days. Failed attempts are counted per username: after five within 15 "
         "minutes, sign-in is refused (even with the right password) until the window ends.",
         "security": [],
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("TokenRequest"),
-                {
-                    "officer_phone": (
-                        "An officer signs in on a phone",
-                        {
-                            "username": "wgy0311",
-                            "password": "correct horse battery",
-                            "device": "华为 Mate 60 / field app",
-                        },
-                    ),
-                },
-            ),
-        },
         "responses": {
             "201": {
                 "description": "Signed in; the token is shown only this once.",
@@ -810,32 +760,6 @@ def _locate() -> dict[str, Any]:
         "its distance. `lon`/`lat` in the answer are WGS-84; with `crs` other than wgs84 the "
         "point as sent is repeated in `input`.",
         "security": [],
-        "parameters": [
-            {
-                "name": "lon",
-                "in": "query",
-                "required": True,
-                "description": "Longitude in degrees (经度).",
-                "schema": {"type": "number", "minimum": -180, "maximum": 180},
-                "example": 119.52671,
-            },
-            {
-                "name": "lat",
-                "in": "query",
-                "required": True,
-                "description": "Latitude in degrees (纬度).",
-                "schema": {"type": "number", "minimum": -90, "maximum": 90},
-                "example": 35.41692,
-            },
-            {
-                "name": "crs",
-                "in": "query",
-                "required": False,
-                "description": "The coordinate system of lon/lat (坐标系).",
-                "schema": _ref("Crs", default="wgs84"),
-            },
-            _param_ref("Lang"),
-        ],
         "responses": {
             "200": {
                 "description": "The cell and its chain, or `found: false`.",
@@ -910,26 +834,6 @@ def _area_layer() -> dict[str, Any]:
         "meets it. Neighbouring areas share their simplified edges, so the layer has no "
         "gaps or slivers.",
         "security": [],
-        "parameters": [
-            {
-                "name": "level",
-                "in": "query",
-                "required": False,
-                "description": "Which level of area (层级).",
-                "schema": _ref("AreaLevel", default="township"),
-            },
-            {
-                "name": "bbox",
-                "in": "query",
-                "required": False,
-                "description": "Bounding box `minlon,minlat,maxlon,maxlat` in WGS-84 degrees.",
-                "schema": {
-                    "type": "string",
-                    "pattern": r"^[^,]+,[^,]+,[^,]+,[^,]+$",
-                },
-                "example": "119.45,35.35,119.60,35.45",
-            },
-        ],
         "responses": {
             "200": {
                 "description": "The areas.",
@@ -997,139 +901,6 @@ def _area_layer() -> dict[str, Any]:
     }
 
 
-def _create_report() -> dict[str, Any]:
-    return {
-        "tags": ["reports"],
-        "operationId": "createReport",
-        "summary": "File an early dispute report (上报矛盾纠纷)",
-        "description": "For grid officers (网格员) only. The server locates the point in the "
-        "grid (the report belongs to the cell it falls in, even outside the officer's own "
-        "cells — then `outside_own_cells` is true with the distance), converts GCJ-02/BD-09 "
-        "to WGS-84 keeping the original, and marks a potential group incident (群体性) from "
-        "the number of people involved (default threshold 5).\n\n"
-        "Idempotent on `id`, a UUID the phone makes: sending the same id and the same body "
-        "again answers **200** with the stored report (e.g. after a lost answer); the same id "
-        "with a different body is a **409**. Unknown fields are refused.",
-        "parameters": [_param_ref("Lang")],
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("ReportInput"),
-                {
-                    "gcj02": (
-                        "Position from AMap (GCJ-02), with two parties",
-                        REPORT_INPUT_EXAMPLE,
-                    ),
-                    "minimal": (
-                        "Only the required fields (GPS position, WGS-84)",
-                        {
-                            "id": "0e7c3f52-8a14-4d9b-b6a1-7f3e2c9d5b80",
-                            "lon": 119.52671,
-                            "lat": 35.41692,
-                            "occurred_at": "2026-11-25T08:10:00+08:00",
-                            "category": "wages_labour",
-                            "severity": "red",
-                            "people_involved": 12,
-                            "title": "工地二十余名工人聚集讨薪",
-                            "description": "某建筑工地约二十名工人聚集讨要拖欠工资，情绪激动。",
-                        },
-                    ),
-                },
-            ),
-        },
-        "responses": {
-            "201": {
-                "description": "Filed.",
-                "content": _json_body(
-                    _ref("Report"), {"filed": ("The new report", REPORT_EXAMPLE)}
-                ),
-            },
-            "200": {
-                "description": "A repeat of a report already filed with this id and the same "
-                "body; nothing new was written.",
-                "content": _json_body(
-                    _ref("Report"), {"repeat": ("The stored report", REPORT_EXAMPLE)}
-                ),
-            },
-            "400": _error_response(
-                "The body is not JSON, or fields need correcting: `fields` names each one.",
-                {
-                    "invalid_json": INVALID_JSON_EXAMPLE,
-                    "invalid_report": (
-                        "Several bad fields at once",
-                        _error(
-                            "invalid_report",
-                            "Some fields need correcting.",
-                            {
-                                "severity": "One of: red, orange, yellow.",
-                                "title": "Too long: 123 characters; at most 100.",
-                                "occurred_at": "This time is in the future. Check the "
-                                "phone's clock.",
-                                "parties[0].id_number": "An 18-digit resident ID number "
-                                "(the last may be X).",
-                            },
-                        ),
-                    ),
-                },
-            ),
-            "401": _responses_ref("Unauthorized"),
-            "403": _error_response(
-                "The caller is not a grid officer.",
-                {
-                    "not_officer": (
-                        "Staff cannot file reports",
-                        _error("forbidden", "Only grid officers file reports."),
-                    )
-                },
-            ),
-            "409": _error_response(
-                "A different report (another body, or another officer's) was already filed "
-                "with this id. Make a new id.",
-                {
-                    "conflict": (
-                        "Same id, different body",
-                        _error(
-                            "conflict",
-                            "A different report was already sent with this id. "
-                            "Send it with a new id.",
-                        ),
-                    )
-                },
-            ),
-            "422": _error_response(
-                "The position is outside the city's grid (不在本市网格范围内); nothing was "
-                "written. Usually a wrong coordinate system or swapped longitude and latitude.",
-                {
-                    "outside_city": (
-                        "Outside the city",
-                        _error(
-                            "outside_city",
-                            "This position is outside the city (12.4 km from the nearest grid "
-                            "cell). Check the location and that the coordinate system is "
-                            "right.",
-                            {"lon": "Outside the city.", "lat": "Outside the city."},
-                        ),
-                    )
-                },
-            ),
-            "500": _responses_ref("InternalError"),
-            "503": _error_response(
-                "The grid boundaries were re-imported while the report was being written, "
-                "more than once; nothing was written. Send the same request again.",
-                {
-                    "try_again": (
-                        "Boundaries being updated",
-                        _error(
-                            "try_again",
-                            "The grid boundaries are being updated. Send the report again.",
-                        ),
-                    )
-                },
-            ),
-        },
-    }
-
-
 def _list_reports() -> dict[str, Any]:
     return {
         "tags": ["reports"],
@@ -1140,50 +911,6 @@ def _list_reports() -> dict[str, Any]:
         "Newest `reported_at` first. `from` and `to` are days in China Standard Time, both "
         "inclusive, on `reported_at`. Parties are masked in this list for every role (a single "
         "report, `GET /reports/{id}`, shows them to roles that handle the case).",
-        "parameters": [
-            _param_ref("Page"),
-            _param_ref("PerPage"),
-            {
-                "name": "status",
-                "in": "query",
-                "required": False,
-                "description": "Only reports in this workflow state (状态), e.g. `reported`.",
-                "schema": {"type": "string"},
-                "example": "reported",
-            },
-            {
-                "name": "category",
-                "in": "query",
-                "required": False,
-                "description": "Only this category code (see /categories).",
-                "schema": {"type": "string"},
-                "example": "neighbours",
-            },
-            {
-                "name": "severity",
-                "in": "query",
-                "required": False,
-                "description": "Only this severity (预警等级).",
-                "schema": _ref("Severity"),
-            },
-            {
-                "name": "from",
-                "in": "query",
-                "required": False,
-                "description": "Reported on or after this day (China Standard Time).",
-                "schema": {"type": "string", "format": "date"},
-                "example": "2026-11-01",
-            },
-            {
-                "name": "to",
-                "in": "query",
-                "required": False,
-                "description": "Reported on or before this day (China Standard Time).",
-                "schema": {"type": "string", "format": "date"},
-                "example": "2026-11-30",
-            },
-            _param_ref("Lang"),
-        ],
         "responses": {
             "200": {
                 "description": "One page of reports.",
@@ -1427,90 +1154,6 @@ def _get_thumbnail() -> dict[str, Any]:
                         _error("not_found", "No such photo."),
                     ),
                     "no_report": REPORT_NOT_FOUND_EXAMPLE,
-                },
-            ),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
-def _check_in() -> dict[str, Any]:
-    return {
-        "tags": ["checkins"],
-        "operationId": "checkIn",
-        "summary": "Zero reporting check-in for a day (零报告)",
-        "description": "Every grid officer checks in each day, also when there is nothing to "
-        "report, so that silence can be told from calm; missed check-ins count against the "
-        "area's 零报告 compliance. One check-in per officer and day: sending again updates "
-        'it (e.g. first "nothing", later a finding). A phone that was offline may check in '
-        "for up to 7 days back. For grid officers only.",
-        "requestBody": {
-            "required": True,
-            "content": _json_body(
-                _ref("CheckinInput"),
-                {
-                    "nothing": (
-                        "Nothing to report today",
-                        {"date": "2026-11-25", "nothing_to_report": True},
-                    ),
-                    "found": (
-                        "Two matters found and reported",
-                        {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
-                    ),
-                },
-            ),
-        },
-        "responses": {
-            "201": {
-                "description": "The day's first check-in.",
-                "content": _json_body(
-                    _ref("Checkin"),
-                    {
-                        "nothing": (
-                            "Recorded",
-                            {"date": "2026-11-25", "nothing_to_report": True, "count": 0},
-                        )
-                    },
-                ),
-            },
-            "200": {
-                "description": "The day's check-in was updated.",
-                "content": _json_body(
-                    _ref("Checkin"),
-                    {
-                        "found": (
-                            "Updated",
-                            {"date": "2026-11-25", "nothing_to_report": False, "count": 2},
-                        )
-                    },
-                ),
-            },
-            "400": _error_response(
-                "The body is not JSON, or fields need correcting.",
-                {
-                    "invalid_json": INVALID_JSON_EXAMPLE,
-                    "invalid_checkin": (
-                        "Future date, not a boolean, negative count",
-                        _error(
-                            "invalid_checkin",
-                            "Some fields need correcting.",
-                            {
-                                "date": "This date is in the future. Check the phone's clock.",
-                                "nothing_to_report": "true or false.",
-                                "count": "A whole number, 0 or more.",
-                            },
-                        ),
-                    ),
-                },
-            ),
-            "401": _responses_ref("Unauthorized"),
-            "403": _error_response(
-                "The caller is not a grid officer.",
-                {
-                    "not_officer": (
-                        "Staff do not check in",
-                        _error("forbidden", "Only grid officers check in."),
-                    )
                 },
             ),
             "500": _responses_ref("InternalError"),
@@ -1795,72 +1438,6 @@ def _work_queue() -> dict[str, Any]:
         "`sort=severity` puts severity first; `sort=newest` the latest received. `q` searches "
         "case number, title, address and description. Each item is a case plus "
         "`repeat_place_reports` and `possible_duplicate`.",
-        "parameters": [
-            {
-                "name": "view",
-                "in": "query",
-                "required": False,
-                "description": "Which list (列表).",
-                "schema": {"type": "string", "enum": ["mine", "overdue"], "default": "mine"},
-            },
-            {
-                "name": "status",
-                "in": "query",
-                "required": False,
-                "description": "Only cases in this open state.",
-                "schema": {"type": "string", "enum": list(_OPEN)},
-            },
-            {
-                "name": "severity",
-                "in": "query",
-                "required": False,
-                "description": "Only this severity (预警等级).",
-                "schema": _ref("Severity"),
-            },
-            {
-                "name": "category",
-                "in": "query",
-                "required": False,
-                "description": "Only this category code (see /categories).",
-                "schema": {"type": "string"},
-                "example": "neighbours",
-            },
-            {
-                "name": "q",
-                "in": "query",
-                "required": False,
-                "description": "Text search (搜索): cases whose case number, title, address or "
-                "description contains it (case-insensitive; % and _ are plain characters).",
-                "schema": {"type": "string", "maxLength": 100},
-                "example": "东港-2026-000123",
-            },
-            {
-                "name": "sort",
-                "in": "query",
-                "required": False,
-                "description": "Order (排序): most urgent first, severity first, or newest first.",
-                "schema": {
-                    "type": "string",
-                    "enum": ["urgency", "severity", "newest"],
-                    "default": "urgency",
-                },
-            },
-            {
-                "name": "page",
-                "in": "query",
-                "required": False,
-                "description": "Page number, from 1 (页码).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
-            },
-            {
-                "name": "per_page",
-                "in": "query",
-                "required": False,
-                "description": "Items per page (每页条数).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-            },
-            _param_ref("Lang"),
-        ],
         "responses": {
             "200": {
                 "description": "One page of the queue.",
@@ -2066,27 +1643,13 @@ def _parameters() -> dict[str, Any]:
             "schema": _ref("CaseActionName"),
             "example": "accept",
         },
-        "Page": {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "description": "Page number, from 1 (页码).",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
-        },
-        "PerPage": {
-            "name": "per_page",
-            "in": "query",
-            "required": False,
-            "description": "Items per page (每页条数).",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-        },
         "Lang": {
             "name": "lang",
             "in": "query",
             "required": False,
-            "description": "Language of names and messages (语言): `zh` (default) or `en`. "
-            "Remembered in a cookie.",
-            "schema": {"type": "string", "enum": ["zh", "en"]},
+            "description": "Language of names and messages (语言): `zh` (default) or `en`; "
+            "any other value is taken as the default. Remembered in a cookie.",
+            "schema": {"type": "string", "examples": ["zh", "en"]},
         },
     }
 
@@ -2119,44 +1682,6 @@ def _shared_responses() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Schema]:
     return {
-        "Error": {
-            "type": "object",
-            "description": "The one error shape of the whole API (错误).",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {
-                            "type": "string",
-                            "description": "Stable, for programs: e.g. `invalid_report`, "
-                            "`unauthorized`, `not_found`, `conflict`, `outside_city`, "
-                            "`rate_limited`.",
-                            "examples": ["invalid_report"],
-                        },
-                        "message": {
-                            "type": "string",
-                            "description": "For a person, in the request's language.",
-                        },
-                        "fields": {
-                            "type": "object",
-                            "description": "Only when input was wrong: a message for every "
-                            "field that needs correcting. Nested fields are named like "
-                            "`parties[0].id_number`.",
-                            "additionalProperties": {"type": "string"},
-                        },
-                    },
-                }
-            },
-            "examples": [
-                _error(
-                    "invalid_report",
-                    "Some fields need correcting.",
-                    {"severity": "One of: red, orange, yellow."},
-                )
-            ],
-        },
         "Role": {
             "type": "string",
             "description": "`officer` grid officer (网格员); `coordinator` township "
@@ -2164,25 +1689,6 @@ def _schemas() -> dict[str, Schema]:
             "(市级); `department` handler in a responsible department (责任部门); `admin` "
             "administrator (管理员).",
             "enum": ["officer", "coordinator", "county", "city", "department", "admin"],
-        },
-        "TokenRequest": {
-            "type": "object",
-            "required": ["username", "password"],
-            "properties": {
-                "username": {"type": "string", "minLength": 1, "description": "用户名"},
-                "password": {
-                    "type": "string",
-                    "minLength": 1,
-                    "format": "password",
-                    "description": "密码",
-                },
-                "device": {
-                    "type": "string",
-                    "maxLength": 100,
-                    "description": "What the token is for, shown in the user's list of "
-                    "signed-in devices (设备). Default `unknown`.",
-                },
-            },
         },
         "UserSummary": {
             "type": "object",
@@ -2448,36 +1954,6 @@ def _schemas() -> dict[str, Schema]:
             "by the officer or village.",
             "enum": ["red", "orange", "yellow"],
         },
-        "PartyInput": {
-            "type": "object",
-            "description": "A party to the dispute (当事人). Personal data: give only what is "
-            "needed.",
-            "required": ["name"],
-            "properties": {
-                "name": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 50,
-                    "description": "Name (姓名).",
-                },
-                "id_number": {
-                    "type": ["string", "null"],
-                    "pattern": r"^(\d{17}[\dXx]|\d{15})$",
-                    "description": "Resident ID number (身份证号), 18 characters (the last "
-                    "may be X) or the old 15 digits.",
-                },
-                "phone": {
-                    "type": ["string", "null"],
-                    "pattern": r"^\+?[\d\- ]{5,20}$",
-                    "description": "Phone number (联系电话).",
-                },
-                "role": {
-                    "type": ["string", "null"],
-                    "maxLength": 30,
-                    "description": "Role in the dispute, e.g. 当事人, 申请人, 被申请人.",
-                },
-            },
-        },
         "Party": {
             "type": "object",
             "description": "A party (stored encrypted). In lists, and for roles that do not "
@@ -2489,95 +1965,6 @@ def _schemas() -> dict[str, Schema]:
                 "id_number": {"type": ["string", "null"]},
                 "phone": {"type": ["string", "null"]},
                 "role": {"type": ["string", "null"]},
-            },
-        },
-        "ReportInput": {
-            "type": "object",
-            "description": "A report as the officer's phone sends it (上报内容). Every wrong "
-            "field is named in one 400 answer; unknown fields are refused.",
-            "required": [
-                "id",
-                "lon",
-                "lat",
-                "occurred_at",
-                "category",
-                "severity",
-                "people_involved",
-                "title",
-                "description",
-            ],
-            "additionalProperties": False,
-            "properties": {
-                "id": {
-                    "type": "string",
-                    "format": "uuid",
-                    "description": "Made by the phone when the report is drafted; the "
-                    "idempotency key (resend with the same id after a lost answer).",
-                },
-                "lon": {
-                    "type": "number",
-                    "minimum": -180,
-                    "maximum": 180,
-                    "description": "Longitude (经度) in `crs`.",
-                },
-                "lat": {
-                    "type": "number",
-                    "minimum": -90,
-                    "maximum": 90,
-                    "description": "Latitude (纬度) in `crs`.",
-                },
-                "crs": _ref("Crs", default="wgs84"),
-                "accuracy_m": {
-                    "type": ["number", "null"],
-                    "minimum": 0,
-                    "maximum": 100000,
-                    "description": "The position's accuracy in metres (定位精度), "
-                    "as the phone reports it.",
-                },
-                "occurred_at": {
-                    "type": "string",
-                    "format": "date-time",
-                    "description": "When it happened (发生时间): not in the future (5 minutes "
-                    "of clock skew allowed), not more than a year ago. A time without offset "
-                    "is read as China Standard Time.",
-                },
-                "category": {
-                    "type": "string",
-                    "description": "A category code from /categories (纠纷类别).",
-                    "examples": ["neighbours"],
-                },
-                "severity": _ref("Severity"),
-                "people_involved": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 100000,
-                    "description": "Number of people involved (涉及人数); from the configured "
-                    "threshold (default 5) the report is a potential group incident (群体性).",
-                },
-                "title": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 100,
-                    "description": "Short title (标题); surrounding spaces are trimmed.",
-                },
-                "description": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 2000,
-                    "description": "What happened (简要情况).",
-                },
-                "address": {
-                    "type": ["string", "null"],
-                    "minLength": 1,
-                    "maxLength": 200,
-                    "description": "Address as people say it (地址).",
-                },
-                "parties": {
-                    "type": "array",
-                    "maxItems": 20,
-                    "items": _ref("PartyInput"),
-                    "description": "Parties to the dispute (当事人), at most 20.",
-                },
             },
         },
         "Officer": {
@@ -2741,45 +2128,7 @@ def _schemas() -> dict[str, Schema]:
                 },
             },
         },
-        "CheckinInput": {
-            "type": "object",
-            "description": "A zero reporting check-in (零报告).",
-            "required": ["nothing_to_report"],
-            "properties": {
-                "date": {
-                    "type": "string",
-                    "format": "date",
-                    "description": "The day (China Standard Time); default today. Not in the "
-                    "future, at most 7 days back.",
-                },
-                "nothing_to_report": {
-                    "type": "boolean",
-                    "description": "Nothing found today (无情况报告).",
-                },
-                "count": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "maximum": 10000,
-                    "default": 0,
-                    "description": "How many matters were found that day; 0 with "
-                    "nothing_to_report.",
-                },
-            },
-        },
-        "Checkin": {
-            "type": "object",
-            "description": "The day's check-in as stored.",
-            "required": ["date", "nothing_to_report", "count"],
-            "properties": {
-                "date": {"type": "string", "format": "date"},
-                "nothing_to_report": {"type": "boolean"},
-                "count": {"type": "integer", "minimum": 0},
-            },
-        },
         **_case_schemas(),
-        **hotspot_schemas(),
-        **export_schemas(),
-        **stats_schemas(),
         **field_schemas(),
     }
 

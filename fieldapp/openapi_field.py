@@ -100,54 +100,6 @@ def field_paths() -> dict[str, Any]:
     }
 
 
-def checkins_get() -> dict[str, Any]:
-    """GET /checkins (merged into the `/checkins` path item beside its POST)."""
-    return {
-        "tags": ["checkins"],
-        "operationId": "listOwnCheckins",
-        "summary": "The officer's own recent check-in days (我的签到)",
-        "description": "China days of the caller's check-ins within the last `days` days "
-        "(today included), newest first: a new or reset phone shows today's check-in as "
-        "done when the server has it. For grid officers only.",
-        "parameters": [
-            {
-                "name": "days",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": 31, "default": 7},
-            }
-        ],
-        "responses": {
-            "200": {
-                "description": "The days.",
-                "content": {
-                    JSON: {
-                        "schema": {
-                            "type": "object",
-                            "required": ["days"],
-                            "properties": {
-                                "days": {
-                                    "type": "array",
-                                    "items": {"type": "string", "format": "date"},
-                                }
-                            },
-                        },
-                        "example": {"days": ["2026-11-25", "2026-11-24"]},
-                    }
-                },
-            },
-            "400": _error(
-                "`days` is not a whole number from 1 to 31.",
-                "invalid_parameters",
-                "请检查参数。",
-                days="应为 1 到 31 之间的整数。",
-            ),
-            "401": _UNAUTHORIZED,
-            "403": _error("Not a grid officer.", "forbidden", "只有网格员需要签到。"),
-        },
-    }
-
-
 def field_schemas() -> dict[str, Any]:
     step = {
         "type": "object",

@@ -8,16 +8,27 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
-from fieldapp.blueprints import params
 from fieldapp.blueprints.fast_path import dispatch_committed
+from fieldapp.contract import Contract
+from fieldapp.contract.account import TokenRequest
+from fieldapp.contract.base import HAND_WRITTEN
+from fieldapp.contract.cases import QueueQuery
+from fieldapp.contract.checkins import Checkin, CheckinInput
+from fieldapp.contract.reference import AreaLayerQuery, LocateQuery
+from fieldapp.contract.reports import (
+    INTAKE_ERRORS,
+    ReportInput,
+    ReportListQuery,
+    raw_body_hash,
+)
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
+from fieldapp.http_images import image_response
 from fieldapp.i18n import language
-from fieldapp.models import Area, Cell, OfficerCell
+from fieldapp.openapi import REPORT_EXAMPLE  # until the Report answer is a model
 from fieldapp.services import (
     accounts,
     cases,
@@ -37,6 +48,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens, never cookies: a cross-site page cannot make the browser send a token, so
 # CSRF tokens would protect nothing here.
 csrf.exempt(bp)
+contract = Contract(bp)
+#: The hand-written Report schema (fieldapp/openapi.py) until it is declared as a model.
+REPORT = {"$ref": "#/components/schemas/Report"}
 
 
 def _json_body() -> Any:
@@ -51,28 +65,27 @@ def _json_body() -> Any:
 # --- auth ----------------------------------------------------------------------------------
 
 
-@bp.post("/auth/token")
-def issue_token() -> ResponseReturnValue:
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", _("The body must be a JSON object."))
-    fields = {
-        name: _("Required.")
-        for name in ("username", "password")
-        if not isinstance(body.get(name), str) or not body.get(name)
-    }
-    if fields:
-        raise ApiError(400, "invalid_parameters", _("Username and password are required."), fields)
-    device = body.get("device") if isinstance(body.get("device"), str) else "unknown"
+@contract.post(
+    "/auth/token",
+    body=TokenRequest,
+    answers={201: ("Signed in; the token is shown only this once.", HAND_WRITTEN)},
+    errors={400: HAND_WRITTEN, 401: HAND_WRITTEN, 429: HAND_WRITTEN},
+    public=True,
+    tags=("auth",),
+    operation_id="issueToken",
+    summary="Sign in and get a bearer token (登录)",
+)
+def issue_token(body: TokenRequest) -> ResponseReturnValue:
+    """Checks the username and password and issues a token for one device, valid for 30
+    days. Failed attempts are counted per username: after five within 15 minutes, sign-in is
+    refused (even with the right password) until the window ends."""
     session = db.session
     try:
-        user = accounts.authenticate(
-            session, body["username"], body["password"], remote_addr(), now()
-        )
+        user = accounts.authenticate(session, body.username, body.password, remote_addr(), now())
     except Unauthorized:
         session.commit()  # keep the failed attempt: it feeds the rate limit
         raise
-    issued = accounts.issue_token(session, user, device or "unknown", now())
+    issued = accounts.issue_token(session, user, body.device or "unknown", now())
     session.commit()
     return jsonify(
         {
@@ -99,44 +112,7 @@ def revoke_token() -> ResponseReturnValue:
 @bp.get("/me")
 def me() -> ResponseReturnValue:
     user = api_user()
-    session = db.session
-    area = session.get(Area, user.area_id) if user.area_id else None
-    township, village = Area.__table__.alias("t"), Area.__table__.alias("v")
-    rows = session.execute(
-        select(
-            Cell.id,
-            Cell.code,
-            Cell.name,
-            village.c.code,
-            village.c.name,
-            township.c.code,
-            township.c.name,
-        )
-        .join(OfficerCell, OfficerCell.cell_id == Cell.id)
-        .join(village, village.c.id == Cell.village_id)
-        .join(township, township.c.id == Cell.township_id)
-        .where(OfficerCell.user_id == user.id)
-        .order_by(Cell.code)
-    ).all()
-    return jsonify(
-        {
-            "id": user.id,
-            "username": user.username,
-            "display_name": user.display_name,
-            "role": user.role,
-            "area": {"code": area.code, "name": area.name, "level": area.level} if area else None,
-            "cells": [
-                {
-                    "id": r[0],
-                    "code": r[1],
-                    "name": r[2],
-                    "village": {"code": r[3], "name": r[4]},
-                    "township": {"code": r[5], "name": r[6]},
-                }
-                for r in rows
-            ],
-        }
-    )
+    return jsonify(accounts.me_json(db.session, user))
 
 
 # --- reference data --------------------------------------------------------------------------
@@ -147,14 +123,25 @@ def categories() -> ResponseReturnValue:
     return jsonify({"categories": reports.list_categories(db.session, language())})
 
 
-@bp.get("/locate")
-def locate() -> ResponseReturnValue:
-    lon, lat = params.coordinates(request.args)
-    source_crs = params.crs(request.args)
-    wgs_lon, wgs_lat = to_wgs84(lon, lat, source_crs)
+@contract.get(
+    "/locate",
+    query=LocateQuery,
+    answers={200: ("The cell and its chain, or `found: false`.", HAND_WRITTEN)},
+    public=True,
+    tags=("reference",),
+    operation_id="locatePoint",
+    summary="Which grid cell is this point in? (网格定位)",
+)
+def locate(query: LocateQuery) -> ResponseReturnValue:
+    """Answers the grid cell (网格) containing the point and its chain: village or community
+    (村/社区), township (乡镇/街道), county-level unit (区/县) and city. A point outside the
+    city's grid is not an error: the answer has `found: false`, a message for the user and,
+    when there is one, the nearest cell with its distance. `lon`/`lat` in the answer are
+    WGS-84; with `crs` other than wgs84 the point as sent is repeated in `input`."""
+    wgs_lon, wgs_lat = to_wgs84(query.lon, query.lat, query.crs)
     answer = locate_point(db.session, wgs_lon, wgs_lat)
-    if source_crs != "wgs84":
-        answer["input"] = {"lon": lon, "lat": lat, "crs": source_crs}
+    if query.crs != "wgs84":
+        answer["input"] = {"lon": query.lon, "lat": query.lat, "crs": query.crs}
     if not answer["found"]:
         answer["message"] = _(
             "This point is outside the city's grid. Check the position (is it WGS-84, "
@@ -163,45 +150,58 @@ def locate() -> ResponseReturnValue:
     return jsonify(answer)
 
 
-@bp.get("/layers/areas")
-def area_layer() -> ResponseReturnValue:
-    level = request.args.get("level", "township")
-    bbox = None
-    if "bbox" in request.args:
-        try:
-            parts = [float(v) for v in request.args["bbox"].split(",")]
-            if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-                raise ValueError
-        except ValueError:
-            raise ApiError(
-                400,
-                "invalid_parameters",
-                _("Check the bounding box."),
-                {"bbox": _("Four numbers: min lon, min lat, max lon, max lat.")},
-            ) from None
-        bbox = (parts[0], parts[1], parts[2], parts[3])
-    try:
-        layer = geography.area_layer(db.session, level, bbox)
-    except geography.UnknownLevel:
-        raise ApiError(
-            400,
-            "invalid_parameters",
-            _("Unknown level."),
-            {"level": _("One of: city, county, township, village, cell.")},
-        ) from None
-    return jsonify(layer)
+@contract.get(
+    "/layers/areas",
+    query=AreaLayerQuery,
+    answers={200: ("The areas.", HAND_WRITTEN)},
+    public=True,
+    tags=("reference",),
+    operation_id="getAreaLayer",
+    summary="Area boundaries of one level as GeoJSON (区划边界图层)",
+)
+def area_layer(query: AreaLayerQuery) -> ResponseReturnValue:
+    """A GeoJSON FeatureCollection (WGS-84) of every area of `level`, simplified for drawing on
+    a map; with `bbox`, only the areas whose bounding box meets it. Neighbouring areas share
+    their simplified edges, so the layer has no gaps or slivers."""
+    return jsonify(geography.area_layer(db.session, query.level, query.bbox))
 
 
 # --- reports -------------------------------------------------------------------------------
 
 
-@bp.post("/reports")
-def create_report() -> ResponseReturnValue:
+@contract.post(
+    "/reports",
+    body=ReportInput,
+    answers={
+        201: ("Filed.", REPORT, {"filed": ("The new report", REPORT_EXAMPLE)}),
+        200: (
+            "A repeat of a report already filed with this id and the same body; nothing new "
+            "was written.",
+            REPORT,
+            {"repeat": ("The stored report", REPORT_EXAMPLE)},
+        ),
+    },
+    errors=INTAKE_ERRORS,
+    tags=("reports",),
+    operation_id="createReport",
+    summary="File an early dispute report (上报矛盾纠纷)",
+)
+def create_report(body: ReportInput) -> ResponseReturnValue:
+    """For grid officers (网格员) only. The server locates the point in the grid (the report
+    belongs to the cell it falls in, even outside the officer's own cells — then
+    `outside_own_cells` is true with the distance), converts GCJ-02/BD-09 to WGS-84 keeping
+    the original, and marks a potential group incident (群体性) from the number of people
+    involved (default threshold 5).
+
+    Idempotent on `id`, a UUID the phone makes: sending the same id and the same body again
+    answers **200** with the stored report (e.g. after a lost answer); the same id with a
+    different body is a **409**. Unknown fields are refused."""
     user = api_user()
     intake = reports.file_report(
         db.session,
         user,
-        _json_body(),
+        body,
+        body_hash=raw_body_hash(request.get_data()),
         now=now(),
         remote_addr=remote_addr(),
         group_threshold=current_app.config["GROUP_INCIDENT_THRESHOLD"],
@@ -212,11 +212,23 @@ def create_report() -> ResponseReturnValue:
     return jsonify(intake.report), 201 if intake.created else 200
 
 
-@bp.get("/reports")
-def list_reports() -> ResponseReturnValue:
+@contract.get(
+    "/reports",
+    query=ReportListQuery,
+    answers={200: ("One page of reports.", HAND_WRITTEN)},
+    errors={400: HAND_WRITTEN},
+    tags=("reports",),
+    operation_id="listReports",
+    summary="Reports the caller may see, newest first (上报列表)",
+)
+def list_reports(query: ReportListQuery) -> ResponseReturnValue:
+    """Scoped by role and area: an officer sees their own reports, a coordinator (信访专干)
+    their township's, county staff their county's, city staff all. Newest `reported_at`
+    first. `from` and `to` are days in China Standard Time, both inclusive, on `reported_at`.
+    Parties are masked in this list for every role (a single report, `GET /reports/{id}`,
+    shows them to roles that handle the case)."""
     user = api_user()
-    filters = reports.parse_filters(request.args.to_dict())
-    return jsonify(reports.list_reports(db.session, user, filters))
+    return jsonify(reports.list_reports(db.session, user, query))
 
 
 def _uuid(value: str, name: str = "id") -> uuid.UUID:
@@ -258,7 +270,7 @@ def add_photo(report_id: str) -> ResponseReturnValue:
 def photo(report_id: str, photo_id: str) -> ResponseReturnValue:
     user = api_user()
     found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
-    return _image(found.data, found.content_type)
+    return image_response(found.data, found.content_type)
 
 
 @bp.get("/reports/<report_id>/photos/<photo_id>/thumbnail")
@@ -267,22 +279,30 @@ def photo_thumbnail(report_id: str, photo_id: str) -> ResponseReturnValue:
     found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
     if found.thumbnail is None:
         raise ApiError(404, "not_ready", _("The thumbnail is being made; try again shortly."))
-    return _image(found.thumbnail, "image/jpeg")
+    return image_response(found.thumbnail, "image/jpeg")
 
 
-def _image(data: bytes, content_type: str) -> Response:
-    response = Response(data, mimetype=content_type)
-    # Personal photos: the browser may keep them, shared caches may not.
-    response.headers["Cache-Control"] = "private, max-age=86400"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-@bp.post("/checkins")
-def checkin() -> ResponseReturnValue:
+@contract.post(
+    "/checkins",
+    body=CheckinInput,
+    answers={
+        201: ("The day's first check-in.", Checkin),
+        200: ("The day's check-in was updated.", Checkin),
+    },
+    errors={403: "The caller is not a grid officer."},
+    tags=("checkins",),
+    operation_id="checkIn",
+    summary="Zero reporting check-in for a day (零报告)",
+)
+def checkin(body: CheckinInput) -> ResponseReturnValue:
+    """Every grid officer checks in each day, also when there is nothing to report, so that
+    silence can be told from calm; missed check-ins count against the area's 零报告
+    compliance. One check-in per officer and day: sending again updates it (e.g. first
+    "nothing", later a finding). A phone that was offline may check in for up to 7 days back.
+    For grid officers only."""
     user = api_user()
     result, created = checkins.check_in(
-        db.session, user, _json_body(), now=now(), remote_addr=remote_addr()
+        db.session, user, body, now=now(), remote_addr=remote_addr()
     )
     db.session.commit()
     return jsonify(result), 201 if created else 200
@@ -334,11 +354,27 @@ def case_duplicates(report_id: str) -> ResponseReturnValue:
     return jsonify({"candidates": [c.as_dict() for c in found]})
 
 
-@bp.get("/queue")
-def triage_queue() -> ResponseReturnValue:
+@contract.get(
+    "/queue",
+    query=QueueQuery,
+    answers={200: ("One page of the queue.", HAND_WRITTEN)},
+    errors={400: HAND_WRITTEN, 403: HAND_WRITTEN},
+    tags=("cases",),
+    operation_id="getWorkQueue",
+    summary="The caller's work queue by priority (待办队列), or the overdue list",
+)
+def triage_queue(query: QueueQuery) -> ResponseReturnValue:
+    """Open cases only. `view=mine` (default): a coordinator's township cases still at
+    township level, county staff's cases escalated to their county, city staff's cases
+    escalated to the city, a department handler's assigned cases. `view=overdue` (county and
+    city staff only): every open case in their area past its due time. Sorted by urgency
+    (`sort=urgency`, the default): due time first — overdue ones have the earliest, so the
+    longest overdue comes first, then the least time left, none last — then severity (red
+    first), potential group incident and reported time. `sort=severity` puts severity first;
+    `sort=newest` the latest received. `q` searches case number, title, address and
+    description. Each item is a case plus `repeat_place_reports` and `possible_duplicate`."""
     user = api_user()
-    filters = queue.parse_filters(request.args.to_dict())
-    return jsonify(queue.queue(db.session, user, filters, now=now(), policy=_policy()))
+    return jsonify(queue.queue(db.session, user, query, now=now(), policy=_policy()))
 
 
 @bp.get("/notifications")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from fieldapp.openapi import build_openapi
+from fieldapp.contract.document import build_openapi
 
 bp = Blueprint("apidocs", __name__, url_prefix="/api/v1")
 

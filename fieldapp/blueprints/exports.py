@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from flask import (
     Blueprint,
@@ -30,8 +30,20 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fieldapp import export_store
-from fieldapp.auth import api_user, csrf, login_required, now, remote_addr, web_user
+from fieldapp.auth import (
+    api_user,
+    csrf,
+    login_required,
+    now,
+    reader,
+    reader_first,
+    remote_addr,
+    web_user,
+)
 from fieldapp.blueprints.fast_path import dispatch_committed
+from fieldapp.contract import Binary, Contract
+from fieldapp.contract.exports import FILTER_FIELDS, ExportList, ExportRequest
+from fieldapp.contract.exports import ExportJob as ExportJobAnswer
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
@@ -43,22 +55,8 @@ from fieldapp.services.reports import list_categories
 
 api_bp = Blueprint("exports_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
+contract = Contract(api_bp)
 web_bp = Blueprint("exports", __name__, url_prefix="/exports")
-
-
-def _reader() -> User:
-    """The bearer token's user when there is an Authorization header, else the web session's
-    user (the page), else 401."""
-    if request.headers.get("Authorization"):
-        return api_user()
-    user = web_user()
-    if user is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            _("Sign in first: POST /api/v1/auth/token, then send “Authorization: Bearer <token>”."),
-        )
-    return user
 
 
 def _job_id(value: str) -> uuid.UUID:
@@ -98,7 +96,7 @@ def _title(job: ExportJob) -> str:
     return titles[key]
 
 
-def _request(user: User, body: Any) -> ExportJob:
+def _request(user: User, body: ExportRequest) -> ExportJob:
     requested = exports.request_export(
         db.session,
         user,
@@ -114,36 +112,119 @@ def _request(user: User, body: Any) -> ExportJob:
 
 # --- API ------------------------------------------------------------------------------------
 
+TAGS: Final = ("exports",)
+_JOB_ID: Final[dict[str, Any]] = {
+    "job_id": ("The export's id.", {"type": "string", "format": "uuid"})
+}
+_NOT_FOUND: Final = (
+    "No such export, or not the caller's (an export is only ever shown to its requester)."
+)
 
-@api_bp.post("/exports")
-def create_export() -> ResponseReturnValue:
-    user = api_user()
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(
-            400, "invalid_json", _("The body must be JSON (Content-Type: application/json).")
+
+def _validation_context() -> dict[str, Any]:
+    # The caller first: a request without a token is a 401, not a list of field errors.
+    return {"export": exports.export_context(db.session, api_user())}
+
+
+@contract.post(
+    "/exports",
+    body=ExportRequest,
+    context=_validation_context,
+    answers={
+        202: (
+            "Queued. `Location` is the status URL.",
+            ExportJobAnswer,
         )
-    job = _request(user, body)
+    },
+    errors={
+        403: "This kind is not for the caller's role (area tables: coordinators, county and "
+        "city staff).",
+        409: "Too many unfinished exports (FIELDAPP_EXPORT_MAX_ACTIVE).",
+    },
+    tags=TAGS,
+    operation_id="requestExport",
+    summary="Request an export (导出): xlsx/CSV of cases or figures by area, or GeoJSON of areas",
+)
+def create_export(body: ExportRequest) -> ResponseReturnValue:
+    """Validated in full first (nothing is written on a 400), then queued for a worker
+    through the transactional outbox. Poll `status_url` for progress; download from
+    `download_url` once done. Files expire after `FIELDAPP_EXPORT_TTL_HOURS` (default 24 h).
+    Scoped like `GET /reports`: a coordinator's export holds their township only."""
+    job = _request(api_user(), body)
     response = jsonify(_job_json(job))
     response.headers["Location"] = url_for("exports_api.get_export", job_id=job.id)
     return response, 202
 
 
-@api_bp.get("/exports")
+@contract.get(
+    "/exports",
+    context=reader_first,
+    answers={200: ("The exports.", ExportList)},
+    tags=TAGS,
+    operation_id="listExports",
+    summary="The caller's exports, newest first (the last 50)",
+)
 def list_exports() -> ResponseReturnValue:
-    user = _reader()
+    """Also accepts the web session cookie (the exports page polls with it). Only the
+    requester sees an export."""
+    user = reader()
     return jsonify({"exports": [_job_json(j) for j in exports.list_jobs(db.session, user)]})
 
 
-@api_bp.get("/exports/<job_id>")
+@contract.get(
+    "/exports/<job_id>",
+    context=reader_first,
+    answers={200: ("The export.", ExportJobAnswer)},
+    errors={404: _NOT_FOUND},
+    path_params=_JOB_ID,
+    tags=TAGS,
+    operation_id="getExport",
+    summary="An export's status and progress (rows done of rows total)",
+)
 def get_export(job_id: str) -> ResponseReturnValue:
-    user = _reader()
+    """Also accepts the web session cookie (the exports page polls with it). Only the
+    requester sees an export; anyone else gets 404."""
+    user = reader()
     return jsonify(_job_json(exports.get_job(db.session, user, _job_id(job_id))))
 
 
-@api_bp.get("/exports/<job_id>/download")
+@contract.get(
+    "/exports/<job_id>/download",
+    context=reader_first,
+    answers={
+        200: (
+            "The file.",
+            Binary(
+                (
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "text/csv",
+                    "application/geo+json",
+                ),
+                headers={
+                    "Content-Disposition": {
+                        "description": "attachment with the file name.",
+                        "schema": {"type": "string"},
+                    }
+                },
+            ),
+        )
+    },
+    errors={
+        404: _NOT_FOUND,
+        409: "Not finished yet, or failed.",
+        410: "Expired: the file was deleted. Request the export again.",
+    },
+    path_params=_JOB_ID,
+    tags=TAGS,
+    operation_id="downloadExport",
+    summary="The finished file, as an attachment with its Chinese name",
+)
 def download_export(job_id: str) -> ResponseReturnValue:
-    user = _reader()
+    """Also accepts the web session cookie. `Content-Disposition` carries the name as
+    RFC 5987 `filename*=UTF-8''…` with an ASCII `filename=` fallback. xlsx: title, 填报单位
+    and period lines, frozen header row, 序号 and 合计. CSV: UTF-8 with a byte order mark (so
+    Excel reads the Chinese). Times in China time, written 2026-11-26 09:30."""
+    user = reader()
     found = exports.download(
         db.session,
         user,
@@ -184,7 +265,7 @@ def download_export(job_id: str) -> ResponseReturnValue:
 # --- the page -------------------------------------------------------------------------------
 
 
-PREFILL_FIELDS = ("kind", "format", "level", *exports.FILTER_FIELDS)
+PREFILL_FIELDS = ("kind", "format", "level", *FILTER_FIELDS)
 
 
 def _kinds(user: User) -> list[tuple[str, str]]:
@@ -254,16 +335,14 @@ def request_from_page() -> ResponseReturnValue:
     if kind in ("kpis", "assessment", "areas_geojson"):
         body["level"] = form.get("level") or None
     body["filters"] = {
-        name: form.get(name, "").strip()
-        for name in exports.FILTER_FIELDS
-        if form.get(name, "").strip()
+        name: form.get(name, "").strip() for name in FILTER_FIELDS if form.get(name, "").strip()
     }
     # The page's yes/no filters (hidden fields filled from a case list) are JSON booleans.
     for flag in ("overdue", "key"):
         if flag in body["filters"]:
             body["filters"][flag] = body["filters"][flag] in ("1", "true", "on")
     try:
-        _request(user, body)
+        _request(user, exports.read_request(db.session, user, body))
         flash(_("Export requested. It is listed below; download it when it is done."))
     except DomainError as err:
         db.session.rollback()

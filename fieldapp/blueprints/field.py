@@ -16,11 +16,13 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, now
+from fieldapp.contract import Contract
+from fieldapp.contract.checkins import CheckinDays, CheckinDaysQuery
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
@@ -32,6 +34,7 @@ bp = Blueprint("field", __name__, url_prefix="/field")
 # nothing for CSRF to forge, like the rest of /api/v1).
 api_bp = Blueprint("field_api", __name__, url_prefix="/api/v1")
 csrf.exempt(api_bp)
+contract = Contract(api_bp)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -294,17 +297,19 @@ def report_progress(report_id: str) -> ResponseReturnValue:
     return jsonify(own_reports.report_progress(db.session, user, rid))
 
 
-@api_bp.get("/checkins")
-def my_checkins() -> ResponseReturnValue:
-    """The officer's check-in days of the last `days` days (default 7, at most 31)."""
+@contract.get(
+    "/checkins",
+    query=CheckinDaysQuery,
+    answers={200: ("The days.", CheckinDays)},
+    errors={403: "Not a grid officer."},
+    tags=("checkins",),
+    operation_id="listOwnCheckins",
+    summary="The officer's own recent check-in days (我的签到)",
+)
+def my_checkins(query: CheckinDaysQuery) -> ResponseReturnValue:
+    """China days of the caller's check-ins within the last `days` days (today included),
+    newest first: a new or reset phone shows today's check-in as done when the server has it.
+    For grid officers only."""
     user = api_user()
-    raw = request.args.get("days", "7")
-    if not raw.isdigit() or not 1 <= int(raw) <= own_reports.MAX_CHECKIN_DAYS:
-        raise ApiError(
-            400,
-            "invalid_parameters",
-            _("Check the parameters."),
-            {"days": _("A whole number from 1 to %(n)s.", n=own_reports.MAX_CHECKIN_DAYS)},
-        )
-    days = own_reports.checkin_days(db.session, user, now=now(), days=int(raw))
+    days = own_reports.checkin_days(db.session, user, now=now(), days=query.days)
     return jsonify({"days": days})

@@ -22,8 +22,18 @@ from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from fieldapp.auth import api_user, web_user
-from fieldapp.blueprints import params
+from fieldapp.auth import reader
+from fieldapp.contract import Binary, Contract
+from fieldapp.contract.layers import (
+    Choropleth,
+    ChoroplethQuery,
+    LayerQuery,
+    ReportCells,
+    ReportPoints,
+    ReportPointsQuery,
+    TileQuery,
+    TownshipCellsQuery,
+)
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
@@ -31,9 +41,9 @@ from fieldapp.models import User
 from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
 from grid.crs import from_wgs84
-from maps.classify import METHODS
 
 bp = Blueprint("layers", __name__, url_prefix="/api/v1/layers")
+contract = Contract(bp)
 
 #: Who may read the map layers (and open /city/map): city staff, county staff (their county
 #: only, through the report scope) and administrators.
@@ -47,60 +57,23 @@ TILE_MAX_AGE_S: Final = 300
 # --- who is calling ------------------------------------------------------------------------
 
 
-def request_user() -> User:
-    """The caller: the bearer token's user if there is an Authorization header, otherwise
-    the signed-in web user. A bad token is refused outright (no fallback to the cookie), so
-    a client never silently acts as someone else."""
-    try:
-        return api_user()
-    except ApiError:
-        if request.headers.get("Authorization"):
-            raise
-        user = web_user()
-        if user is None:
-            raise
-        return user
-
-
 def map_user() -> User:
-    """The caller, who must be one of :data:`MAP_ROLES` (403 otherwise)."""
-    user = request_user()
+    """The caller (bearer token or web session: `fieldapp.auth.reader`), who must be one of
+    :data:`MAP_ROLES` (403 otherwise)."""
+    user = reader()
     if user.role not in MAP_ROLES:
         raise ApiError(403, "forbidden", _("The map layers are for city and county staff."))
     return user
 
 
-# --- parameters ----------------------------------------------------------------------------
+def _map_reader_first() -> dict[str, Any]:
+    """Who is calling, before the query is parsed (401 and 403 come before a 400)."""
+    map_user()
+    return {}
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    return params.invalid(_("Check the map filters."), field, message)
-
-
-def filters_from_request() -> LayerFilters:
-    """from/to (ISO dates, China time, both included) and category from the query string."""
-    date_from, date_to = params.date_window(request.args, _("Check the map filters."))
-    category = request.args.get("category") or None
-    if category is not None and len(category) > 32:
-        raise _invalid("category", _("Unknown category."))
-    return LayerFilters(date_from=date_from, date_to=date_to, category=category)
-
-
-def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
-    return params.choice(request.args, name, allowed, default, _("Check the map filters."))
-
-
-def _bbox() -> tuple[float, float, float, float] | None:
-    raw = request.args.get("bbox")
-    if not raw:
-        return None
-    try:
-        parts = [float(v) for v in raw.split(",")]
-        if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-            raise ValueError
-    except ValueError:
-        raise _invalid("bbox", _("Four numbers: min lon, min lat, max lon, max lat.")) from None
-    return (parts[0], parts[1], parts[2], parts[3])
+def _filters(query: LayerQuery) -> LayerFilters:
+    return LayerFilters(date_from=query.date_from, date_to=query.date_to, category=query.category)
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -139,66 +112,120 @@ def _compress(response: Response) -> Response:
 
 # --- routes --------------------------------------------------------------------------------
 
+TAGS: Final = ("maps",)
+_ERRORS: Final = {403: "The map layers are for city and county staff."}
+#: A repeated request for an unchanged layer (If-None-Match) is answered without a body.
+_NOT_MODIFIED: Final = {304: ("Not modified since the ETag sent.", None)}
 
-@bp.get("/choropleth")
-def choropleth() -> ResponseReturnValue:
-    """Areas of a level with counts, rates per 10,000 residents and classes."""
+
+@contract.get(
+    "/choropleth",
+    query=ChoroplethQuery,
+    context=_map_reader_first,
+    answers={200: ("The areas.", Choropleth), **_NOT_MODIFIED},
+    errors=_ERRORS,
+    tags=TAGS,
+    operation_id="choroplethLayer",
+    summary="Areas of a level with report counts, rates and classes (分级设色)",
+)
+def choropleth(query: ChoroplethQuery) -> ResponseReturnValue:
+    """Properties: code, name, population, count, rate (per 10,000 residents; null without
+    population), class. Merged duplicates are not counted. County staff see their county
+    only. Accepts the web session or a bearer token."""
     user = map_user()
-    level = _choice("level", map_layers.MAP_LEVELS, "township")
-    metric = _choice("metric", map_layers.METRICS, "count")
-    method = _choice("classes", METHODS, "jenks")
     layer = map_layers.choropleth(
-        db.session, user, level, filters_from_request(), metric=metric, method=method
+        db.session, user, query.level, _filters(query), metric=query.metric, method=query.classes
     )
     return _json(layer)
 
 
-@bp.get("/reports")
-def reports() -> ResponseReturnValue:
-    """The newest visible reports of the window as points (capped; see ``truncated``)."""
+@contract.get(
+    "/reports",
+    query=ReportPointsQuery,
+    context=_map_reader_first,
+    answers={200: ("The points.", ReportPoints), **_NOT_MODIFIED},
+    errors=_ERRORS,
+    tags=TAGS,
+    operation_id="reportPointsLayer",
+    summary="Visible reports of the window as points (上报点位), newest first",
+)
+def reports(query: ReportPointsQuery) -> ResponseReturnValue:
+    """Properties: id, title, category and its name, severity, status, reported_at. Capped;
+    `truncated` says when more exist."""
     user = map_user()
     layer = map_layers.report_points(
-        db.session, user, filters_from_request(), bbox=_bbox(), language=language()
+        db.session, user, _filters(query), bbox=query.box(), language=language()
     )
     return _json(layer)
 
 
-@bp.get("/report-cells")
-def report_cells() -> ResponseReturnValue:
-    """Every visible report of the window counted per cell (no cap): the report bubbles and
-    heat map of the city map."""
+@contract.get(
+    "/report-cells",
+    query=LayerQuery,
+    context=_map_reader_first,
+    answers={200: ("The counts.", ReportCells), **_NOT_MODIFIED},
+    errors=_ERRORS,
+    tags=TAGS,
+    operation_id="reportCellsLayer",
+    summary="EVERY visible report of the window counted per grid cell (按网格汇总)",
+)
+def report_cells(query: LayerQuery) -> ResponseReturnValue:
+    """No cap: one row per cell with reports (the report bubbles and heat map of the city
+    map). Merged duplicates are not counted; county staff see their county only."""
     user = map_user()
-    return _json(map_layers.report_cells(db.session, user, filters_from_request()))
+    return _json(map_layers.report_cells(db.session, user, _filters(query)))
 
 
-@bp.get("/township/<code>/cells")
-def township_cells(code: str) -> ResponseReturnValue:
+@contract.get(
+    "/township/<code>/cells",
+    query=TownshipCellsQuery,
+    context=_map_reader_first,
+    answers={200: ("The cells.", Choropleth), **_NOT_MODIFIED},
+    errors={**_ERRORS, 404: "No such township."},
+    path_params={"code": ("The township's code.", {"type": "string", "maxLength": 32})},
+    tags=TAGS,
+    operation_id="townshipCellsLayer",
+    summary="One township's grid cells with counts (drill-down 下钻)",
+)
+def township_cells(code: str, query: TownshipCellsQuery) -> ResponseReturnValue:
     """One township's cells with counts and their own classes (the drill-down view)."""
     user = map_user()
-    metric = _choice("metric", map_layers.METRICS, "count")
-    method = _choice("classes", METHODS, "jenks")
     layer = map_layers.township_cells(
-        db.session, user, code, filters_from_request(), metric=metric, method=method
+        db.session, user, code, _filters(query), metric=query.metric, method=query.classes
     )
     return _json(layer)
 
 
-@bp.get("/cells/<int:z>/<int:x>/<int:y>.mvt")
-def cell_tile(z: int, x: int, y: int) -> ResponseReturnValue:
-    """Cells as a Mapbox vector tile (layer ``cells``: code, name, count); 204 when empty.
-
-    ``display_crs=gcj02`` shifts the cells onto GCJ-02 base tiles (see
+@contract.get(
+    "/cells/<int:z>/<int:x>/<int:y>.mvt",
+    query=TileQuery,
+    context=_map_reader_first,
+    answers={
+        200: ("The tile.", Binary(("application/vnd.mapbox-vector-tile",))),
+        204: ("No cell in this tile.", None),
+        **_NOT_MODIFIED,
+    },
+    errors={**_ERRORS, 404: "No such tile."},
+    path_params={
+        name: (f"Tile {name}.", {"type": "integer", "minimum": 0}) for name in ("z", "x", "y")
+    },
+    tags=TAGS,
+    operation_id="cellTile",
+    summary="Grid cells as a Mapbox vector tile (layer `cells`: code, name, count), from "
+    "PostGIS ST_AsMVT; 204 when empty",
+)
+def cell_tile(z: int, x: int, y: int, query: TileQuery) -> ResponseReturnValue:
+    """`display_crs=gcj02` shifts the cells onto GCJ-02 base tiles (see
     `map_layers.cell_tile`); everything else on the map is shifted in the browser."""
     user = map_user()
     if not map_layers.valid_tile(z, x, y):
         raise ApiError(404, "not_found", _("No such tile."))
-    display_crs = _choice("display_crs", ("wgs84", "gcj02"), "wgs84")
     shift = (0.0, 0.0)
-    if display_crs != "wgs84":
+    if query.display_crs != "wgs84":
         lon, lat = map_layers.tile_centre(z, x, y)
-        shifted = from_wgs84(lon, lat, display_crs)
+        shifted = from_wgs84(lon, lat, query.display_crs)
         shift = (shifted[0] - lon, shifted[1] - lat)
-    data = map_layers.cell_tile(db.session, user, z, x, y, filters_from_request(), shift=shift)
+    data = map_layers.cell_tile(db.session, user, z, x, y, _filters(query), shift=shift)
     response = Response(data, status=200 if data else 204)
     if data:
         response.mimetype = "application/vnd.mapbox-vector-tile"

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -291,3 +291,43 @@ def revoke_all_tokens(session: Session, user: User, actor_id: int | None) -> int
         session, actor_id=actor_id, action="token.revoke_all", object_type="user", object_id=user.id
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def me_json(session: Session, user: User) -> dict[str, Any]:
+    """The signed-in user as `GET /api/v1/me` answers: their area (staff) and the grid cells
+    they are responsible for (officers), each with its village and township."""
+    area = session.get(Area, user.area_id) if user.area_id else None
+    township, village = Area.__table__.alias("t"), Area.__table__.alias("v")
+    rows = session.execute(
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            village.c.code,
+            village.c.name,
+            township.c.code,
+            township.c.name,
+        )
+        .join(OfficerCell, OfficerCell.cell_id == Cell.id)
+        .join(village, village.c.id == Cell.village_id)
+        .join(township, township.c.id == Cell.township_id)
+        .where(OfficerCell.user_id == user.id)
+        .order_by(Cell.code)
+    ).all()
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "area": {"code": area.code, "name": area.name, "level": area.level} if area else None,
+        "cells": [
+            {
+                "id": r[0],
+                "code": r[1],
+                "name": r[2],
+                "village": {"code": r[3], "name": r[4]},
+                "township": {"code": r[5], "name": r[6]},
+            }
+            for r in rows
+        ],
+    }

@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldapp.bounds import parse_day
 from fieldapp.domain import CHINA_TZ
 from fieldapp.models import AuditEvent, User
 from fieldapp.services.errors import InvalidInput
-from fieldapp.services.report_input import parse_day
 from fieldapp.stats import day_start
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -10,23 +10,27 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldapp import bounds
+from fieldapp.contract.checkins import CheckinInput
 from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Checkin, User
 from fieldapp.services import audit
-from fieldapp.services.errors import Forbidden, InvalidInput
-
-# A check-in may be sent late from a phone that was offline, but not for long-gone days.
-MAX_DAYS_LATE = 7
+from fieldapp.services.errors import Forbidden
 
 
 def check_in(
-    session: Session, officer: User, body: Any, *, now: datetime, remote_addr: str | None = None
+    session: Session,
+    officer: User,
+    body: CheckinInput,
+    *,
+    now: datetime,
+    remote_addr: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Record (or update) the officer's check-in for a day; returns (json, created)."""
+    """Record (or update) the officer's check-in for a day; returns (json, created). The body
+    is already valid (`fieldapp.contract.checkins`); only who may check in is decided here."""
     if officer.role != "officer":
         raise Forbidden(_("Only grid officers check in."))
-    day, nothing, count = _parse(body, now)
+    day = body.date or now.astimezone(CHINA_TZ).date()
+    nothing, count = body.nothing_to_report, body.count
     existed = session.execute(
         select(Checkin.id).where(Checkin.officer_id == officer.id, Checkin.day == day)
     ).first()
@@ -56,33 +60,3 @@ def check_in(
         details={"day": day.isoformat(), "count": count},
     )
     return {"date": day.isoformat(), "nothing_to_report": nothing, "count": count}, not existed
-
-
-def _parse(body: Any, now: datetime) -> tuple[date, bool, int]:
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The check-in must be a JSON object."), {}, code="invalid_checkin")
-    errors: dict[str, str] = {}
-    today = now.astimezone(CHINA_TZ).date()
-    day = today
-    raw_day = body.get("date")
-    if raw_day is not None:
-        try:
-            day = bounds.parse_day(raw_day) or today
-        except ValueError as exc:
-            errors["date"] = str(exc)
-        else:
-            if day > today:
-                errors["date"] = _("This date is in the future. Check the phone's clock.")
-            elif day < today - timedelta(days=MAX_DAYS_LATE):
-                errors["date"] = _("Too late to check in for this day.")
-    nothing = body.get("nothing_to_report")
-    if not isinstance(nothing, bool):
-        errors["nothing_to_report"] = _("true or false.")
-    count = body.get("count", 0)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 10_000:
-        errors["count"] = _("A whole number, 0 or more.")
-    elif nothing is True and count:
-        errors["count"] = _("“Nothing to report” goes with a count of 0.")
-    if errors:
-        raise InvalidInput(_("Some fields need correcting."), errors, code="invalid_checkin")
-    return day, bool(nothing), int(count)

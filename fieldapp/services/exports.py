@@ -26,35 +26,26 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldapp import bounds, export_store, export_writers
-from fieldapp.domain import CHINA_TZ, SEVERITIES
+from fieldapp import export_store, export_writers
+from fieldapp.contract.base import field_errors
+from fieldapp.contract.exports import ExportContext, ExportFilters, ExportRequest
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, Category, Cell, ExportJob, User
 from fieldapp.services import audit, outbox
 from fieldapp.services.errors import Conflict, Gone, InvalidInput, NotFound
 from fieldapp.services.export_sources import (
-    LEVELS,
-    OPEN_STATUS,
     SOURCES,
     ExportParams,
     TableSource,
     named,
     viewer_level,
 )
-from fieldapp.stats import KPI_LEVELS
-from fieldapp.workflow import State
 
 RUN_EXPORT_TASK = "workers.tasks.run_export"
-KINDS = ("cases", "kpis", "assessment", "areas_geojson")
-FORMATS = ("xlsx", "csv", "geojson")
-LANGUAGES = ("zh", "en")
-FILTER_FIELDS = ("from", "to", "area", "category", "severity", "status", "overdue", "key")
-BODY_FIELDS = ("kind", "format", "language", "level", "filters")
-#: A filter is one code or name (an area code is 15 digits, a category key a word); more is
-#: no filter, and a long one is refused before it reaches a query or the job.
-MAX_FILTER_LENGTH = 64
 #: A running job with no progress for this long lost its worker.
 STALE_AFTER = timedelta(minutes=15)
 #: Rows between two progress writes to the database.
@@ -71,126 +62,48 @@ MIME_TYPES = {
 # --- requesting -------------------------------------------------------------------------------
 
 
-def parse_request(session: Session, viewer: User, body: Any) -> ExportParams:
-    """The request body as ExportParams; every problem at once (InvalidInput, 400), or
-    Forbidden when the viewer may not export this kind."""
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The body must be a JSON object."), {}, code="invalid_json")
-    errors: dict[str, str] = {}
-    for name in body:
-        if name not in BODY_FIELDS:
-            errors[name] = _("Unknown field. Allowed: %(names)s.", names=", ".join(BODY_FIELDS))
-    kind = body.get("kind")
-    if kind not in KINDS:
-        errors["kind"] = _("One of: %(names)s.", names=", ".join(KINDS))
-    fmt = body.get("format")
-    source = SOURCES.get(kind) if isinstance(kind, str) else None
-    allowed_formats = source.formats if source else FORMATS
-    if fmt not in allowed_formats:
-        errors["format"] = _("One of: %(names)s.", names=", ".join(allowed_formats))
-    language = body.get("language", "zh")
-    if language not in LANGUAGES:
-        errors["language"] = _("One of: %(names)s.", names=", ".join(LANGUAGES))
-    level = body.get("level")
-    if kind == "assessment":
-        # The assessment ranks townships or counties (fieldapp.kpi); county staff rank
-        # only townships, coordinators have nothing below them to rank.
-        level = level or "township"
-        allowed_levels = tuple(
-            lv for lv in KPI_LEVELS if LEVELS.index(lv) > LEVELS.index(viewer_level(viewer))
-        )
-        if level not in allowed_levels:
-            errors["level"] = _(
-                "One of: %(names)s (the levels ranked below your area).",
-                names=", ".join(allowed_levels) or "—",
-            )
-    elif kind in ("kpis", "areas_geojson"):
-        level = level or "township"
-        allowed_levels = LEVELS[LEVELS.index(viewer_level(viewer)) :]
-        if level not in allowed_levels:
-            errors["level"] = _(
-                "One of: %(names)s (your area and the levels below it).",
-                names=", ".join(allowed_levels),
-            )
-    elif level is not None:
-        errors["level"] = _("Only for the kinds kpis, assessment and areas_geojson.")
-    filters = body.get("filters", {})
-    if filters is None:
-        filters = {}
-    if not isinstance(filters, dict):
-        errors["filters"] = _("An object with any of: %(names)s.", names=", ".join(FILTER_FIELDS))
-        filters = {}
-    for name in filters:
-        if name not in FILTER_FIELDS:
-            errors[f"filters.{name}"] = _(
-                "Unknown filter. Allowed: %(names)s.", names=", ".join(FILTER_FIELDS)
-            )
-
-    def day(name: str) -> date | None:
-        raw = filters.get(name)
-        if raw is None or raw == "":
-            return None
-        try:
-            return bounds.parse_day(raw)
-        except ValueError as exc:
-            errors[f"filters.{name}"] = str(exc)
-            return None
-
-    def text(name: str) -> str | None:
-        raw = filters.get(name)
-        if raw is None or raw == "":
-            return None
-        if not isinstance(raw, str):
-            errors[f"filters.{name}"] = _("A string.")
-            return None
-        if len(raw) > MAX_FILTER_LENGTH:
-            errors[f"filters.{name}"] = _("At most %(n)d characters.", n=MAX_FILTER_LENGTH)
-            return None
-        return raw.strip()
-
-    date_from, date_to = day("from"), day("to")
-    if date_from and date_to and date_from > date_to:
-        errors["filters.to"] = _("Must not be before “from”.")
-    area, category = text("area"), text("category")
-    severity, status = text("severity"), text("status")
-    if severity and severity not in SEVERITIES:
-        errors["filters.severity"] = _("One of: red, orange, yellow.")
-    states = [s.value for s in State] + [OPEN_STATUS]
-    if status and status not in states:
-        errors["filters.status"] = _("One of: %(names)s.", names=", ".join(states))
-
-    def flag(name: str) -> bool:
-        raw = filters.get(name)
-        if raw is None or raw is False or raw == "":
-            return False
-        if raw is True:
-            return True
-        errors[f"filters.{name}"] = _("true or false.")
-        return False
-
-    overdue, key = flag("overdue"), flag("key")
-    if category and session.get(Category, category) is None:
-        errors["filters.category"] = _("Unknown category (see GET /api/v1/categories).")
-    if area and not _area_exists(session, area):
-        errors["filters.area"] = _("Unknown area or grid cell code.")
-    if errors:
-        raise InvalidInput(_("Check the export request."), errors, code="invalid_parameters")
-    assert source is not None and isinstance(kind, str) and isinstance(fmt, str)
-    params = ExportParams(
-        kind=kind,
-        format=fmt,
-        language=str(language),
-        level=level,
-        date_from=date_from,
-        date_to=date_to,
-        area=area,
-        category=category,
-        severity=severity,
-        status=status,
-        overdue=overdue,
-        key=key,
+def export_context(session: Session, viewer: User) -> ExportContext:
+    """What the request model's checks need beyond its shape: the viewer's level, and whether
+    a category or an area code exists."""
+    return ExportContext(
+        viewer_level=viewer_level(viewer),
+        category_exists=lambda code: session.get(Category, code) is not None,
+        area_exists=lambda code: _area_exists(session, code),
     )
-    source.check(viewer, params)
+
+
+def read_request(session: Session, viewer: User, body: Any) -> ExportRequest:
+    """A body built by the exports page held to the API's model: every problem at once
+    (InvalidInput, 400), as POST /api/v1/exports answers it."""
+    try:
+        return ExportRequest.model_validate(
+            body, context={"export": export_context(session, viewer)}
+        )
+    except ValidationError as exc:
+        raise InvalidInput(
+            str(ExportRequest.error_summary), field_errors(exc), code=ExportRequest.error_code
+        ) from None
+
+
+def export_params(viewer: User, request: ExportRequest) -> ExportParams:
+    """The validated request as ExportParams; Forbidden when the viewer may not export this
+    kind."""
+    filters = request.filters or ExportFilters.model_validate({})
+    params = ExportParams(
+        kind=request.kind,
+        format=request.format,
+        language=request.language,
+        level=request.level,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        area=filters.area,
+        category=filters.category,
+        severity=filters.severity,
+        status=filters.status,
+        overdue=filters.overdue,
+        key=filters.key,
+    )
+    SOURCES[request.kind].check(viewer, params)
     return params
 
 
@@ -210,15 +123,16 @@ class Requested:
 def request_export(
     session: Session,
     viewer: User,
-    body: Any,
+    request: ExportRequest,
     *,
     now: datetime,
     max_active: int = 3,
     remote_addr: str | None = None,
 ) -> Requested:
-    """Validate, then write the job, its outbox message and the audit record in the caller's
-    transaction. Conflict (409) when the viewer already has `max_active` unfinished exports."""
-    params = parse_request(session, viewer, body)
+    """Write the job of a validated request, its outbox message and the audit record in the
+    caller's transaction. Forbidden (403) when the kind is not for the viewer; Conflict (409)
+    when the viewer already has `max_active` unfinished exports."""
+    params = export_params(viewer, request)
     active = session.execute(
         select(func.count()).where(
             ExportJob.requested_by == viewer.id, ExportJob.status.in_(("queued", "running"))

@@ -35,7 +35,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import Area, CaseEvent, Cell, HotspotAlert, Report, SupervisionOrder, User
 from fieldapp.services import audit, notifications
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -8,14 +8,17 @@ not an alarm) and whether an earlier open report may be the same dispute (疑似
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from pydantic import ValidationError
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from fieldapp.contract.base import field_errors
+from fieldapp.contract.cases import QueueQuery
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.domain import SEVERITIES
 from fieldapp.models import Report, User
@@ -27,56 +30,21 @@ REPEAT_WINDOW = timedelta(days=90)
 SEVERITY_RANK = case({s: i for i, s in enumerate(SEVERITIES)}, value=Report.severity, else_=3)
 
 
-@dataclass(frozen=True)
-class QueueFilters:
-    view: str = "mine"  # mine | overdue
-    status: str | None = None
-    severity: str | None = None
-    category: str | None = None
-    page: int = 1
-    per_page: int = 50
-    q: str | None = None  # text search: case number, title, address, description
-    sort: str = "urgency"  # urgency | severity | newest
+#: The queue's filters are the API's declared query (one declaration for the API and the
+#: triage pages).
+QueueFilters = QueueQuery
 
 
-SORTS = ("urgency", "severity", "newest")
-MAX_QUERY_CHARS = 100
-
-
-#: Far beyond any real queue; keeps the row offset within what PostgreSQL accepts.
-MAX_PAGE = 100_000
-
-
-def parse_filters(args: dict[str, str]) -> QueueFilters:
-    errors: dict[str, str] = {}
-    view = args.get("view", "mine")
-    if view not in ("mine", "overdue"):
-        errors["view"] = _("One of: mine, overdue.")
-    status = args.get("status") or None
-    if status and status not in {s.value for s in OPEN_STATES}:
-        errors["status"] = _("An open state.")
-    severity = args.get("severity") or None
-    if severity and severity not in SEVERITIES:
-        errors["severity"] = _("One of: red, orange, yellow.")
+def parse_filters(args: Mapping[str, str]) -> QueueFilters:
+    """The filters from a page's query string; InvalidInput naming each bad one."""
     try:
-        page = int(args.get("page", 1))
-        per_page = int(args.get("per_page", 50))
-        if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= 200:
-            raise ValueError
-    except ValueError:
-        errors["page"] = _("page from 1 to 100,000 and per_page from 1 to 200.")
-        page, per_page = 1, 50
-    q = " ".join((args.get("q") or "").split()) or None
-    if q is not None and len(q) > MAX_QUERY_CHARS:
-        errors["q"] = _("At most %(n)d characters.", n=MAX_QUERY_CHARS)
-    sort = args.get("sort") or "urgency"
-    if sort not in SORTS:
-        errors["sort"] = _("One of: urgency, severity, newest.")
-    if errors:
-        raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")
-    return QueueFilters(
-        view, status, severity, args.get("category") or None, page, per_page, q, sort
-    )
+        return QueueQuery.model_validate(dict(args))
+    except ValidationError as exc:
+        raise InvalidInput(
+            _("Check the filters."),
+            field_errors(exc, QueueQuery.field_messages),
+            code="invalid_parameters",
+        ) from None
 
 
 def _like(text: str) -> str:

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import crypto
+from fieldapp.contract.reports import PartyInput, ReportInput, ReportListQuery
 from fieldapp.deadlines import DeadlinePolicy
-from fieldapp.domain import SEVERITIES
 from fieldapp.i18n import language
 from fieldapp.models import Area, Category, Cell, Photo, Report, ReportParty, User
 from fieldapp.privacy import mask_id_number, mask_name, mask_phone
@@ -33,7 +33,6 @@ from fieldapp.services.errors import (
     OutsideCity,
     TryAgain,
 )
-from fieldapp.services.report_input import PartyInput, ReportInput, parse_day, parse_report
 from fieldapp.stats import day_start
 from grid import queries
 from grid.crs import to_wgs84
@@ -141,17 +140,25 @@ def list_categories(session: Session, language: str) -> list[dict[str, str]]:
 def file_report(
     session: Session,
     officer: User,
-    body: Any,
+    data: ReportInput,
     *,
+    body_hash: str,
     now: datetime,
     remote_addr: str | None = None,
     group_threshold: int = GROUP_INCIDENT_THRESHOLD,
     policy: DeadlinePolicy | None = None,
 ) -> Intake:
-    """Validate, locate and store a report in the caller's transaction."""
+    """Locate and store a report (already valid as `ReportInput`; `body_hash` is its digest,
+    `fieldapp.contract.reports.raw_body_hash`) in the caller's transaction. What needs the
+    database is checked here: the caller's role, the category, the place."""
     if not scope.may_file_reports(officer):
         raise Forbidden(_("Only grid officers file reports."))
-    data = parse_report(body, now=now, categories=active_categories(session))
+    if data.category not in active_categories(session):
+        raise InvalidInput(
+            _("Some fields need correcting."),
+            {"category": _("Unknown category; choose one from /api/v1/categories.")},
+            code="invalid_report",
+        )
     # What an administrator saved (fieldapp.services.settings), else the configured values.
     current = settings.current(session, policy=policy or _DEFAULT_POLICY, threshold=group_threshold)
 
@@ -164,8 +171,8 @@ def file_report(
             cells = geography.cell_snapshot(session)  # outside, or outside old boundaries?
             location = cells.locate(lon, lat)
         if location is None:
-            return _outside_city(session, officer, data, lon, lat)
-        values = _report_values(data, officer, location, now, current)
+            return _outside_city(session, officer, data, body_hash, lon, lat)
+        values = _report_values(data, body_hash, officer, location, now, current)
         written = fetch_one(
             session,
             _INTAKE_SQL,
@@ -181,7 +188,7 @@ def file_report(
     if outbox_id is None:
         stored = session.get(Report, data.id, populate_existing=True)
         assert stored is not None
-        return Intake(_repeat(session, stored, officer, data), created=False, outbox_ids=[])
+        return Intake(_repeat(session, stored, officer, body_hash), created=False, outbox_ids=[])
     values["outside_own_cells"] = not inside
     values["distance_to_own_cells_m"] = distance
     values["case_number"] = case_number  # given by the database's insert trigger
@@ -207,11 +214,11 @@ def file_report(
 
 
 def _outside_city(
-    session: Session, officer: User, data: ReportInput, lon: float, lat: float
+    session: Session, officer: User, data: ReportInput, body_hash: str, lon: float, lat: float
 ) -> Intake:
     existing = session.get(Report, data.id)
     if existing is not None:  # a repeat: its answer, not an error about its new position
-        return Intake(_repeat(session, existing, officer, data), created=False, outbox_ids=[])
+        return Intake(_repeat(session, existing, officer, body_hash), created=False, outbox_ids=[])
     nearest = queries.nearest_cell(session, lon, lat)
     distance = f"{nearest[1] / 1000:.1f}" if nearest else "?"
     raise OutsideCity(
@@ -226,6 +233,7 @@ def _outside_city(
 
 def _report_values(
     data: ReportInput,
+    body_hash: str,
     officer: User,
     location: queries.Location,
     now: datetime,
@@ -254,7 +262,7 @@ def _report_values(
         "address": data.address,
         "status": "reported",
         "version": 1,
-        "body_hash": data.body_hash,
+        "body_hash": body_hash,
         # The case starts owned by its township, with the acceptance clock running.
         "owner_level": "township",
         "owner_area_id": location.township.id,
@@ -312,8 +320,8 @@ def _chain_ref(ref: queries.AreaRef) -> dict[str, Any]:
     return {"id": ref.id, "code": ref.code, "name": ref.name}
 
 
-def _repeat(session: Session, stored: Report, officer: User, data: ReportInput) -> dict[str, Any]:
-    if stored.officer_id != officer.id or stored.body_hash != data.body_hash:
+def _repeat(session: Session, stored: Report, officer: User, body_hash: str) -> dict[str, Any]:
+    if stored.officer_id != officer.id or stored.body_hash != body_hash:
         raise Conflict(
             _("A different report was already sent with this id. Send it with a new id.")
         )
@@ -330,18 +338,7 @@ def get_report(session: Session, viewer: User, report_id: uuid.UUID) -> Report:
     return report
 
 
-@dataclass(frozen=True)
-class ReportFilters:
-    status: str | None = None
-    category: str | None = None
-    severity: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-    page: int = 1
-    per_page: int = 20
-
-
-def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict[str, Any]:
+def list_reports(session: Session, viewer: User, filters: ReportListQuery) -> dict[str, Any]:
     stmt = scope.visible_reports(select(Report), viewer)
     if filters.status:
         stmt = stmt.where(Report.status == filters.status)
@@ -371,45 +368,6 @@ def list_reports(session: Session, viewer: User, filters: ReportFilters) -> dict
     }
 
 
-def parse_filters(args: dict[str, str]) -> ReportFilters:
-    errors: dict[str, str] = {}
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = args.get(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            errors[name] = _("A whole number.")
-            return default
-        if not low <= value <= high:
-            errors[name] = _("Between %(low)d and %(high)d.", low=low, high=high)
-        return value
-
-    def day(name: str) -> date | None:
-        try:
-            return parse_day(args.get(name))
-        except ValueError as exc:
-            errors[name] = str(exc)
-            return None
-
-    filters = ReportFilters(
-        status=args.get("status") or None,
-        category=args.get("category") or None,
-        severity=args.get("severity") or None,
-        date_from=day("from"),
-        date_to=day("to"),
-        page=integer("page", 1, 1, 100_000),
-        per_page=integer("per_page", 20, 1, 100),
-    )
-    if filters.severity and filters.severity not in SEVERITIES:
-        errors["severity"] = _("One of: red, orange, yellow.")
-    if errors:
-        raise InvalidInput(_("Check the filters."), errors, code="invalid_parameters")
-    return filters
-
-
 # --- serialisation --------------------------------------------------------------------------
 
 
@@ -419,13 +377,23 @@ def report_json(session: Session, report: Report, viewer: User) -> dict[str, Any
     return reports_json(session, [report], viewer, reveal=True)[0]
 
 
+@dataclass(frozen=True)
+class PlainParty:
+    """A stored party with its personal data decrypted, as the answer shows it."""
+
+    name: str
+    id_number: str | None
+    phone: str | None
+    role: str | None
+
+
 @dataclass
 class _Lookups:
     """Everything report JSON needs besides the report row, gathered once per batch."""
 
     refs: dict[tuple[str, int], dict[str, Any]]
     officers: dict[int, str]
-    parties: Mapping[uuid.UUID, Sequence[ReportParty | PartyInput]]
+    parties: Mapping[uuid.UUID, Sequence[ReportParty | PartyInput | PlainParty]]
     photos: dict[uuid.UUID, list[Any]]
     coords: dict[uuid.UUID, tuple[float, float]]
 
@@ -482,12 +450,12 @@ def reports_json(
         )
     }
     unmasked = reveal and scope.sees_parties_unmasked(viewer)
-    plain: dict[uuid.UUID, list[PartyInput]] = {}
+    plain: dict[uuid.UUID, list[PlainParty]] = {}
     if parties:
         ring = crypto.keyring()
         for report_id, stored in parties.items():
             plain[report_id] = [
-                PartyInput(p.name, *party_data.plain_values(ring, p), p.role) for p in stored
+                PlainParty(p.name, *party_data.plain_values(ring, p), p.role) for p in stored
             ]
             shown = [
                 name
@@ -571,7 +539,7 @@ def _ref(obj: Any) -> dict[str, Any] | None:
     return None if obj is None else {"id": obj.id, "code": obj.code, "name": obj.name}
 
 
-def _party(p: ReportParty | PartyInput, unmasked: bool) -> dict[str, Any]:
+def _party(p: ReportParty | PartyInput | PlainParty, unmasked: bool) -> dict[str, Any]:
     if unmasked:
         return {"name": p.name, "id_number": p.id_number, "phone": p.phone, "role": p.role}
     return {

@@ -38,12 +38,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from fieldapp.deadlines import (
-    SEVERITIES,
     STEPS,
     DeadlinePolicy,
     policy_from_json,
     policy_to_json,
 )
+from fieldapp.domain import SEVERITIES
 from fieldapp.models import (
     AppSetting,
     CalendarDay,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -17,14 +16,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fieldapp import bounds, kpi
+from fieldapp import kpi
+from fieldapp.contract.stats import KeyCaseInput
+from fieldapp.domain import SEVERITIES
 from fieldapp.models import CaseEvent, Category, Report, User
 from fieldapp.services import audit, reports, rollups
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput
 from fieldapp.services.rollups import AreaInfo, RollupFilters
 from fieldapp.stats import (
     MERGED,
-    SEVERITIES,
     Period,
     bucket_keys,
     china_day,
@@ -370,32 +370,6 @@ def _kpi_table(
 # --- key backlog cases (重点积案) -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeyCaseInput:
-    leader: str
-    target_date: date
-
-
-def parse_key_case(body: Any) -> KeyCaseInput:
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The body must be a JSON object."), {}, code="invalid_json")
-    fields: dict[str, str] = {}
-    leader = body.get("leader")
-    if not isinstance(leader, str) or not leader.strip() or len(leader.strip()) > 50:
-        fields["leader"] = _("Required: the responsible leader's name and post, at most 50.")
-    target: date | None = None
-    try:
-        target = bounds.parse_day(body.get("target_date"))
-    except ValueError as exc:
-        fields["target_date"] = str(exc)
-    else:
-        if target is None:
-            fields["target_date"] = _("A date like %(example)s.", example="2026-12-31")
-    if fields or target is None or not isinstance(leader, str):
-        raise InvalidInput(_("Check the fields."), fields, code="invalid_parameters")
-    return KeyCaseInput(leader.strip(), target)
-
-
 def _may_flag(user: User, report: Report) -> bool:
     if user.role == "city":
         return True
@@ -420,17 +394,17 @@ def set_key_case(
     session: Session,
     user: User,
     report_id: uuid.UUID,
-    body: Any,
+    data: KeyCaseInput,
     *,
     now: datetime,
     remote_addr: str | None = None,
 ) -> dict[str, Any]:
     """Flag a case as a key backlog case (or change its leader and target date): recorded as
-    a case event and in the audit log."""
+    a case event and in the audit log. `data` is validated by the contract; whether the date
+    is in the past needs the case (its current target date may stay)."""
     report = reports.get_report(session, user, report_id)
     if user.role not in KEY_CASE_ROLES or not _may_flag(user, report):
         raise Forbidden(_("Only the case's coordinator, county staff or city staff may do this."))
-    data = parse_key_case(body)
     if report.status in (State.MERGED.value, State.REJECTED.value):
         raise Conflict(_("A merged or rejected report cannot be a key case."))
     if data.target_date < china_day(now) and data.target_date != report.key_target_date:

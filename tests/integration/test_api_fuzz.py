@@ -15,7 +15,7 @@ import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 
-from fieldapp.openapi import build_openapi
+from fieldapp.contract.document import build_openapi
 from tests.support import auth
 
 PREFIX = "/api/v1"

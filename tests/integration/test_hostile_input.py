@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from fieldapp.openapi import build_openapi
+from fieldapp.contract.document import build_openapi
 from tests.integration.test_hostile_values import accepted_case
 from tests.integration.test_triage_pages import login
 from tests.support import auth

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from fieldapp import create_app
 from fieldapp.db import db
-from fieldapp.deadlines import CHINA_TZ
+from fieldapp.domain import CHINA_TZ
 from fieldapp.models import (
     Area,
     AuditEvent,

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from fieldapp.openapi import build_openapi
+from fieldapp.contract.document import build_openapi
 
 PREFIX = "/api/v1"
 # HEAD and OPTIONS are added by Flask/werkzeug to every GET rule; they are not API operations.

@@ -277,7 +277,7 @@ def test_answers_fit_their_documented_schemas(client: FlaskClient, people: dict[
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    from fieldapp.openapi import build_openapi
+    from fieldapp.contract.document import build_openapi
 
     doc = build_openapi()
     registry: Registry[Any] = Registry().with_resource("urn:doc", DRAFT202012.create_resource(doc))

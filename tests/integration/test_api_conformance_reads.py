@@ -1,0 +1,103 @@
+"""Schemathesis with response conformance (#18) for the statistics, hotspot, map-layer and
+export operations (the others: `test_api_conformance.py`): requests generated from the
+OpenAPI document — valid and invalid — as the three roles, every answer checked against the
+document (a documented status and media type, a body that fits its schema, no schema-invalid
+request accepted). The document is generated from the models that validate, so this finds
+where they still disagree. Derandomized, so a red run is reproducible."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import schemathesis
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from fieldapp.contract.document import build_openapi
+from tests.support import auth
+
+PREFIX = "/api/v1"
+ROLES = ("city", "coord_1", "officer_a")
+TAGS = {"statistics", "hotspots", "maps", "exports"}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+DOCUMENT = build_openapi()
+OURS = {
+    (path, method)
+    for path, item in DOCUMENT["paths"].items()
+    for method, op in item.items()
+    if isinstance(op, dict) and TAGS & set(op.get("tags", ()))
+}
+schema = schemathesis.openapi.from_dict(DOCUMENT).include(
+    func=lambda ctx: (ctx.operation.path, ctx.operation.method.lower()) in OURS
+)
+#: Disagreements by (role, operation, check), one example each; asserted empty at the end
+#: (recorded rather than failing at once, so the count is the whole picture).
+FOUND: Counter[tuple[str, str, str]] = Counter()
+EXAMPLES: dict[tuple[str, str, str], str] = {}
+
+
+def _failures(error: BaseException) -> list[Failure]:
+    if isinstance(error, FailureGroup):
+        return [f for e in error.exceptions for f in _failures(e)]
+    return [error] if isinstance(error, Failure) else []
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_answers_conform_to_the_document(case: Any, client: FlaskClient, people: dict) -> None:
+    for who in ROLES:
+        headers = dict(case.headers or {})
+        # A case generated without the header tests the 401: it must go without a token.
+        if "Authorization" in headers:
+            headers.update(auth(people, who))
+        kwargs: dict[str, Any] = {
+            "method": case.method,
+            "query_string": case.query or None,
+            "headers": headers,
+        }
+        if type(case.body).__name__ != "NotSet" and case.media_type == "application/json":
+            if isinstance(case.body, bytes):
+                kwargs.update(data=case.body, content_type="application/json")
+            else:
+                kwargs["json"] = case.body
+        response = client.open(PREFIX + case.formatted_path, **kwargs)
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except BaseException as error:  # Failure / FailureGroup: recorded, see above
+            for failure in _failures(error) or [error]:
+                title = getattr(failure, "title", type(failure).__name__)
+                key = (who, f"{case.method} {case.path}", title)
+                FOUND[key] += 1
+                EXAMPLES.setdefault(
+                    key,
+                    f"{case.query} {case.body!r:.200} -> "
+                    f"{response.status_code} {str(failure)[:300]}",
+                )
+
+
+def test_every_operation_of_ours_was_driven() -> None:
+    assert len(OURS) == 19
+
+
+def test_zero_disagreements() -> None:
+    """Runs after the generated cases above (pytest keeps the module's order)."""
+    report = "\n".join(
+        f"{n:3d} × {' | '.join(key)}\n      {EXAMPLES[key]}" for key, n in sorted(FOUND.items())
+    )
+    assert not FOUND, f"{len(FOUND)} distinct disagreements:\n{report}"
