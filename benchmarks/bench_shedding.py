@@ -217,7 +217,7 @@ def _served(url: str, max_in_flight: int) -> Iterator[int]:
 
 
 def main() -> None:
-    from benchmarks.bench_province import demo_city_module
+    from fieldapp.demo import accounts as demo_accounts
     from fieldapp import create_app
     from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
@@ -230,7 +230,7 @@ def main() -> None:
         app = create_app({"DATABASE_URL": url, "CELERY_BROKER_URL": "memory://"})
         now = datetime.now(UTC)
         with app.app_context(), Session(engine) as session, session.begin():
-            demo_city_module().load_demo_city(session, seed=1)
+            demo_accounts.load_demo_city(session, seed=1)
         with app.app_context(), Session(engine) as session, session.begin():
             officers = session.execute(
                 select(User, Cell.id)
