@@ -148,7 +148,7 @@ def choropleth() -> ResponseReturnValue:
     metric = _choice("metric", map_layers.METRICS, "count")
     method = _choice("classes", METHODS, "jenks")
     layer = map_layers.choropleth(
-        db.session, user, level, filters_from_request(), metric=metric, method=method
+        db.read_session, user, level, filters_from_request(), metric=metric, method=method
     )
     return _json(layer)
 
@@ -158,7 +158,7 @@ def reports() -> ResponseReturnValue:
     """The newest visible reports of the window as points (capped; see ``truncated``)."""
     user = map_user()
     layer = map_layers.report_points(
-        db.session, user, filters_from_request(), bbox=_bbox(), language=language()
+        db.read_session, user, filters_from_request(), bbox=_bbox(), language=language()
     )
     return _json(layer)
 
@@ -168,7 +168,7 @@ def report_cells() -> ResponseReturnValue:
     """Every visible report of the window counted per cell (no cap): the report bubbles and
     heat map of the city map."""
     user = map_user()
-    return _json(map_layers.report_cells(db.session, user, filters_from_request()))
+    return _json(map_layers.report_cells(db.read_session, user, filters_from_request()))
 
 
 @bp.get("/township/<code>/cells")
@@ -178,7 +178,7 @@ def township_cells(code: str) -> ResponseReturnValue:
     metric = _choice("metric", map_layers.METRICS, "count")
     method = _choice("classes", METHODS, "jenks")
     layer = map_layers.township_cells(
-        db.session, user, code, filters_from_request(), metric=metric, method=method
+        db.read_session, user, code, filters_from_request(), metric=metric, method=method
     )
     return _json(layer)
 
@@ -198,7 +198,7 @@ def cell_tile(z: int, x: int, y: int) -> ResponseReturnValue:
         lon, lat = map_layers.tile_centre(z, x, y)
         shifted = from_wgs84(lon, lat, display_crs)
         shift = (shifted[0] - lon, shifted[1] - lat)
-    data = map_layers.cell_tile(db.session, user, z, x, y, filters_from_request(), shift=shift)
+    data = map_layers.cell_tile(db.read_session, user, z, x, y, filters_from_request(), shift=shift)
     response = Response(data, status=200 if data else 204)
     if data:
         response.mimetype = "application/vnd.mapbox-vector-tile"

@@ -77,10 +77,10 @@ def rollups() -> ResponseReturnValue:
         statuses=split_list(request.args.get("status")),
     )
     stats.check_reader(user)
-    stats.validate_filters(db.session, filters)
+    stats.validate_filters(db.read_session, filters)
     return jsonify(
         stats.rollup(
-            db.session,
+            db.read_session,
             user,
             level=level,
             within_code=_within(),
@@ -114,7 +114,7 @@ def kpis() -> ResponseReturnValue:
         )
     return jsonify(
         stats.kpi_table(
-            db.session,
+            db.read_session,
             user,
             level=level,
             within_code=_within(),
@@ -128,7 +128,7 @@ def kpis() -> ResponseReturnValue:
 @bp.get("/campaign")
 def campaign() -> ResponseReturnValue:
     user = request_user()
-    return jsonify(stats.campaign(db.session, user, within_code=_within(), now=now()))
+    return jsonify(stats.campaign(db.read_session, user, within_code=_within(), now=now()))
 
 
 def _case_id(report_id: str) -> uuid.UUID:
