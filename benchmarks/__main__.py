@@ -16,6 +16,7 @@ ALL = [
     "bench_stats",
     "bench_roster",
     "bench_slow_clients",
+    "bench_nodes",
 ]
 
 

@@ -20,6 +20,9 @@ from fieldapp import localservices
 from fieldapp.db import READ_SOURCE_HEADER, ReplicaRouter
 from tests import nodes_support as ns
 
+# Part of `make test` (the default selection); `-m "not nodes"` leaves it out.
+pytestmark = pytest.mark.nodes
+
 
 @pytest.fixture(scope="module")
 def dbs() -> Iterator[ns.Databases]:
