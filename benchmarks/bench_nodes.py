@@ -161,9 +161,10 @@ def main() -> None:
                         intake = _wrk(
                             plat.port, "wrk_intake.lua", [tokens_file.name, run_id], SECONDS
                         )
+                    after_intake = plat.requests_per_node()
                     _wrk(plat.port, "wrk_read.lua", [city, read_path], WARMUP_S)
                     read = _wrk(plat.port, "wrk_read.lua", [city, read_path], SECONDS)
-                    after = plat.requests_per_node()
+                    after_read = plat.requests_per_node()
                     sources = _read_sources(plat.port, city, read_path)
                     with psycopg.connect(ns.libpq(dbs.primary_url)) as conn:
                         row = conn.execute("SELECT count(*) FROM reports").fetchone()
@@ -173,7 +174,9 @@ def main() -> None:
                         web_nodes=nodes,
                         **intake,
                         replica_lag=lag.summary(),
-                        requests_per_node=[a - b for a, b in zip(after, before, strict=True)],
+                        requests_per_node=[
+                            a - b for a, b in zip(after_intake, before, strict=True)
+                        ],
                     )
                     figure(
                         "nodes_dashboard_read",
@@ -182,6 +185,9 @@ def main() -> None:
                         reports_in_database=row[0] if row else None,
                         **read,
                         read_from=sources,
+                        requests_per_node=[
+                            a - b for a, b in zip(after_read, after_intake, strict=True)
+                        ],
                     )
         figure(
             "nodes_two_vs_one",

@@ -484,9 +484,11 @@ def platform(
         if nginx is not None:
             nginx.terminate()
             nginx.wait(timeout=20)
+        # Quick stops (gunicorn SIGINT, Celery SIGQUIT): nothing here tests graceful shutdown.
         for proc in procs:
+            quick = signal.SIGQUIT if "celery" in proc.args else signal.SIGINT
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(quick)
         for proc in procs:
             try:
                 proc.wait(timeout=20)

@@ -6,6 +6,7 @@ down. Also the replica router on its own against the real pair. About a minute h
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,7 +97,11 @@ def _until(predicate: Any, timeout: float = 20, every: float = 0.1) -> Any:
 def test_officer_coordinator_city_across_two_nodes_two_workers_and_a_replica(
     dbs: ns.Databases, seeded: dict[str, Any]
 ) -> None:
-    broker = localservices.ensure_redis(dbs.root / "primary", progress=lambda _m: None)
+    # redis here by default; NODES_TEST_BROKER_URL=amqp://guest:guest@127.0.0.1:5672// runs
+    # the same path on RabbitMQ, the production broker (docs/deploy.md, 1.2).
+    broker = os.environ.get("NODES_TEST_BROKER_URL") or localservices.ensure_redis(
+        dbs.root / "primary", progress=lambda _m: None
+    )
     started = time.monotonic()
     phases: list[str] = []
 
