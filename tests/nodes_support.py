@@ -340,6 +340,8 @@ def _gunicorn(env: dict[str, str], sock: Path, log_dir: Path, workers: int, thre
             f"--threads={threads}",
             f"--bind=unix:{sock}",
             "--log-level=warning",
+            # Stopping the test's servers need not wait for idle threads.
+            "--graceful-timeout=2",
             f"--access-logfile={log_dir / 'access.log'}",
             f"--chdir={REPO}",
             "fieldapp:create_app()",
