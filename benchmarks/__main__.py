@@ -18,6 +18,7 @@ ALL = [
     "bench_slow_clients",
     "bench_shedding",
     "bench_province",
+    "bench_nodes",
 ]
 
 

@@ -217,8 +217,8 @@ def _served(url: str, max_in_flight: int) -> Iterator[int]:
 
 
 def main() -> None:
-    from fieldapp.demo import accounts as demo_accounts
     from fieldapp import create_app
+    from fieldapp.demo import accounts as demo_accounts
     from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
 

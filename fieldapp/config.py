@@ -14,6 +14,10 @@
 - FIELDAPP_EXPORT_DIR, FIELDAPP_EXPORT_TTL_HOURS: a worker's scratch folder for export files
   being written (default instance/exports; finished files are stored in PostgreSQL, see
   fieldapp.export_store) and how long they stay downloadable (default 24 hours).
+- FIELDAPP_REPLICA_DATABASE_URL, FIELDAPP_REPLICA_MAX_LAG_SECONDS,
+  FIELDAPP_REPLICA_CHECK_SECONDS: a PostgreSQL streaming replica that dashboards, roll-ups,
+  KPIs, map layers and exports read from while it is at most this many seconds behind
+  (default 5), measured at most this often per process (default 1 s); default none.
 """
 
 from __future__ import annotations
@@ -129,4 +133,9 @@ def from_environment(instance_path: Path) -> dict[str, Any]:
         # sign-in limits and the audit log, and HTTPS for the Secure cookie. 0 (default)
         # trusts none, so a client cannot forge its address.
         "PROXY_HOPS": int(env.get("FIELDAPP_PROXY_HOPS", 0)),
+        # A streaming replica for read-heavy work (fieldapp.db.ReplicaRouter): used while its
+        # replay lag is within REPLICA_MAX_LAG_SECONDS, else reads go to the primary.
+        "REPLICA_DATABASE_URL": env.get("FIELDAPP_REPLICA_DATABASE_URL") or None,
+        "REPLICA_MAX_LAG_SECONDS": float(env.get("FIELDAPP_REPLICA_MAX_LAG_SECONDS", 5)),
+        "REPLICA_CHECK_SECONDS": float(env.get("FIELDAPP_REPLICA_CHECK_SECONDS", 1)),
     }

@@ -188,6 +188,7 @@ def run_export(job_id: str, outbox_id: int | None = None) -> dict[str, Any]:
             now=lambda: datetime.now(UTC),
             ttl=timedelta(hours=current_app.config["EXPORT_TTL_HOURS"]),
             store_progress=store,
+            read=db.read_session,
         )
         session.commit()
     except Exception as exc:

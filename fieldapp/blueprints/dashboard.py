@@ -122,7 +122,7 @@ def _labels() -> dict[str, Any]:
 def page() -> ResponseReturnValue:
     """The dashboard of one area for one period (default: the reader's area, this month)."""
     user = _user()
-    session = db.session
+    session = db.read_session  # figures: the replica when configured
     current = now()
     try:
         dashboard.check_reader(user)

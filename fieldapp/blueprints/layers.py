@@ -134,7 +134,12 @@ def choropleth(query: ChoroplethQuery) -> ResponseReturnValue:
     only. Accepts the web session or a bearer token."""
     user = map_user()
     layer = map_layers.choropleth(
-        db.session, user, query.level, _filters(query), metric=query.metric, method=query.classes
+        db.read_session,
+        user,
+        query.level,
+        _filters(query),
+        metric=query.metric,
+        method=query.classes,
     )
     return _json(layer)
 
@@ -154,7 +159,7 @@ def reports(query: ReportPointsQuery) -> ResponseReturnValue:
     `truncated` says when more exist."""
     user = map_user()
     layer = map_layers.report_points(
-        db.session, user, _filters(query), bbox=query.box(), language=language()
+        db.read_session, user, _filters(query), bbox=query.box(), language=language()
     )
     return _json(layer)
 
@@ -173,7 +178,7 @@ def report_cells(query: LayerQuery) -> ResponseReturnValue:
     """No cap: one row per cell with reports (the report bubbles and heat map of the city
     map). Merged duplicates are not counted; county staff see their county only."""
     user = map_user()
-    return _json(map_layers.report_cells(db.session, user, _filters(query)))
+    return _json(map_layers.report_cells(db.read_session, user, _filters(query)))
 
 
 @contract.get(
@@ -191,7 +196,7 @@ def township_cells(code: str, query: TownshipCellsQuery) -> ResponseReturnValue:
     """One township's cells with counts and their own classes (the drill-down view)."""
     user = map_user()
     layer = map_layers.township_cells(
-        db.session, user, code, _filters(query), metric=query.metric, method=query.classes
+        db.read_session, user, code, _filters(query), metric=query.metric, method=query.classes
     )
     return _json(layer)
 
@@ -225,7 +230,7 @@ def cell_tile(z: int, x: int, y: int, query: TileQuery) -> ResponseReturnValue:
         lon, lat = map_layers.tile_centre(z, x, y)
         shifted = from_wgs84(lon, lat, query.display_crs)
         shift = (shifted[0] - lon, shifted[1] - lat)
-    data = map_layers.cell_tile(db.session, user, z, x, y, _filters(query), shift=shift)
+    data = map_layers.cell_tile(db.read_session, user, z, x, y, _filters(query), shift=shift)
     response = Response(data, status=200 if data else 204)
     if data:
         response.mimetype = "application/vnd.mapbox-vector-tile"

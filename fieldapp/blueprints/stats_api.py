@@ -76,10 +76,10 @@ def rollups(query: RollupQuery) -> ResponseReturnValue:
         statuses=query.statuses,
     )
     stats.check_reader(user)
-    stats.validate_filters(db.session, filters)
+    stats.validate_filters(db.read_session, filters)
     return jsonify(
         stats.rollup(
-            db.session,
+            db.read_session,
             user,
             level=query.level,
             within_code=query.within,
@@ -108,7 +108,7 @@ def kpis(query: KpiQuery) -> ResponseReturnValue:
     user = reader()
     return jsonify(
         stats.kpi_table(
-            db.session,
+            db.read_session,
             user,
             level=query.level,
             within_code=query.within,
@@ -133,7 +133,7 @@ def campaign(query: CampaignQuery) -> ResponseReturnValue:
     """Resolved = closed with outcome resolved (化解); overdue = still open after its target
     date. Same readers as /rollups."""
     user = reader()
-    return jsonify(stats.campaign(db.session, user, within_code=query.within, now=now()))
+    return jsonify(stats.campaign(db.read_session, user, within_code=query.within, now=now()))
 
 
 def _case_id(report_id: str) -> uuid.UUID:

@@ -316,12 +316,14 @@ def run(
     ttl: timedelta,
     store_progress: ProgressStore,
     every: int = PROGRESS_EVERY,
+    read: Session | None = None,
 ) -> ExportJob:
     """Write the file of a claimed (running) job and mark it done; on any error the partial
     file is removed and the error raised (the caller rolls back and calls `mark_failed`).
     Rows stream from `session` (a server-side cursor); progress goes through
     `store_progress`, which must write on *another* connection: committing this session
-    would close the cursor. The caller commits at the end.
+    would close the cursor. The caller commits at the end. `read` (default `session`) is
+    where the rows come from: the replica's session when one is configured (fieldapp.db).
 
     The job row is changed in `session` only after the rows are written: an earlier change
     would be flushed with the first query and hold the row's lock for the whole export,
@@ -337,14 +339,15 @@ def run(
     scratch.mkdir(exist_ok=True)
     try:
         with force_locale(params.language):
-            params = named(session, owner, params)
-            total = source.count(session, owner, params) if source.count else None
+            reads = session if read is None else read
+            params = named(reads, owner, params)
+            total = source.count(reads, owner, params) if source.count else None
             store_progress(job.id, 0, total)
             title = source.title(params)
             started = now().astimezone(CHINA_TZ)
             file_name = f"{title}_{started:%Y%m%d-%H%M}.{job.format}"
             columns = source.columns(params)
-            rows = source.rows(session, owner, params)
+            rows = source.rows(reads, owner, params)
 
             def progress(done: int) -> None:
                 store_progress(job.id, done, total)
