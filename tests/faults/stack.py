@@ -105,7 +105,9 @@ class Phone:
     failures: int = 0
     error: str | None = None  # an answer no retry can fix: the phone stops, the test fails
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pause_s: float = 0.5
+    # Slow enough that the two worker processes keep up on a busy two-core machine (~2.5
+    # reports' work a second measured under load 20): the suite tests faults, not capacity.
+    pause_s: float = 2.0
     conn: http.client.HTTPConnection | None = None
 
     def run(self) -> None:
@@ -287,10 +289,23 @@ class Stack:
                     "outbox_checkpoints ORDER BY id DESC LIMIT 5"
                 )
             ).all()
+        broker = ""
+        with contextlib.suppress(Exception):
+            import redis
+
+            paths = localservices.service_paths(self.instance)
+            client = redis.Redis(unix_socket_path=str(paths.redis_socket))
+            sizes = {}
+            for key in client.keys("*"):
+                kind = client.type(key).decode()
+                size = {"list": client.llen, "hash": client.hlen, "set": client.scard}.get(kind)
+                sizes[key.decode(errors="replace")] = (kind, size(key) if size else "?")
+            broker = f"\nbroker keys: {sizes}"
         return (
             "undone outbox rows:\n"
             + "\n".join(map(str, rows))
             + ("\ncheckpoints (newest first):\n" + "\n".join(map(str, checkpoints)))
+            + broker
         )
 
     def ready(self) -> bool:
@@ -329,15 +344,33 @@ class Stack:
 
     # ------------------------------------------------------------------ PostgreSQL, redis
 
-    def pg_ctl(self, *args: str) -> None:
+    def restart_postgres(self, mode: str) -> None:
+        """pg_ctl restart -m fast|immediate, as localservices starts it (as the postgres user
+        when root, its output appended to the log by us: that user may not write there)."""
         paths = localservices.service_paths(self.instance)
         bindir = localservices.find_pg_bindir(paths)
-        argv: list[str | Path] = [bindir / "pg_ctl", "-D", paths.pg_data, *args]
-        localservices._run(localservices._as_pg_user(argv), check=True, timeout=120)
-
-    def restart_postgres(self, mode: str) -> None:
-        paths = localservices.service_paths(self.instance)
-        self.pg_ctl("-m", mode, "-w", "-t", "60", "-l", str(paths.pg_log), "restart")
+        argv: list[str | Path] = [
+            bindir / "pg_ctl",
+            "-D",
+            paths.pg_data,
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        ]
+        with open(paths.pg_log, "ab") as log:
+            subprocess.run(
+                [str(a) for a in localservices._as_pg_user(argv)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=localservices._clean_env(),
+                cwd="/",
+                timeout=120,
+                check=True,
+            )
 
     def kill_redis(self) -> None:
         paths = localservices.service_paths(self.instance)
@@ -367,6 +400,9 @@ class Stack:
     def destroy(self) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+        # The log outlives the scratch folder, for a look after a failure.
+        with contextlib.suppress(OSError):
+            shutil.copy(self.log, Path(tempfile.gettempdir()) / "fieldapp-faults-up.log")
         if self.engine is not None:
             self.engine.dispose()
         with contextlib.suppress(Exception):

@@ -38,7 +38,7 @@ OFFICER_TOWNSHIP = {name: cells[0][:9] for name, cells in OFFICERS.items()}
 REDIS_OUTAGE_S = float(os.environ.get("FAULTS_REDIS_OUTAGE_S", "30"))
 # The relay finds a lost message within its grace (30 s) + a checkpoint period (10 s) + a
 # beat period (5 s) of the worker's return; the rest is margin for a busy machine.
-CATCH_UP_S = 150.0
+CATCH_UP_S = 240.0
 
 
 @dataclass
