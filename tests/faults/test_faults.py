@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
+from fieldapp import gunicorn_config
 from tests.faults.stack import COORDINATORS, OFFICERS, Ack, Phone, Stack, alive, body_hash
 
 pytestmark = pytest.mark.faults
@@ -209,14 +210,14 @@ def test_faults_lose_and_double_nothing(stack: Stack) -> None:
     rows: list[Recovery | None] = []
     with Phones(stack) as phones:
         stack.wait("the phones' first reports", lambda: phones.count() >= 10, timeout=60)
-        three_workers = lambda: len(_gunicorn_workers(stack)) == 3  # noqa: E731
+        all_workers = lambda: len(_gunicorn_workers(stack)) == gunicorn_config.workers  # noqa: E731
         rows.append(
             _run_fault(
                 stack,
                 phones,
                 "gunicorn worker SIGKILL",
                 kill(_gunicorn_workers(stack)[0]),
-                after=three_workers,
+                after=all_workers,
             )
         )
         rows.append(
@@ -226,7 +227,7 @@ def test_faults_lose_and_double_nothing(stack: Stack) -> None:
                 "gunicorn master SIGKILL",
                 kill(stack.one("gunicorn")),
                 program="web",
-                after=three_workers,
+                after=all_workers,
             )
         )
         rows.append(
