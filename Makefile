@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PO := $(wildcard fieldapp/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test setup lint typecheck pytest bench stop translations extract-messages clean
+.PHONY: run test setup lint typecheck pytest bench faults stop translations extract-messages clean
 
 run: setup
 	$(BIN)/fieldapp up
@@ -41,6 +41,11 @@ pytest:
 
 bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# The fault suite (tests/faults): the supervised stack on a scratch instance of its own, phones
+# filing reports while processes, the broker and the database fail; prints recovery times.
+faults: setup
+	$(BIN)/python -m pytest tests/faults -m faults -s -q -p no:cacheprovider $(PYTEST_ARGS)
 
 stop:
 	$(BIN)/fieldapp services down

@@ -276,7 +276,13 @@ def _supervise(host: str, port: int, env: dict[str, str], instance: Path, say: P
         front_proxy.check(proxy, binary)
         # SIGQUIT: nginx stops accepting, finishes what it is sending, then exits.
         programs.append(
-            Program("nginx", front_proxy.command(proxy, binary), env, stop_signal=signal.SIGQUIT)
+            Program(
+                "nginx",
+                front_proxy.command(proxy, binary),
+                env,
+                stop_signal=signal.SIGQUIT,
+                front=True,  # stopped first: it drains while gunicorn still answers
+            )
         )
     programs += [
         Program(

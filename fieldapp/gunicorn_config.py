@@ -20,6 +20,15 @@ worker_class = "gthread"
 workers = 3
 threads = 6
 
+# nginx keeps idle connections to gunicorn open (its upstream `keepalive`, idle up to 60 s) and
+# sends the next request on one. gunicorn's default closes them after 2 s, and a request
+# nginx sends in that very moment gets a 502 — not retried by nginx for a POST, such as a
+# phone's report. Longer than nginx's 60 s: nginx is the side that closes.
+keepalive = 75
+# A stop (SIGTERM) lets requests in flight finish for this long, shorter than the 30 s after
+# which `fieldapp up`'s supervisor kills what is still running (fieldapp.supervisor).
+graceful_timeout = 25
+
 # FIELDAPP_LOG_FORMAT=json: gunicorn's error and access lines as JSON too.
 if (_json_logs := gunicorn_logconfig()) is not None:
     logconfig_dict = _json_logs

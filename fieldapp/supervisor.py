@@ -8,8 +8,10 @@ after a restart) and a dead beat went unnoticed. Production uses systemd instead
 
 Children run in sessions of their own: Ctrl-C in the terminal reaches only the supervisor,
 which sends each child one SIGTERM (gunicorn finishes requests in flight, Celery its running
-tasks), waits, and kills only what does not stop in time. On Linux a child also gets SIGTERM
-if the supervisor itself dies (PR_SET_PDEATHSIG), so nothing is left running behind it."""
+tasks), waits, and kills only what does not stop in time. The front proxy (nginx) goes first,
+alone: it finishes what it holds while gunicorn still answers, then the others stop. On Linux
+a child also gets SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG), so nothing is left
+running behind it."""
 
 from __future__ import annotations
 
@@ -41,6 +43,11 @@ class Program:
     stop_timeout_s: float = 30.0
     # The signal that stops it gracefully: SIGTERM for gunicorn and Celery, SIGQUIT for nginx.
     stop_signal: int = signal.SIGTERM
+    # A front proxy: stopped first, and waited for, before the others get their signal, so
+    # that it finishes the requests it holds while the web server behind it still answers,
+    # and closes its clients' keep-alive connections itself (issue #16 item 5: stopping
+    # both at once answered a request in flight with 502).
+    front: bool = False
     process: subprocess.Popen[bytes] | None = None
     deaths: deque[float] = field(default_factory=deque)
     restarts: int = 0
@@ -125,8 +132,13 @@ class Supervisor:
         self._log(f"{program.name}: restarted (pid {program.process.pid})")  # type: ignore[union-attr]
 
     def _stop_all(self) -> None:
-        """One SIGTERM to each live child, then wait; SIGKILL what outlives its timeout."""
-        running = [p for p in self.programs if p.process and p.process.poll() is None]
+        """The front programs first, then the rest: one stop signal to each live child, then
+        wait; SIGKILL what outlives its timeout."""
+        self._stop([p for p in self.programs if p.front])
+        self._stop([p for p in self.programs if not p.front])
+
+    def _stop(self, programs: list[Program]) -> None:
+        running = [p for p in programs if p.process and p.process.poll() is None]
         for program in running:
             self._log(f"{program.name}: stopping")
             _signal(program, program.stop_signal)

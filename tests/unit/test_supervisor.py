@@ -118,3 +118,42 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def test_the_front_program_is_stopped_and_gone_before_the_others_get_their_signal(
+    tmp_path: Path,
+) -> None:
+    # The front (nginx) takes a moment to drain; the web server behind it must still be
+    # answering until it has finished (issue #16 item 5: both at once gave a 502).
+    gone = tmp_path / "front-gone"
+    seen = tmp_path / "web-saw"
+    front_code = (
+        "import signal, sys, time, pathlib\n"
+        "def stop(*_):\n"
+        "    time.sleep(0.5)\n"
+        f"    pathlib.Path({str(gone)!r}).write_text('x')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    web_code = (
+        "import signal, sys, time, pathlib\n"
+        "def stop(*_):\n"
+        f"    pathlib.Path({str(seen)!r}).write_text(\n"
+        f"        'after' if pathlib.Path({str(gone)!r}).exists() else 'before')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    log: list[str] = []
+    front = Program("nginx", [sys.executable, "-c", front_code], front=True)
+    web = _program("web", web_code)
+    # Listed after the web server: the order of the list does not decide, the flag does.
+    supervisor = Supervisor([web, front], log.append, poll_s=0.02)
+    thread, result = _run_in_thread(supervisor)
+    time.sleep(0.5)  # let both install their handlers
+    supervisor.stop()
+    thread.join(timeout=30)
+    assert result == [0]
+    assert seen.read_text() == "after"
+    assert log[-4:] == ["nginx: stopping", "nginx: stopped", "web: stopping", "web: stopped"]
