@@ -508,7 +508,6 @@ def _paths() -> dict[str, Any]:
     return {
         "/auth/token": {"post": _issue_token(), "delete": _revoke_token()},
         "/me": {"get": _me()},
-        "/categories": {"get": _categories()},
         "/locate": {"get": _locate()},
         "/layers/areas": {"get": _area_layer()},
         "/reports": {"get": _list_reports()},
@@ -706,51 +705,6 @@ def _me() -> dict[str, Any]:
                 ),
             },
             "401": _responses_ref("Unauthorized"),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
-def _categories() -> dict[str, Any]:
-    return {
-        "tags": ["reference"],
-        "operationId": "listCategories",
-        "summary": "Dispute categories (纠纷类别)",
-        "description": "The active categories in display order. `code` is stable and is what "
-        "a report's `category` takes; `name` is in the request's language.",
-        "security": [],
-        "parameters": [_param_ref("Lang")],
-        "responses": {
-            "200": {
-                "description": "The categories.",
-                "content": _json_body(
-                    _ref("CategoryList"),
-                    {
-                        "zh": (
-                            "In Chinese (the default)",
-                            {
-                                "categories": [
-                                    {"code": "marriage_family", "name": "婚姻家庭"},
-                                    {"code": "neighbours", "name": "邻里纠纷"},
-                                    {"code": "housing_land", "name": "房屋宅基地"},
-                                    {"code": "other", "name": "其他"},
-                                ]
-                            },
-                        ),
-                        "en": (
-                            "In English (?lang=en)",
-                            {
-                                "categories": [
-                                    {"code": "marriage_family", "name": "Marriage and family"},
-                                    {"code": "neighbours", "name": "Neighbours"},
-                                    {"code": "housing_land", "name": "Housing and homestead land"},
-                                    {"code": "other", "name": "Other"},
-                                ]
-                            },
-                        ),
-                    },
-                ),
-            },
             "500": _responses_ref("InternalError"),
         },
     }
@@ -1798,28 +1752,6 @@ def _schemas() -> dict[str, Schema]:
                     "items": _ref("OfficerCell"),
                 },
             },
-        },
-        "Category": {
-            "type": "object",
-            "description": "A dispute category (纠纷类别).",
-            "required": ["code", "name"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "description": "Stable code.",
-                    "examples": ["neighbours"],
-                },
-                "name": {
-                    "type": "string",
-                    "description": "Label in the request's language.",
-                    "examples": ["邻里纠纷"],
-                },
-            },
-        },
-        "CategoryList": {
-            "type": "object",
-            "required": ["categories"],
-            "properties": {"categories": {"type": "array", "items": _ref("Category")}},
         },
         "Crs": {
             "type": "string",

@@ -16,7 +16,7 @@ from fieldapp.contract.account import TokenRequest
 from fieldapp.contract.base import HAND_WRITTEN
 from fieldapp.contract.cases import QueueQuery
 from fieldapp.contract.checkins import Checkin, CheckinInput
-from fieldapp.contract.reference import AreaLayerQuery, LocateQuery
+from fieldapp.contract.reference import AreaLayerQuery, CategoryList, LocateQuery
 from fieldapp.contract.reports import (
     INTAKE_ERRORS,
     ReportInput,
@@ -118,8 +118,17 @@ def me() -> ResponseReturnValue:
 # --- reference data --------------------------------------------------------------------------
 
 
-@bp.get("/categories")
+@contract.get(
+    "/categories",
+    answers={200: ("The categories.", CategoryList)},
+    public=True,
+    tags=("reference",),
+    operation_id="listCategories",
+    summary="Dispute categories (纠纷类别)",
+)
 def categories() -> ResponseReturnValue:
+    """The active categories in display order. `code` is stable and is what a report's
+    `category` takes; `name` is in the request's language (`?lang=en`)."""
     return jsonify({"categories": reports.list_categories(db.session, language())})
 
 
