@@ -506,7 +506,7 @@ TAGS: list[dict[str, str]] = [
 
 def _paths() -> dict[str, Any]:
     return {
-        "/auth/token": {"post": _issue_token(), "delete": _revoke_token()},
+        "/auth/token": {"post": _issue_token()},
         "/me": {"get": _me()},
         "/locate": {"get": _locate()},
         "/layers/areas": {"get": _area_layer()},
@@ -621,21 +621,6 @@ def _issue_token() -> dict[str, Any]:
                     },
                 ),
             },
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
-def _revoke_token() -> dict[str, Any]:
-    return {
-        "tags": ["auth"],
-        "operationId": "revokeToken",
-        "summary": "Sign this device out (退出登录)",
-        "description": "Revokes the token sent in the Authorization header; other devices of "
-        "the same user stay signed in.",
-        "responses": {
-            "204": {"description": "Revoked; the token no longer works."},
-            "401": _responses_ref("Unauthorized"),
             "500": _responses_ref("InternalError"),
         },
     }
@@ -1651,29 +1636,6 @@ def _schemas() -> dict[str, Schema]:
             "(市级); `department` handler in a responsible department (责任部门); `admin` "
             "administrator (管理员).",
             "enum": ["officer", "coordinator", "county", "city", "department", "admin"],
-        },
-        "UserSummary": {
-            "type": "object",
-            "required": ["id", "username", "display_name", "role"],
-            "properties": {
-                "id": {"type": "integer"},
-                "username": {"type": "string"},
-                "display_name": {"type": "string", "description": "Name shown to others (姓名)."},
-                "role": _ref("Role"),
-            },
-        },
-        "TokenResponse": {
-            "type": "object",
-            "required": ["token", "expires_at", "user"],
-            "properties": {
-                "token": {
-                    "type": "string",
-                    "description": "The bearer token. Only its hash is stored: keep it, it "
-                    "cannot be shown again.",
-                },
-                "expires_at": {"type": "string", "format": "date-time"},
-                "user": _ref("UserSummary"),
-            },
         },
         "AreaLevel": {
             "type": "string",

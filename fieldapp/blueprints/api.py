@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
-from fieldapp.contract.account import TokenRequest
+from fieldapp.contract.account import TokenRequest, TokenResponse
 from fieldapp.contract.base import HAND_WRITTEN
 from fieldapp.contract.cases import QueueQuery
 from fieldapp.contract.checkins import Checkin, CheckinInput
@@ -68,7 +68,7 @@ def _json_body() -> Any:
 @contract.post(
     "/auth/token",
     body=TokenRequest,
-    answers={201: ("Signed in; the token is shown only this once.", HAND_WRITTEN)},
+    answers={201: ("Signed in; the token is shown only this once.", TokenResponse)},
     errors={400: HAND_WRITTEN, 401: HAND_WRITTEN, 429: HAND_WRITTEN},
     public=True,
     tags=("auth",),
@@ -101,8 +101,16 @@ def issue_token(body: TokenRequest) -> ResponseReturnValue:
     ), 201
 
 
-@bp.delete("/auth/token")
+@contract.delete(
+    "/auth/token",
+    answers={204: ("Revoked; the token no longer works.", None)},
+    tags=("auth",),
+    operation_id="revokeToken",
+    summary="Sign this device out (退出登录)",
+)
 def revoke_token() -> ResponseReturnValue:
+    """Revokes the token sent in the Authorization header; other devices of the same user stay
+    signed in."""
     user = api_user()
     accounts.revoke_token(db.session, api_token(), actor_id=user.id)
     db.session.commit()
