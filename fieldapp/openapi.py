@@ -538,7 +538,6 @@ def _paths() -> dict[str, Any]:
             "get": _case_duplicates(),
         },
         "/queue": {"get": _work_queue()},
-        "/notifications": {"get": _notifications()},
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
         **hotspot_paths(),
@@ -1446,43 +1445,6 @@ def _work_queue() -> dict[str, Any]:
     }
 
 
-def _notifications() -> dict[str, Any]:
-    return {
-        "tags": ["notifications"],
-        "operationId": "listNotifications",
-        "summary": "The caller's inbox, newest first (站内消息)",
-        "description": "The latest 50 notifications of the signed-in user. Each is stored "
-        "once per user, `kind` and `subject_id`, so a repeated event does not notify twice.",
-        "responses": {
-            "200": {
-                "description": "The notifications.",
-                "content": _json_body(
-                    _ref("NotificationList"),
-                    {
-                        "inbox": (
-                            "A department handler's inbox",
-                            {
-                                "notifications": [
-                                    {
-                                        "id": 7,
-                                        "kind": "case.assign",
-                                        "text": "新交办：邻里因排水沟堵塞争执",
-                                        "subject_id": f"{REPORT_ID}:3",
-                                        "created_at": "2026-11-25T02:10:00.412377+00:00",
-                                        "read_at": None,
-                                    }
-                                ]
-                            },
-                        )
-                    },
-                ),
-            },
-            "401": _responses_ref("Unauthorized"),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
 def _openapi_document() -> dict[str, Any]:
     return {
         "tags": ["docs"],
@@ -2357,40 +2319,5 @@ def _case_schemas() -> dict[str, Schema]:
             "type": "object",
             "required": ["candidates"],
             "properties": {"candidates": {"type": "array", "items": _ref("DuplicateCandidate")}},
-        },
-        "Notification": {
-            "type": "object",
-            "description": "A message in the in-app inbox (站内消息).",
-            "required": ["id", "kind", "text", "subject_id", "created_at", "read_at"],
-            "properties": {
-                "id": {"type": "integer"},
-                "kind": {
-                    "type": "string",
-                    "description": "What happened, e.g. `report.new`, `report.duplicate`, "
-                    "`case.assign`, `case.escalate`, `case.supervise`, `case.request_closing`, "
-                    "`case.request_extension`, `case.return`, `light.yellow`, `light.red`, "
-                    "`hotspot.new`, `hotspot.supervise`.",
-                    "examples": ["case.assign"],
-                },
-                "text": {"type": "string", "maxLength": 300, "description": "In Chinese."},
-                "subject_id": {
-                    "type": "string",
-                    "description": "What it is about: a report id, `<case id>:<version>` or "
-                    "`<case id>:<due time>` for case steps and lights, an alert id.",
-                },
-                "created_at": {"type": "string", "format": "date-time"},
-                "read_at": nullable_time,
-            },
-        },
-        "NotificationList": {
-            "type": "object",
-            "required": ["notifications"],
-            "properties": {
-                "notifications": {
-                    "type": "array",
-                    "items": _ref("Notification"),
-                    "description": "Newest first, at most 50.",
-                }
-            },
         },
     }

@@ -16,6 +16,7 @@ from fieldapp.contract.account import TokenRequest, TokenResponse
 from fieldapp.contract.base import HAND_WRITTEN
 from fieldapp.contract.cases import QueueQuery
 from fieldapp.contract.checkins import Checkin, CheckinInput
+from fieldapp.contract.notifications import NotificationList
 from fieldapp.contract.reference import AreaLayerQuery, CategoryList, LocateQuery
 from fieldapp.contract.reports import (
     INTAKE_ERRORS,
@@ -394,8 +395,16 @@ def triage_queue(query: QueueQuery) -> ResponseReturnValue:
     return jsonify(queue.queue(db.session, user, query, now=now(), policy=_policy()))
 
 
-@bp.get("/notifications")
+@contract.get(
+    "/notifications",
+    answers={200: ("The notifications.", NotificationList)},
+    tags=("notifications",),
+    operation_id="listNotifications",
+    summary="The caller's inbox, newest first (站内消息)",
+)
 def inbox() -> ResponseReturnValue:
+    """The latest 50 notifications of the signed-in user. Each is stored once per user,
+    `kind` and `subject_id`, so a repeated event does not notify twice."""
     user = api_user()
     items = notifications.inbox(db.session, user)
     return jsonify(
