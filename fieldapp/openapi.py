@@ -502,9 +502,8 @@ TAGS: list[dict[str, str]] = [
 
 def _paths() -> dict[str, Any]:
     return {
-        "/auth/token": {"post": _issue_token(), "delete": _revoke_token()},
+        "/auth/token": {"post": _issue_token()},
         "/me": {"get": _me()},
-        "/categories": {"get": _categories()},
         "/locate": {"get": _locate()},
         "/layers/areas": {"get": _area_layer()},
         "/reports": {"get": _list_reports()},
@@ -535,7 +534,6 @@ def _paths() -> dict[str, Any]:
             "get": _case_duplicates(),
         },
         "/queue": {"get": _work_queue()},
-        "/notifications": {"get": _notifications()},
         "/openapi.json": {"get": _openapi_document()},
         "/docs": {"get": _docs_page()},
         **field_paths(),
@@ -619,21 +617,6 @@ def _issue_token() -> dict[str, Any]:
     }
 
 
-def _revoke_token() -> dict[str, Any]:
-    return {
-        "tags": ["auth"],
-        "operationId": "revokeToken",
-        "summary": "Sign this device out (退出登录)",
-        "description": "Revokes the token sent in the Authorization header; other devices of "
-        "the same user stay signed in.",
-        "responses": {
-            "204": {"description": "Revoked; the token no longer works."},
-            "401": _responses_ref("Unauthorized"),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
 def _me() -> dict[str, Any]:
     return {
         "tags": ["account"],
@@ -698,51 +681,6 @@ def _me() -> dict[str, Any]:
                 ),
             },
             "401": _responses_ref("Unauthorized"),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
-def _categories() -> dict[str, Any]:
-    return {
-        "tags": ["reference"],
-        "operationId": "listCategories",
-        "summary": "Dispute categories (纠纷类别)",
-        "description": "The active categories in display order. `code` is stable and is what "
-        "a report's `category` takes; `name` is in the request's language.",
-        "security": [],
-        "parameters": [_param_ref("Lang")],
-        "responses": {
-            "200": {
-                "description": "The categories.",
-                "content": _json_body(
-                    _ref("CategoryList"),
-                    {
-                        "zh": (
-                            "In Chinese (the default)",
-                            {
-                                "categories": [
-                                    {"code": "marriage_family", "name": "婚姻家庭"},
-                                    {"code": "neighbours", "name": "邻里纠纷"},
-                                    {"code": "housing_land", "name": "房屋宅基地"},
-                                    {"code": "other", "name": "其他"},
-                                ]
-                            },
-                        ),
-                        "en": (
-                            "In English (?lang=en)",
-                            {
-                                "categories": [
-                                    {"code": "marriage_family", "name": "Marriage and family"},
-                                    {"code": "neighbours", "name": "Neighbours"},
-                                    {"code": "housing_land", "name": "Housing and homestead land"},
-                                    {"code": "other", "name": "Other"},
-                                ]
-                            },
-                        ),
-                    },
-                ),
-            },
             "500": _responses_ref("InternalError"),
         },
     }
@@ -1499,43 +1437,6 @@ def _work_queue() -> dict[str, Any]:
     }
 
 
-def _notifications() -> dict[str, Any]:
-    return {
-        "tags": ["notifications"],
-        "operationId": "listNotifications",
-        "summary": "The caller's inbox, newest first (站内消息)",
-        "description": "The latest 50 notifications of the signed-in user. Each is stored "
-        "once per user, `kind` and `subject_id`, so a repeated event does not notify twice.",
-        "responses": {
-            "200": {
-                "description": "The notifications.",
-                "content": _json_body(
-                    _ref("NotificationList"),
-                    {
-                        "inbox": (
-                            "A department handler's inbox",
-                            {
-                                "notifications": [
-                                    {
-                                        "id": 7,
-                                        "kind": "case.assign",
-                                        "text": "新交办：邻里因排水沟堵塞争执",
-                                        "subject_id": f"{REPORT_ID}:3",
-                                        "created_at": "2026-11-25T02:10:00.412377+00:00",
-                                        "read_at": None,
-                                    }
-                                ]
-                            },
-                        )
-                    },
-                ),
-            },
-            "401": _responses_ref("Unauthorized"),
-            "500": _responses_ref("InternalError"),
-        },
-    }
-
-
 def _openapi_document() -> dict[str, Any]:
     return {
         "tags": ["docs"],
@@ -1690,29 +1591,6 @@ def _schemas() -> dict[str, Schema]:
             "administrator (管理员).",
             "enum": ["officer", "coordinator", "county", "city", "department", "admin"],
         },
-        "UserSummary": {
-            "type": "object",
-            "required": ["id", "username", "display_name", "role"],
-            "properties": {
-                "id": {"type": "integer"},
-                "username": {"type": "string"},
-                "display_name": {"type": "string", "description": "Name shown to others (姓名)."},
-                "role": _ref("Role"),
-            },
-        },
-        "TokenResponse": {
-            "type": "object",
-            "required": ["token", "expires_at", "user"],
-            "properties": {
-                "token": {
-                    "type": "string",
-                    "description": "The bearer token. Only its hash is stored: keep it, it "
-                    "cannot be shown again.",
-                },
-                "expires_at": {"type": "string", "format": "date-time"},
-                "user": _ref("UserSummary"),
-            },
-        },
         "AreaLevel": {
             "type": "string",
             "description": "`city` 市; `county` county-level unit 区/县/功能区; `township` "
@@ -1790,28 +1668,6 @@ def _schemas() -> dict[str, Schema]:
                     "items": _ref("OfficerCell"),
                 },
             },
-        },
-        "Category": {
-            "type": "object",
-            "description": "A dispute category (纠纷类别).",
-            "required": ["code", "name"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "description": "Stable code.",
-                    "examples": ["neighbours"],
-                },
-                "name": {
-                    "type": "string",
-                    "description": "Label in the request's language.",
-                    "examples": ["邻里纠纷"],
-                },
-            },
-        },
-        "CategoryList": {
-            "type": "object",
-            "required": ["categories"],
-            "properties": {"categories": {"type": "array", "items": _ref("Category")}},
         },
         "Crs": {
             "type": "string",
@@ -2452,40 +2308,5 @@ def _case_schemas() -> dict[str, Schema]:
             "type": "object",
             "required": ["candidates"],
             "properties": {"candidates": {"type": "array", "items": _ref("DuplicateCandidate")}},
-        },
-        "Notification": {
-            "type": "object",
-            "description": "A message in the in-app inbox (站内消息).",
-            "required": ["id", "kind", "text", "subject_id", "created_at", "read_at"],
-            "properties": {
-                "id": {"type": "integer"},
-                "kind": {
-                    "type": "string",
-                    "description": "What happened, e.g. `report.new`, `report.duplicate`, "
-                    "`case.assign`, `case.escalate`, `case.supervise`, `case.request_closing`, "
-                    "`case.request_extension`, `case.return`, `light.yellow`, `light.red`, "
-                    "`hotspot.new`, `hotspot.supervise`.",
-                    "examples": ["case.assign"],
-                },
-                "text": {"type": "string", "maxLength": 300, "description": "In Chinese."},
-                "subject_id": {
-                    "type": "string",
-                    "description": "What it is about: a report id, `<case id>:<version>` or "
-                    "`<case id>:<due time>` for case steps and lights, an alert id.",
-                },
-                "created_at": {"type": "string", "format": "date-time"},
-                "read_at": nullable_time,
-            },
-        },
-        "NotificationList": {
-            "type": "object",
-            "required": ["notifications"],
-            "properties": {
-                "notifications": {
-                    "type": "array",
-                    "items": _ref("Notification"),
-                    "description": "Newest first, at most 50.",
-                }
-            },
         },
     }

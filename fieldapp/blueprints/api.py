@@ -12,11 +12,12 @@ from flask_babel import gettext as _
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
-from fieldapp.contract.account import TokenRequest
+from fieldapp.contract.account import TokenRequest, TokenResponse
 from fieldapp.contract.base import HAND_WRITTEN
 from fieldapp.contract.cases import QueueQuery
 from fieldapp.contract.checkins import Checkin, CheckinInput
-from fieldapp.contract.reference import AreaLayerQuery, LocateQuery
+from fieldapp.contract.notifications import NotificationList
+from fieldapp.contract.reference import AreaLayerQuery, CategoryList, LocateQuery
 from fieldapp.contract.reports import (
     INTAKE_ERRORS,
     ReportInput,
@@ -68,7 +69,7 @@ def _json_body() -> Any:
 @contract.post(
     "/auth/token",
     body=TokenRequest,
-    answers={201: ("Signed in; the token is shown only this once.", HAND_WRITTEN)},
+    answers={201: ("Signed in; the token is shown only this once.", TokenResponse)},
     errors={400: HAND_WRITTEN, 401: HAND_WRITTEN, 429: HAND_WRITTEN},
     public=True,
     tags=("auth",),
@@ -101,8 +102,16 @@ def issue_token(body: TokenRequest) -> ResponseReturnValue:
     ), 201
 
 
-@bp.delete("/auth/token")
+@contract.delete(
+    "/auth/token",
+    answers={204: ("Revoked; the token no longer works.", None)},
+    tags=("auth",),
+    operation_id="revokeToken",
+    summary="Sign this device out (退出登录)",
+)
 def revoke_token() -> ResponseReturnValue:
+    """Revokes the token sent in the Authorization header; other devices of the same user stay
+    signed in."""
     user = api_user()
     accounts.revoke_token(db.session, api_token(), actor_id=user.id)
     db.session.commit()
@@ -118,8 +127,17 @@ def me() -> ResponseReturnValue:
 # --- reference data --------------------------------------------------------------------------
 
 
-@bp.get("/categories")
+@contract.get(
+    "/categories",
+    answers={200: ("The categories.", CategoryList)},
+    public=True,
+    tags=("reference",),
+    operation_id="listCategories",
+    summary="Dispute categories (纠纷类别)",
+)
 def categories() -> ResponseReturnValue:
+    """The active categories in display order. `code` is stable and is what a report's
+    `category` takes; `name` is in the request's language (`?lang=en`)."""
     return jsonify({"categories": reports.list_categories(db.session, language())})
 
 
@@ -377,8 +395,16 @@ def triage_queue(query: QueueQuery) -> ResponseReturnValue:
     return jsonify(queue.queue(db.session, user, query, now=now(), policy=_policy()))
 
 
-@bp.get("/notifications")
+@contract.get(
+    "/notifications",
+    answers={200: ("The notifications.", NotificationList)},
+    tags=("notifications",),
+    operation_id="listNotifications",
+    summary="The caller's inbox, newest first (站内消息)",
+)
 def inbox() -> ResponseReturnValue:
+    """The latest 50 notifications of the signed-in user. Each is stored once per user,
+    `kind` and `subject_id`, so a repeated event does not notify twice."""
     user = api_user()
     items = notifications.inbox(db.session, user)
     return jsonify(

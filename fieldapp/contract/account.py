@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
 
 from flask_babel import lazy_gettext
 from pydantic import AfterValidator, Field, StringConstraints
 
-from fieldapp.contract.base import BodyModel, Text, check_text
+from fieldapp.contract.base import AnswerModel, BodyModel, Text, check_text
 
 #: A password as typed: not trimmed (spaces may be part of it), never empty.
 Password = Annotated[
     str, StringConstraints(min_length=1, max_length=1024), AfterValidator(check_text)
 ]
+
+
+#: fieldapp.services.accounts.ROLES (checked equal in tests/unit/test_contract.py).
+Role = Literal["officer", "coordinator", "county", "city", "department", "admin"]
 
 
 class TokenRequest(BodyModel):
@@ -38,3 +43,38 @@ class TokenRequest(BodyModel):
         default="unknown",
         description="What the token is for, shown in the user's list of signed-in devices.",
     )
+
+
+class UserSummary(AnswerModel):
+    """Who signed in."""
+
+    id: int
+    username: str
+    display_name: str = Field(description="Name shown to others (姓名).")
+    role: Role
+
+
+class TokenResponse(AnswerModel):
+    """A new bearer token (登录令牌)."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "signed_in": (
+            "A new token",
+            {
+                "token": "EXAMPLE-ONLY-not-a-real-token-0123456789abc",
+                "expires_at": "2026-12-25T01:40:03.118204+00:00",
+                "user": {
+                    "id": 311,
+                    "username": "wgy0311",
+                    "display_name": "网格员0311（示例）",
+                    "role": "officer",
+                },
+            },
+        )
+    }
+
+    token: str = Field(
+        description="The bearer token. Only its hash is stored: keep it, it cannot be shown again."
+    )
+    expires_at: dt.datetime
+    user: UserSummary

@@ -289,7 +289,25 @@ def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
         document["paths"].setdefault(path, {}).update(item)
     document["components"]["schemas"].update(schemas)
     _every_operation_may_refuse(document)
+    _sort(document)
     return copy.deepcopy(document)
+
+
+def _sort(document: dict[str, Any]) -> None:
+    """Paths and component schemas in name order: operations are recorded as their view
+    modules are imported, and the import order differs between a test run and the CLI; the
+    snapshot must not."""
+    document["paths"] = {
+        path: dict(sorted(item.items(), key=lambda kv: _method_rank(kv[0])))
+        for path, item in sorted(document["paths"].items())
+    }
+    components = document["components"]
+    components["schemas"] = dict(sorted(components["schemas"].items()))
+
+
+def _method_rank(key: str) -> tuple[int, str]:
+    # Path-level keys (parameters, summary) first, then the methods in METHODS' order.
+    return (METHODS.index(key) + 1 if key in METHODS else 0, key)
 
 
 def _every_operation_may_refuse(document: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from fieldapp.contract.base import QueryModel
+from fieldapp.contract.base import AnswerModel, QueryModel
 from fieldapp.contract.reports import Crs
 
 #: grid.LEVELS, the levels an area has (checked equal in tests/unit/test_openapi.py).
@@ -69,3 +69,41 @@ class AreaLayerQuery(QueryModel):
         description="Bounding box `minlon,minlat,maxlon,maxlat` in WGS-84 degrees; only the "
         "areas whose bounding box meets it. The minimum may not exceed the maximum.",
     )
+
+
+class Category(AnswerModel):
+    """A dispute category (纠纷类别)."""
+
+    code: str = Field(description="Stable code.", examples=["neighbours"])
+    name: str = Field(description="Label in the request's language.", examples=["邻里纠纷"])
+
+
+class CategoryList(AnswerModel):
+    """The active categories in display order."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "zh": (
+            "In Chinese (the default)",
+            {
+                "categories": [
+                    {"code": "marriage_family", "name": "婚姻家庭"},
+                    {"code": "neighbours", "name": "邻里纠纷"},
+                    {"code": "housing_land", "name": "房屋宅基地"},
+                    {"code": "other", "name": "其他"},
+                ]
+            },
+        ),
+        "en": (
+            "In English (?lang=en)",
+            {
+                "categories": [
+                    {"code": "marriage_family", "name": "Marriage and family"},
+                    {"code": "neighbours", "name": "Neighbours"},
+                    {"code": "housing_land", "name": "Housing and homestead land"},
+                    {"code": "other", "name": "Other"},
+                ]
+            },
+        ),
+    }
+
+    categories: list[Category]

@@ -154,3 +154,15 @@ def test_an_optional_query_parameter_may_be_empty_but_not_null() -> None:
             {"type": "string", "maxLength": 0, "description": "Empty: as if absent."},
         ]
     }
+
+
+def test_the_declared_roles_are_the_accounts_roles() -> None:
+    from typing import get_args
+
+    from fieldapp.contract.account import Role
+    from fieldapp.contract.reference import AreaLevel
+    from fieldapp.services.accounts import ROLES
+    from grid import LEVELS
+
+    assert get_args(Role) == ROLES
+    assert get_args(AreaLevel) == tuple(LEVELS)
