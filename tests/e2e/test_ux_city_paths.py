@@ -74,6 +74,7 @@ def test_city_dashboard_drill_down_case_list_export(
         "数据看板",
         "热点地图",
         "热点预警",
+        "热点分析表",
         "消息",
         "导出",
         "审计日志",
