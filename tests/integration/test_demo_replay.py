@@ -10,6 +10,7 @@ every planned path against the state machine without a database."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fieldapp.contract.reports import ReportInput, body_hash
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.demo import history as H
 from fieldapp.models import Report, User
@@ -127,20 +129,22 @@ def _file_twin(session: Session, original: Report) -> uuid.UUID:
     officer = session.get(User, original.officer_id)
     assert officer is not None
     twin = uuid.uuid4()
+    body = {
+        "id": str(twin),
+        "lon": original.input_lon,
+        "lat": original.input_lat,
+        "occurred_at": original.occurred_at.isoformat(),
+        "category": original.category,
+        "severity": original.severity,
+        "people_involved": original.people_involved,
+        "title": original.title,
+        "description": original.description,
+    }
     reports.file_report(
         session,
         officer,
-        {
-            "id": str(twin),
-            "lon": original.input_lon,
-            "lat": original.input_lat,
-            "occurred_at": original.occurred_at.isoformat(),
-            "category": original.category,
-            "severity": original.severity,
-            "people_involved": original.people_involved,
-            "title": original.title,
-            "description": original.description,
-        },
+        ReportInput.model_validate_json(json.dumps(body), context={"now": original.reported_at}),
+        body_hash=body_hash(body),
         now=original.reported_at,
         policy=POLICY,
     )
