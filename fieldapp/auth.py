@@ -55,6 +55,8 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if isinstance(session, TrackedSession):
+            if not (session or session.modified or session.accessed or session.opened_sid):
+                return  # untouched and empty (every bearer-token call): nothing to save or end
             _sync_web_session(session)
         super().save_session(app, session, response)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -106,7 +105,8 @@ class Keyring:
         if value is None:
             return None
         message = f"{kind}\x00{normalise(value, kind)}".encode()
-        return hmac.new(self.lookup_key, message, hashlib.sha256).hexdigest()
+        # The one-shot form (OpenSSL's HMAC in one call): the same digest as hmac.new.
+        return hmac.digest(self.lookup_key, message, "sha256").hex()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -122,6 +122,8 @@ class Keyring:
 def normalise(value: str, kind: str) -> str:
     """ID numbers in upper case (the check character X), phones as their digits only."""
     if kind == "phone":
+        if value.isdigit():  # the usual phone, already digits only: no per-character pass
+            return value
         return "".join(ch for ch in value if ch.isdigit())
     return value.strip().upper()
 
@@ -207,25 +209,29 @@ def from_config(config: Any) -> Keyring:
 def keyring() -> Keyring:
     """The current app's keyring, loaded once per process and again when its file changes
     (`fieldapp keys rotate` in another process: running servers must read the new key's
-    values and write with it at once)."""
+    values and write with it at once). Every report with parties asks, so the check is one
+    os.stat of a path kept as text (rotation replaces the file: a new inode, a new time)."""
     from flask import current_app
 
-    cached: tuple[Keyring, float] | None = current_app.extensions.get("fieldapp.keyring")
+    cached: tuple[Keyring, str | None, tuple[int, int]] | None = current_app.extensions.get(
+        "fieldapp.keyring"
+    )
     if cached is not None:
-        ring, loaded_mtime = cached
-        if ring.source is None or _mtime(ring.source) == loaded_mtime:
+        ring, path, stamp = cached
+        if path is None or _stamp(path) == stamp:
             return ring
     ring = from_config(current_app.config)
-    mtime = _mtime(ring.source) if ring.source else 0.0
-    current_app.extensions["fieldapp.keyring"] = (ring, mtime)
+    path = str(ring.source) if ring.source else None
+    current_app.extensions["fieldapp.keyring"] = (ring, path, _stamp(path) if path else (0, 0))
     return ring
 
 
-def _mtime(path: Path) -> float:
+def _stamp(path: str) -> tuple[int, int]:
     try:
-        return path.stat().st_mtime_ns / 1e9
+        found = os.stat(path)
     except OSError:
-        return -1.0
+        return (-1, -1)
+    return (found.st_mtime_ns, found.st_ino)
 
 
 def keyring_outside_app() -> Keyring:

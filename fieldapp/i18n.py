@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask, Response, current_app, has_request_context, request
 from flask_babel import Babel, get_locale
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 babel = Babel()
 
@@ -24,10 +28,20 @@ def select_locale() -> str:
     if request.path.startswith("/api/"):
         # An API client (a phone's app, another system) names its language in the standard
         # header; our own pages' scripts pass ?lang= explicitly and win above.
-        best = request.accept_languages.best_match(supported)
-        if best:
-            return str(best)
+        header = request.headers.get("Accept-Language")
+        if header:
+            best = _best_language(header, tuple(supported))
+            if best:
+                return best
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+@lru_cache(maxsize=256)
+def _best_language(header: str, supported: tuple[str, ...]) -> str | None:
+    """The supported language an Accept-Language header prefers: parsed once per distinct
+    header (a fleet of phones sends a handful), not on every API request."""
+    best = parse_accept_header(header, LanguageAccept).best_match(supported)
+    return str(best) if best else None
 
 
 def language() -> str:

@@ -193,15 +193,23 @@ def init_app(app: Flask) -> None:
     def start_timer() -> None:
         g.metrics_started = time.perf_counter()
 
+    # One labelled child per (endpoint, method, status class), found once: `labels()` builds
+    # and checks its arguments and takes a lock on every call, and this runs on every request.
+    children: dict[tuple[str, str, int], Any] = {}
+
     @app.after_request
     def observe(response: Response) -> Response:
         started = g.pop("metrics_started", None)
         if started is not None:
-            endpoint = request.url_rule.endpoint if request.url_rule else "(unmatched)"
-            REQUEST_LATENCY.labels(
-                endpoint, request.method, f"{response.status_code // 100}xx"
-            ).observe(time.perf_counter() - started)
-            if endpoint == INTAKE_ENDPOINT and response.status_code == 201:
+            elapsed = time.perf_counter() - started
+            endpoint = request.endpoint or "(unmatched)"
+            status = response.status_code
+            key = (endpoint, request.method, status // 100)
+            child = children.get(key)
+            if child is None:
+                child = children[key] = REQUEST_LATENCY.labels(endpoint, key[1], f"{key[2]}xx")
+            child.observe(elapsed)
+            if status == 201 and endpoint == INTAKE_ENDPOINT:
                 REPORTS_FILED.inc()
         return response
 

@@ -122,16 +122,25 @@ def init_app(app: Flask) -> None:
 
     # Most answers (the API's) render no script: their policy is made once, not per request.
     without_nonce = policy(None, app.config.get("TILE_URL"))
+    # Every answer gets these unless its view set its own: the names looked up once in the
+    # answer's headers (a `name in headers` miss costs werkzeug a raised KeyError each, and
+    # this runs on every request, the intake's included).
+    static = [(name.lower(), name, value) for name, value in STATIC_HEADERS.items()]
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        for name, value in STATIC_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.is_secure:  # over HTTPS only: browsers then refuse plain HTTP for a year
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if "Content-Security-Policy" not in response.headers:
+        headers = response.headers
+        present = {name.lower() for name, _value in headers}
+        for lowered, name, value in static:
+            if lowered not in present:
+                headers.add(name, value)
+        if request.is_secure and "strict-transport-security" not in present:
+            # Over HTTPS only: browsers then refuse plain HTTP for a year.
+            headers.add("Strict-Transport-Security", "max-age=31536000")
+        if "content-security-policy" not in present:
             nonce: str | None = g.get("csp_nonce")  # made by a template that needed one
-            response.headers["Content-Security-Policy"] = (
-                policy(nonce, app.config.get("TILE_URL")) if nonce else without_nonce
+            headers.add(
+                "Content-Security-Policy",
+                policy(nonce, app.config.get("TILE_URL")) if nonce else without_nonce,
             )
         return response
