@@ -115,7 +115,8 @@ _SYSTEM_ID_SQL = "SELECT system_identifier FROM pg_control_system()"
 
 def _system_id(connection: Any) -> int | None:
     """The cluster's identifier, which a physical standby shares with its primary; None where
-    the role may not read it (pg_control_system is granted to superusers and pg_monitor)."""
+    it cannot be read (PUBLIC may execute pg_control_system by default; a hardened server
+    may have revoked it)."""
     try:
         with connection.begin_nested():
             return int(connection.execute(text(_SYSTEM_ID_SQL)).scalar_one())
