@@ -32,6 +32,16 @@ READ_SOURCE_HEADER: Final = "X-Fieldapp-Read-From"
 `primary`, so an operator can see with curl where a dashboard was read from."""
 
 
+ReadRouted = Callable[[str], None]
+_read_routed: list[ReadRouted] = []
+
+
+def on_read_routed(listener: ReadRouted) -> None:
+    """Call `listener("replica" | "primary")` each time an app context's reads are routed
+    (fieldapp.metrics counts them)."""
+    _read_routed.append(listener)
+
+
 class Database:
     def __init__(self) -> None:
         self._sessionmakers: dict[int, sessionmaker[Session]] = {}
@@ -116,6 +126,8 @@ class Database:
         else:
             g.db_read_session = self.session
             g.db_read_source = "primary"
+        for listener in _read_routed:
+            listener(g.db_read_source)
         return g.db_read_session
 
     @contextmanager
@@ -252,6 +264,11 @@ class ReplicaRouter:
         def _on_error(context: Any) -> None:
             if context.is_disconnect:
                 self.mark_down(f"disconnected: {context.original_exception}")
+
+    @property
+    def usable(self) -> bool:
+        """Reads go to the replica now (the last decision; no measurement)."""
+        return self._usable
 
     def use_replica(self) -> bool:
         if self._clock() >= self._next_check and self._lock.acquire(blocking=False):

@@ -3,7 +3,10 @@
 What each process counts itself — request latency by endpoint, reports filed, task
 durations (the deadline sweep, the hotspot run, every other task) — and, read at scrape time
 from the shared services so every node reports the same value: the outbox backlog and the age
-of its oldest row, the Celery queue depth, the alerts raised.
+of its oldest row, the Celery queue depth, the alerts raised. With a read replica
+(FIELDAPP_REPLICA_DATABASE_URL): its lag in seconds and bytes as this process's ReplicaRouter
+last measured it, whether reads go to it now, and how many app contexts' reads each target
+served.
 
 Under gunicorn (several processes) set PROMETHEUS_MULTIPROC_DIR to an empty folder writable by
 the service before the processes start: each process then writes its figures there and
@@ -38,6 +41,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
 from fieldapp import health
+from fieldapp.db import ReplicaRouter, on_read_routed
 
 REQUEST_LATENCY = Histogram(
     "fieldapp_http_request_duration_seconds",
@@ -54,6 +58,14 @@ TASK_DURATION = Histogram(
     ["task", "outcome"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0),
 )
+
+READS_ROUTED = Counter(
+    "fieldapp_reads_routed",
+    "Requests and tasks whose read-heavy queries (dashboards, roll-ups, KPIs, map layers,"
+    " exports) were served by each target: replica or primary.",
+    ["target"],
+)
+on_read_routed(lambda target: READS_ROUTED.labels(target).inc())
 
 # The endpoint of the intake: counted as "reports filed" when it answers 201.
 INTAKE_ENDPOINT = "api.create_report"
@@ -151,6 +163,48 @@ class SharedStateCollector(Collector):
         yield depth_family
 
 
+class ReplicaCollector(Collector):
+    """The replica as this process's router sees it. A scrape measures anew only when the
+    last look is older than REPLICA_CHECK_SECONDS (the router's own period), so scraping adds
+    at most one primary and one replica round trip per period."""
+
+    def __init__(self, router: ReplicaRouter) -> None:
+        self._router = router
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        router = self._router
+        router.use_replica()
+        lag = router.last_lag
+        yield GaugeMetricFamily(
+            "fieldapp_replica_up",
+            "1 when the replica answered as a standby at the last look (0: unreachable, or not"
+            " a standby).",
+            value=0 if lag is None else 1,
+        )
+        yield GaugeMetricFamily(
+            "fieldapp_replica_in_use",
+            "1 when reads are routed to the replica now (up, and within the lag bound).",
+            value=1 if router.usable else 0,
+        )
+        yield GaugeMetricFamily(
+            "fieldapp_replica_max_lag_seconds",
+            "The bound (FIELDAPP_REPLICA_MAX_LAG_SECONDS) past which reads go to the primary.",
+            value=router.max_lag_seconds,
+        )
+        if lag is not None:
+            yield GaugeMetricFamily(
+                "fieldapp_replica_lag_seconds",
+                "Upper bound on the age of the oldest change the replica has not replayed"
+                " (0 when it has replayed everything the primary flushed).",
+                value=lag.seconds,
+            )
+            yield GaugeMetricFamily(
+                "fieldapp_replica_lag_bytes",
+                "WAL the primary has flushed and the replica has not replayed yet.",
+                value=lag.bytes,
+            )
+
+
 def _queue_depth(connection: Any, queue: str) -> int:
     """Messages waiting in `queue`; 0 for a queue no worker has declared yet (a passive
     declare answers 404 NOT_FOUND, on redis as on RabbitMQ)."""
@@ -181,6 +235,9 @@ def exposition(app: Flask) -> bytes:
             app.extensions["celery"].conf.task_default_queue or "celery",
         )
     )
+    router: ReplicaRouter | None = app.extensions.get("fieldapp.replica_router")
+    if router is not None:
+        shared.register(ReplicaCollector(router))
     return generate_latest(own) + generate_latest(shared)
 
 

@@ -6,7 +6,15 @@ configured channels by a Celery task, once (the notification's `delivered_at` is
 - `smtp`: email through the configured SMTP server (SMTP_HOST, SMTP_PORT, SMTP_USER,
   SMTP_PASSWORD, SMTP_FROM, SMTP_STARTTLS) to users that have an email address;
 - `sms`: a text message through an `SmsProvider` to users that have a phone number; the
-  bundled provider logs. A real one (a government SMS gateway) implements `send_sms`."""
+  bundled provider logs. A real one (a government SMS gateway) implements `send_sms`.
+
+Delivery is at least once: a worker killed after `send` but before its transaction commits
+leaves the notification undelivered, and the relay sends it again. Every send therefore
+carries the delivery's idempotency key (`notifications.delivery_key`, the same on every
+attempt), so the receiving system can drop the repeat: the email's Message-ID (mail clients
+and archives collapse equal Message-IDs), the `delivery_id` handed to the SMS provider (send
+it as the gateway's client message id or `Idempotency-Key` header), the log line's
+`[delivery …]`."""
 
 from __future__ import annotations
 
@@ -29,16 +37,18 @@ class Recipient(Protocol):
 class Channel(Protocol):
     name: str
 
-    def send(self, recipient: Recipient, subject: str, text: str) -> bool:
-        """Deliver; False when this channel cannot reach the recipient (no address)."""
+    def send(self, recipient: Recipient, subject: str, text: str, *, delivery_id: str) -> bool:
+        """Deliver; False when this channel cannot reach the recipient (no address).
+        `delivery_id` is the same on every attempt of one delivery: pass it on so the
+        receiver can drop a repeat."""
         ...
 
 
 class LogChannel:
     name = "log"
 
-    def send(self, recipient: Recipient, subject: str, text: str) -> bool:
-        log.info("notify %s: %s — %s", recipient.username, subject, text)
+    def send(self, recipient: Recipient, subject: str, text: str, *, delivery_id: str) -> bool:
+        log.info("notify %s: %s — %s [delivery %s]", recipient.username, subject, text, delivery_id)
         return True
 
 
@@ -53,11 +63,18 @@ class SmtpChannel:
         self.sender = str(config.get("SMTP_FROM") or "noreply@localhost")
         self.starttls = bool(config.get("SMTP_STARTTLS"))
 
-    def send(self, recipient: Recipient, subject: str, text: str) -> bool:
+    def message_id(self, delivery_id: str) -> str:
+        """The Message-ID of a delivery: the same on every attempt, in the sender's domain."""
+        domain = self.sender.rpartition("@")[2].strip("<> ") or "localhost"
+        return f"<{delivery_id}@{domain}>"
+
+    def send(self, recipient: Recipient, subject: str, text: str, *, delivery_id: str) -> bool:
         if not recipient.email:
             return False
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self.sender, recipient.email, subject
+        message["Message-ID"] = self.message_id(delivery_id)
+        message["X-Fieldapp-Delivery-Id"] = delivery_id
         message.set_content(text)
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             if self.starttls:
@@ -69,12 +86,15 @@ class SmtpChannel:
 
 
 class SmsProvider(Protocol):
-    def send_sms(self, phone: str, text: str) -> None: ...
+    def send_sms(self, phone: str, text: str, *, delivery_id: str) -> None:
+        """Send; pass `delivery_id` to the gateway as its idempotency key (client message
+        id or `Idempotency-Key` header), so a repeated attempt is not a second text."""
+        ...
 
 
 class LoggingSmsProvider:
-    def send_sms(self, phone: str, text: str) -> None:
-        log.info("sms to %s: %s", phone, text)
+    def send_sms(self, phone: str, text: str, *, delivery_id: str) -> None:
+        log.info("sms to %s: %s [delivery %s]", phone, text, delivery_id)
 
 
 class SmsChannel:
@@ -85,7 +105,7 @@ class SmsChannel:
     def __init__(self, provider: SmsProvider) -> None:
         self.provider = provider
 
-    def send(self, recipient: Recipient, subject: str, text: str) -> bool:
+    def send(self, recipient: Recipient, subject: str, text: str, *, delivery_id: str) -> bool:
         if not recipient.phone:
             return False
         # Stored encrypted (fieldapp.services.party_data); decrypted only to send.
@@ -94,7 +114,9 @@ class SmsChannel:
 
         phone = user_phone(keyring_outside_app(), recipient.phone)
         assert phone is not None
-        self.provider.send_sms(phone, f"【{subject}】{text}"[: self.MAX_LENGTH])
+        self.provider.send_sms(
+            phone, f"【{subject}】{text}"[: self.MAX_LENGTH], delivery_id=delivery_id
+        )
         return True
 
 

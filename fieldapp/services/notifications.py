@@ -3,6 +3,7 @@ twice stores it once."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,18 @@ KIND_SUBJECTS = {
 }
 
 
+def delivery_key(notification: Notification) -> str:
+    """The idempotency key of a notification's outbound delivery: the same on every attempt
+    (a worker killed between sending and committing leaves it to be sent again), different for
+    every delivery. From the notification row, whose (user, kind, subject) is unique and which
+    has exactly one delivery; its creation time keeps keys of two installations (or of a
+    database rebuilt from scratch, whose ids start again at 1) apart."""
+    created = notification.created_at.isoformat() if notification.created_at else ""
+    facts = f"{notification.user_id}|{notification.kind}|{notification.subject_id}|{created}"
+    digest = hashlib.sha256(facts.encode()).hexdigest()[:16]
+    return f"fieldapp-notification-{notification.id}-{digest}"
+
+
 def deliver(session: Session, notification_id: int, channels: list[Any]) -> bool:
     """Send one notification through the outbound channels; False if it was already sent."""
     notification = session.get(Notification, notification_id, with_for_update=True)
@@ -65,8 +78,9 @@ def deliver(session: Session, notification_id: int, channels: list[Any]) -> bool
     if user is None:
         return False
     subject = KIND_SUBJECTS.get(notification.kind, "案件提醒")
+    key = delivery_key(notification)
     for channel in channels:
-        channel.send(user, subject, notification.text)
+        channel.send(user, subject, notification.text, delivery_id=key)
     notification.delivered_at = datetime.now(UTC)
     return True
 

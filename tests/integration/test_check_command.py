@@ -133,3 +133,33 @@ def test_a_setting_that_cannot_be_parsed(tmp_path: Path) -> None:
     assert lines == [
         "✗ configuration: ArgumentError: Could not parse SQLAlchemy URL from given URL string"
     ]
+
+
+def test_replica_that_is_a_primary(
+    tmp_path: Path, database_url: str, engine: object, broker_url: str
+) -> None:
+    code, lines = _check(
+        tmp_path,
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        SECRET_KEY=GOOD_KEY,
+        FIELDAPP_REPLICA_DATABASE_URL=database_url,  # the primary itself: not in recovery
+    )
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("✗ replica is not a standby: FIELDAPP_REPLICA_DATABASE_URL names")
+
+
+def test_replica_unreachable(
+    tmp_path: Path, database_url: str, engine: object, broker_url: str
+) -> None:
+    code, lines = _check(
+        tmp_path,
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        SECRET_KEY=GOOD_KEY,
+        FIELDAPP_REPLICA_DATABASE_URL=DEAD_DATABASE,
+    )
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("✗ replica unreachable: ") and "port 1" in lines[0], lines

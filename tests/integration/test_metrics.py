@@ -19,8 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
+from sqlalchemy import text as sql
 
 from fieldapp import create_app, metrics
+from fieldapp.db import db
 from tests.support import auth, cell_centre
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,3 +225,27 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode_and_log_json(
     assert any("warmed up" in e["message"] for e in entries)
     assert any(e["logger"] == "gunicorn.access" for e in entries)
     assert all({"time", "level", "logger", "message"} <= e.keys() for e in entries)
+
+
+def test_metrics_say_a_replica_url_naming_a_primary_is_not_used(
+    database_url: str, engine: object, broker_url: str
+) -> None:
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": broker_url,
+            "SECRET_KEY": "t",
+            "REPLICA_DATABASE_URL": database_url,
+        }
+    )
+    client = app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    with app.app_context():
+        db.read_session.execute(sql("SELECT 1"))
+    scraped = client.get("/metrics").get_data(as_text=True)
+    assert _value(scraped, "fieldapp_replica_up") == 0
+    assert _value(scraped, "fieldapp_replica_in_use") == 0
+    assert _value(scraped, "fieldapp_replica_lag_seconds") is None
+    for target, more in (("primary", 1), ("replica", 0)):
+        was = _value(before, "fieldapp_reads_routed_total", target=target) or 0
+        assert (_value(scraped, "fieldapp_reads_routed_total", target=target) or 0) == was + more

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +21,12 @@ from sqlalchemy.orm import Session
 from fieldapp import crypto
 from fieldapp.models import Notification, OutboxMessage, User
 from fieldapp.services import notifications
-from fieldapp.services.channels import SmsChannel, SmtpChannel, configured_channels
+from fieldapp.services.channels import (
+    LogChannel,
+    SmsChannel,
+    SmtpChannel,
+    configured_channels,
+)
 from fieldapp.services.party_data import stored_user_phone
 
 pytestmark = pytest.mark.usefixtures("people")
@@ -51,9 +58,11 @@ class RecordingSmsProvider:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.delivery_ids: list[str] = []
 
-    def send_sms(self, phone: str, text: str) -> None:
+    def send_sms(self, phone: str, text: str, *, delivery_id: str) -> None:
         self.sent.append((phone, text))
+        self.delivery_ids.append(delivery_id)
 
 
 def _coordinator(app: Flask, session: Session) -> User:
@@ -96,6 +105,56 @@ def test_each_notification_is_queued_and_delivered_once_by_email_and_sms(
     assert mail["Subject"] == "新报告"
     assert mail.get_content().strip() == "新报告：测试"  # type: ignore[attr-defined]
     assert sms.sent == [("13800000001", "【新报告】新报告：测试")]
+    key = notifications.delivery_key(note)
+    assert mail["Message-ID"] == f"<{key}@localhost>" and mail["X-Fieldapp-Delivery-Id"] == key
+    assert sms.delivery_ids == [key]
+
+
+def test_a_delivery_sent_again_after_a_crash_carries_the_same_key(
+    app: Flask, db_session: Session, smtp_server: tuple[int, Inbox], caplog: Any
+) -> None:
+    """A worker killed between `channel.send` and its commit: the relay sends the delivery
+    again. The receiver gets it twice, with the same Message-ID / delivery id, and can drop
+    the repeat; another notification's delivery has another key."""
+    port, inbox = smtp_server
+    user = _coordinator(app, db_session)
+    notifications.notify(db_session, [user.id], "report.new", "r-3", "新报告：重发")
+    notifications.notify(db_session, [user.id], "report.new", "r-4", "新报告：另一条")
+    first, other = (
+        db_session.execute(
+            select(Notification)
+            .where(Notification.subject_id.in_(["r-3", "r-4"]))
+            .order_by(Notification.subject_id)
+        )
+        .scalars()
+        .all()
+    )
+    sms = RecordingSmsProvider()
+    channels = [
+        SmtpChannel({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_FROM": "jz@rizhao.test"}),
+        SmsChannel(sms),
+        LogChannel(),
+    ]
+    caplog.set_level(logging.INFO, logger="fieldapp.notifications")
+    with app.app_context():
+        crashed = db_session.begin_nested()
+        assert notifications.deliver(db_session, first.id, channels) is True
+        crashed.rollback()  # killed before commit: delivered_at never stored
+        db_session.expire_all()
+        assert db_session.get(Notification, first.id).delivered_at is None  # type: ignore[union-attr]
+        assert notifications.deliver(db_session, first.id, channels) is True
+        assert notifications.deliver(db_session, first.id, channels) is False
+        assert notifications.deliver(db_session, other.id, channels) is True
+    mails = [
+        email.message_from_bytes(m.content, policy=email.policy.default) for m in inbox.messages
+    ]
+    ids = [m["Message-ID"] for m in mails]
+    assert len(ids) == 3 and ids[0] == ids[1] != ids[2], ids
+    assert ids[0].endswith("@rizhao.test>")
+    assert sms.delivery_ids[0] == sms.delivery_ids[1] != sms.delivery_ids[2]
+    assert ids[0] == f"<{sms.delivery_ids[0]}@rizhao.test>"
+    logged = re.findall(r"\[delivery (\S+)\]$", caplog.text, flags=re.M)
+    assert logged == sms.delivery_ids, caplog.text
 
 
 def test_a_failing_channel_hands_the_message_back_to_the_relay(
