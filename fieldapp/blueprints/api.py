@@ -14,7 +14,23 @@ from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
 from fieldapp.contract.account import TokenRequest, TokenResponse
 from fieldapp.contract.base import HAND_WRITTEN
-from fieldapp.contract.cases import QueueQuery
+from fieldapp.contract.cases import (
+    ACTION_DESCRIPTION,
+    ACTION_ERRORS,
+    ACTION_PATH_PARAM,
+    CASE_CLOSED_FIELDS,
+    CASE_FIELDS_EXAMPLE,
+    CASE_PATH_PARAM,
+    NOT_FOUND,
+    QUEUE_ERRORS,
+    Case,
+    CaseAction,
+    CaseEventList,
+    DuplicateCandidateList,
+    QueueQuery,
+    WorkQueue,
+    action_table,
+)
 from fieldapp.contract.checkins import Checkin, CheckinInput
 from fieldapp.contract.notifications import NotificationList
 from fieldapp.contract.reference import AreaLayerQuery, CategoryList, LocateQuery
@@ -334,15 +350,43 @@ def _policy() -> DeadlinePolicy:
     return policy
 
 
-@bp.post("/cases/<report_id>/actions/<action>")
-def case_action(report_id: str, action: str) -> ResponseReturnValue:
+def _step_context() -> dict[str, Any]:
+    """Who asks (401 first), then which step (404 for a name that is none): the body is
+    checked for that step's fields."""
+    api_user()
+    return {"action": cases.action_named(str((request.view_args or {}).get("action")))}
+
+
+CASE_EXAMPLE = {**REPORT_EXAMPLE, **CASE_FIELDS_EXAMPLE}
+CASE_PARAMS = {"report_id": CASE_PATH_PARAM}
+
+
+@contract.post(
+    "/cases/<report_id>/actions/<action>",
+    body=CaseAction,
+    context=_step_context,
+    answers={
+        200: (
+            "The case after the step (its `version` raised by one).",
+            Case,
+            {"assigned": ("After 交办", CASE_EXAMPLE)},
+        )
+    },
+    errors=ACTION_ERRORS,
+    path_params={**CASE_PARAMS, "action": ACTION_PATH_PARAM},
+    tags=("cases",),
+    operation_id="takeCaseAction",
+    summary="Take a step in the case workflow (办理操作)",
+    extra={"description": ACTION_DESCRIPTION + action_table()},
+)
+def case_action(report_id: str, action: str, body: CaseAction) -> ResponseReturnValue:
     user = api_user()
     result = cases.act(
         db.session,
         user,
         _uuid(report_id),
-        action,
-        _json_body(),
+        cases.action_named(action),
+        body,
         now=now(),
         policy=_policy(),
         remote_addr=remote_addr(),
@@ -351,21 +395,72 @@ def case_action(report_id: str, action: str) -> ResponseReturnValue:
     return jsonify(result)
 
 
-@bp.get("/cases/<report_id>")
+@contract.get(
+    "/cases/<report_id>",
+    answers={
+        200: (
+            "The case.",
+            Case,
+            {
+                "assigned": ("Assigned, as its township coordinator sees it", CASE_EXAMPLE),
+                "closed": ("Closed and followed up", {**CASE_EXAMPLE, **CASE_CLOSED_FIELDS}),
+            },
+        )
+    },
+    errors={404: NOT_FOUND},
+    path_params=CASE_PARAMS,
+    tags=("cases",),
+    operation_id="getCase",
+    summary="One case: the report with its deadline and light (案件详情)",
+)
 def get_case(report_id: str) -> ResponseReturnValue:
+    """The report (as `GET /reports/{report_id}` answers it, same scope and masking) plus the
+    case fields: who owns it (`owner_level`), the department it is assigned to, the step whose
+    clock runs, the due time and warning light (green; yellow from 2/3 of the allowed time;
+    red when overdue — derived from the clock, never stored), how it was closed, and
+    `allowed_actions`: the steps the caller may take now."""
     user = api_user()
     report = reports.get_report(db.session, user, _uuid(report_id))
     return jsonify(cases.case_json(db.session, report, user, now=now(), policy=_policy()))
 
 
-@bp.get("/cases/<report_id>/events")
+@contract.get(
+    "/cases/<report_id>/events",
+    answers={200: ("The events.", CaseEventList)},
+    errors={404: NOT_FOUND},
+    path_params=CASE_PARAMS,
+    tags=("cases",),
+    operation_id="listCaseEvents",
+    summary="The case's record, oldest first (办理记录)",
+)
 def case_events(report_id: str) -> ResponseReturnValue:
+    """Every step taken on the case, append-only. Besides the actions of
+    `/cases/{report_id}/actions/{action}`, the record holds `merged_in` (another case was
+    merged into this one; `data.duplicate` is its id), `unmerged_out` (that merge undone) and
+    automatic escalations by the deadline sweep (`actor` null, `data.automatic` true)."""
     user = api_user()
     return jsonify({"events": cases.events(db.session, user, _uuid(report_id))})
 
 
-@bp.get("/cases/<report_id>/duplicates")
+@contract.get(
+    "/cases/<report_id>/duplicates",
+    answers={
+        200: (
+            "The candidates, most similar first; empty when there are none.",
+            DuplicateCandidateList,
+        )
+    },
+    errors={404: NOT_FOUND},
+    path_params=CASE_PARAMS,
+    tags=("cases",),
+    operation_id="listCaseDuplicates",
+    summary="Possible duplicates of the case (疑似重复)",
+)
 def case_duplicates(report_id: str) -> ResponseReturnValue:
+    """Open reports of the same category, reported up to 7 days before this one and within
+    300 m of it, that the caller may see, ranked by text similarity of title and description
+    (pg_trgm), then distance; at most 10. The owner merges a duplicate with the `merge`
+    action."""
     user = api_user()
     report = reports.get_report(db.session, user, _uuid(report_id))
     found = duplicates.candidates(db.session, report.id, user)
@@ -375,8 +470,26 @@ def case_duplicates(report_id: str) -> ResponseReturnValue:
 @contract.get(
     "/queue",
     query=QueueQuery,
-    answers={200: ("One page of the queue.", HAND_WRITTEN)},
-    errors={400: HAND_WRITTEN, 403: HAND_WRITTEN},
+    answers={
+        200: (
+            "One page of the queue.",
+            WorkQueue,
+            {
+                "page": (
+                    "A coordinator's queue",
+                    {
+                        "items": [
+                            {**CASE_EXAMPLE, "repeat_place_reports": 3, "possible_duplicate": False}
+                        ],
+                        "page": 1,
+                        "per_page": 50,
+                        "total": 1,
+                    },
+                )
+            },
+        )
+    },
+    errors=QUEUE_ERRORS,
     tags=("cases",),
     operation_id="getWorkQueue",
     summary="The caller's work queue by priority (待办队列), or the overdue list",

@@ -6,16 +6,21 @@ concurrency on `reports.version`), and nothing is lost."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
+from pydantic import ValidationError
 from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
 from fieldapp import bounds, deadlines
+from fieldapp.contract.base import field_errors
+from fieldapp.contract.cases import CaseAction
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.labels import action_label, state_label
 from fieldapp.models import Area, CaseEvent, Department, Report, SupervisionOrder, User
@@ -24,22 +29,16 @@ from fieldapp.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fieldapp.workflow import (
     OPEN_STATES,
     REQUIRES_OUTCOME,
-    REQUIRES_REASON,
     RESTORES_STATE,
     Action,
     IllegalTransition,
     NotYours,
-    Outcome,
     Relation,
-    Satisfaction,
     State,
     decide,
     next_level,
 )
 
-# A text is required for the steps that need a reason (workflow.REQUIRES_REASON) and for
-# those whose text is the step itself: a progress note, the closing summary, the order.
-NEEDS_TEXT = REQUIRES_REASON | {Action.PROGRESS, Action.REQUEST_CLOSING, Action.SUPERVISE}
 OWNER_ROLE_BY_LEVEL = {"township": "coordinator", "county": "county", "city": "city"}
 
 
@@ -64,20 +63,10 @@ def relations(user: User, report: Report) -> frozenset[Relation]:
     return frozenset(found)
 
 
-def act(
-    session: Session,
-    user: User,
-    report_id: uuid.UUID,
-    action_name: str,
-    body: Any,
-    *,
-    now: datetime,
-    policy: DeadlinePolicy,
-    remote_addr: str | None = None,
-) -> dict[str, Any]:
-    """Take `action_name` on a case; returns the case JSON after the transition."""
+def action_named(name: str) -> Action:
+    """The workflow step called `name`; NotFound listing the steps otherwise."""
     try:
-        action = Action(action_name)
+        return Action(name)
     except ValueError:
         raise NotFound(
             _(
@@ -85,16 +74,45 @@ def act(
                 actions=", ".join(a.value for a in Action),
             )
         ) from None
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The body must be a JSON object."), {}, code="invalid_action")
-    report = reports.get_report(session, user, report_id)
-    version = body.get("version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InvalidInput(
-            _("Send the case version you saw, so that changes by others are not overwritten."),
-            {"version": _("Required: the case's current version number.")},
-            code="invalid_action",
+
+
+def read_action(action: Action, data: Mapping[str, Any], *, now: datetime) -> CaseAction:
+    """A step's body from a page's form (already text and numbers) through the API's model,
+    so a form is checked exactly as a JSON body is; InvalidInput naming each bad field."""
+    try:
+        return CaseAction.model_validate_json(
+            json.dumps(dict(data)), context={"now": now, "action": action}
         )
+    except ValidationError as exc:
+        raise InvalidInput(
+            str(CaseAction.error_summary),
+            field_errors(exc, CaseAction.field_messages),
+            code=CaseAction.error_code,
+        ) from None
+
+
+def act(
+    session: Session,
+    user: User,
+    report_id: uuid.UUID,
+    action: Action | str,
+    body: CaseAction | Mapping[str, Any],
+    *,
+    now: datetime,
+    policy: DeadlinePolicy,
+    remote_addr: str | None = None,
+) -> dict[str, Any]:
+    """Take `action` on a case; returns the case JSON after the transition. `body` was
+    checked for the step (CaseAction with the action in its context: the fields it needs are
+    there); what needs the database (the case's version, the department, the case to merge
+    into, the extension days left) is checked here. The pages and the demo replay pass a
+    step's name and a form's fields: they go through the same model first."""
+    if not isinstance(action, Action):
+        action = action_named(action)
+    if not isinstance(body, CaseAction):
+        body = read_action(action, body, now=now)
+    report = reports.get_report(session, user, report_id)
+    version = body.version
     if version != report.version:
         raise Conflict(stale_message(session, report, user))
     state = State(report.status)
@@ -113,19 +131,7 @@ def act(
     except NotYours:
         raise Forbidden(_("This step is not yours to take on this case.")) from None
 
-    reason = body.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
-        raise InvalidInput(
-            _("Check the fields."),
-            {"reason": _("Text of at most 2,000 characters.")},
-            code="invalid_action",
-        )
-    reason = reason.strip() if isinstance(reason, str) else None
-    if action in NEEDS_TEXT and not reason:
-        raise InvalidInput(
-            _("Check the fields."), {"reason": _("Required for this step.")}, code="invalid_action"
-        )
-
+    reason = body.reason
     values: dict[str, Any] = {"status": decision.to_state.value}
     data: dict[str, Any] = {}
     notify_owner_ids: list[int] = []
@@ -236,7 +242,7 @@ class _Step:
     session: Session
     user: User
     report: Report
-    body: dict[str, Any]
+    body: CaseAction
     now: datetime
     policy: DeadlinePolicy
     values: dict[str, Any]
@@ -279,7 +285,7 @@ def find_case_id(session: Session, value: Any) -> uuid.UUID | None:
 
 
 def _merge(step: _Step) -> None:
-    target_id = find_case_id(step.session, step.body.get("into"))
+    target_id = find_case_id(step.session, step.body.into)
     if target_id is None:
         raise InvalidInput(
             _("Check the fields."),
@@ -378,10 +384,10 @@ def _from_iso(value: Any) -> datetime | None:
 
 
 def _assign(step: _Step) -> None:
-    department = _department(step.session, step.body.get("department"), step.report)
+    department = _department(step.session, step.body.department, step.report)
     step.values["department_id"] = department.id
     step.data["department"] = department.code
-    due = _optional_due(step.body, step.now)
+    due = step.body.due_at
     if due is not None:
         step.values.update(
             due_at=due, step="handling", step_started_at=step.now, notified_light="green"
@@ -392,7 +398,7 @@ def _assign(step: _Step) -> None:
 def _reassign(step: _Step) -> None:
     """改派: another department takes the case over and must sign for it; the handling
     clock runs on (the people waiting do not start again)."""
-    department = _department(step.session, step.body.get("department"), step.report)
+    department = _department(step.session, step.body.department, step.report)
     if department.id == step.report.department_id:
         raise InvalidInput(
             _("Check the fields."),
@@ -418,9 +424,9 @@ def _return(step: _Step) -> None:
 def _request_extension(step: _Step) -> None:
     if step.report.extension_days_requested:
         raise Conflict(_("An extension request is already waiting for approval."))
-    days = step.body.get("days")
+    days = step.body.days
     left = step.policy.max_extension_days - step.report.extension_days_granted
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= left:
+    if days is None or not 1 <= days <= left:
         raise InvalidInput(
             _("Check the fields."),
             {"days": _("Between 1 and %(left)d days.", left=max(left, 0))},
@@ -472,53 +478,36 @@ def escalation_values(
 
 
 def _supervise(step: _Step) -> None:
-    due = _optional_due(step.body, step.now)
-    if due is None:
-        raise InvalidInput(
-            _("Check the fields."),
-            {"due_at": _("Required: when it must be done.")},
-            code="invalid_action",
-        )
+    due = step.body.due_at
+    assert due is not None  # required for this step (CaseAction)
     step.session.add(
         SupervisionOrder(
             report_id=step.report.id,
             issued_by=step.user.id,
             issued_at=step.now,
             due_at=due,
-            note=str(step.body.get("reason", "")).strip(),
+            note=step.body.reason or "",
         )
     )
     step.data["due_at"] = due.isoformat()
 
 
 def _follow_up(step: _Step) -> None:
-    try:
-        rating = Satisfaction(str(step.body.get("satisfaction")))
-    except ValueError:
-        raise InvalidInput(
-            _("Check the fields."),
-            {"satisfaction": _("One of: satisfied, basically_satisfied, dissatisfied.")},
-            code="invalid_action",
-        ) from None
+    rating = step.body.satisfaction
+    assert rating is not None  # required for this step (CaseAction)
     step.values["satisfaction"] = rating.value
     step.data["satisfaction"] = rating.value
 
 
 def _close(
     report: Report,
-    body: dict[str, Any],
+    body: CaseAction,
     now: datetime,
     values: dict[str, Any],
     data: dict[str, Any],
 ) -> None:
-    try:
-        outcome = Outcome(str(body.get("outcome")))
-    except ValueError:
-        raise InvalidInput(
-            _("Check the fields."),
-            {"outcome": _("One of: resolved, stabilised, escalated.")},
-            code="invalid_action",
-        ) from None
+    outcome = body.outcome
+    assert outcome is not None  # required for this step (CaseAction)
     values.update(
         outcome=outcome.value,
         closed_at=now,
@@ -555,20 +544,16 @@ def _clock(step: str, severity: str, now: datetime, policy: DeadlinePolicy) -> d
     }
 
 
-def _department(session: Session, value: Any, report: Report) -> Department:
+def _department(session: Session, value: str | int | None, report: Report) -> Department:
+    """The department named by code or id (CaseAction made sure one is named), if it is one of
+    the case's county or of the city."""
     stmt = select(Department)
-    if bounds.is_db_id(value):
+    if isinstance(value, str):
+        stmt = stmt.where(Department.code == value)
+    elif bounds.is_db_id(value):
         stmt = stmt.where(Department.id == value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        stmt = stmt.where(false())  # beyond the id column's range: no such department
-    elif isinstance(value, str) and value.strip():
-        stmt = stmt.where(Department.code == value.strip())
     else:
-        raise InvalidInput(
-            _("Check the fields."),
-            {"department": _("Required: a department.")},
-            code="invalid_action",
-        )
+        stmt = stmt.where(false())  # beyond the id column's range: no such department
     department = session.execute(stmt).scalar_one_or_none()
     allowed_areas = {report.county_id, _city_id(session, report.county_id)}
     if department is None or department.area_id not in allowed_areas:
@@ -578,23 +563,6 @@ def _department(session: Session, value: Any, report: Report) -> Department:
             code="invalid_action",
         )
     return department
-
-
-def _optional_due(body: dict[str, Any], now: datetime) -> datetime | None:
-    try:
-        # The shared parser (fieldapp.bounds): the date window, offsets, China time if bare.
-        due = bounds.parse_instant(body.get("due_at"))
-    except ValueError as exc:
-        raise InvalidInput(
-            _("Check the fields."), {"due_at": str(exc)}, code="invalid_action"
-        ) from None
-    if due is None:
-        return None
-    if due <= now:
-        raise InvalidInput(
-            _("Check the fields."), {"due_at": _("Must be in the future.")}, code="invalid_action"
-        )
-    return due
 
 
 def _city_id(session: Session, county_id: int) -> int:
