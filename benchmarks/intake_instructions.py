@@ -44,6 +44,7 @@ def _libpq_dsn(database_url: str) -> str:
 
 def setup(config_path: str, clients: int) -> None:
     """Migrate, load the demo city and issue `clients` officers' tokens (this tree's code)."""
+    from fieldapp.services.demo import load_demo_city
     from sqlalchemy import create_engine, select, text
     from sqlalchemy.orm import Session
 
@@ -51,7 +52,6 @@ def setup(config_path: str, clients: int) -> None:
     from fieldapp import create_app, migrate
     from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
-    from fieldapp.services.demo import load_demo_city
 
     here = os.path.realpath(os.getcwd())
     if not os.path.realpath(fieldapp.__file__).startswith(here + os.sep):
