@@ -26,6 +26,7 @@ from fieldapp.blueprints import docs
 from fieldapp.contract.base import OPERATIONS
 from fieldapp.contract.document import build_openapi
 from fieldapp.contract.reports import EXAMPLE as REPORT_INPUT_EXAMPLE
+from fieldapp.contract.reports import REPORT_EXAMPLE, REPORT_MASKED_EXAMPLE
 from fieldapp.deadlines import DeadlinePolicy, Light
 from fieldapp.domain import CHINA_TZ, SEVERITIES
 from fieldapp.i18n import init_babel
@@ -376,7 +377,7 @@ def test_the_case_schema_lists_exactly_the_case_fields(doc: dict[str, Any]) -> N
 
 def test_the_masked_example_is_what_the_masking_functions_produce() -> None:
     for clear, masked in zip(
-        openapi.REPORT_EXAMPLE["parties"], openapi.REPORT_MASKED_EXAMPLE["parties"], strict=True
+        REPORT_EXAMPLE["parties"], REPORT_MASKED_EXAMPLE["parties"], strict=True
     ):
         assert masked == {
             "name": mask_name(clear["name"]),
