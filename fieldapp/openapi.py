@@ -320,11 +320,12 @@ def _case() -> Schema:
     fields) and the case fields: a case is a report in the workflow."""
     from pydantic.json_schema import models_json_schema
 
-    from fieldapp.contract.document import REF, _Schemas
+    from fieldapp.contract.base import Schemas
+    from fieldapp.contract.document import REF
     from fieldapp.contract.reports import Report
 
     _keys, defs = models_json_schema(
-        [(Report, "serialization")], ref_template=REF, schema_generator=_Schemas
+        [(Report, "serialization")], ref_template=REF, schema_generator=Schemas
     )
     report = defs["$defs"]["Report"]
     return {

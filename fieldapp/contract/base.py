@@ -43,6 +43,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import ErrorDetails, core_schema
 
 from fieldapp.errors import ApiError
@@ -361,8 +362,28 @@ class Named:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
-        NAMED_SCHEMAS[self.name] = {"description": self.description, **handler(schema)}
+        inline = {"description": self.description, **handler(schema)}
+        if not isinstance(getattr(handler, "generate_json_schema", None), Schemas):
+            return inline  # a plain `model_json_schema()`: no components to refer to
+        NAMED_SCHEMAS[self.name] = inline
         return {"$ref": f"#/components/schemas/{self.name}"}
+
+
+class Schemas(GenerateJsonSchema):
+    """The document's JSON schemas: pydantic's, without the per-field `title` it makes from
+    the field name ("People Involved": the property's name says it, and Swagger UI shows
+    both), and with `Named` types as references to their components."""
+
+    def field_title_should_be_set(self, schema: core_schema.CoreSchema) -> bool:
+        return False
+
+    def handle_ref_overrides(self, json_schema: dict[str, Any]) -> dict[str, Any]:
+        # A `Named` type refers to a component pydantic does not know of; there is nothing
+        # of it to compare the reference's siblings with.
+        ref = str(json_schema.get("$ref", ""))
+        if ref.removeprefix("#/components/schemas/") in NAMED_SCHEMAS:
+            return json_schema
+        return super().handle_ref_overrides(json_schema)
 
 
 #: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
-from pydantic_core import core_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from fieldapp.contract import overview
 from fieldapp.contract.base import (
@@ -32,6 +31,7 @@ from fieldapp.contract.base import (
     ErrorDoc,
     HandWritten,
     Operation,
+    Schemas,
     error_answer,
 )
 
@@ -53,21 +53,6 @@ VIEW_MODULES: Final = (
 #: components only those paths use ({"paths": ..., "components": {kind: {name: ...}}}).
 #: Remove a module here (and delete it) once its operations are declared.
 HAND_WRITTEN_MODULES: Final[tuple[str, ...]] = ("fieldapp.openapi",)
-
-
-class _Schemas(GenerateJsonSchema):
-    """pydantic's JSON schemas without the per-field `title` it makes from the field name
-    ("People Involved"): the property's name says it, and Swagger UI shows both."""
-
-    def field_title_should_be_set(self, schema: core_schema.CoreSchema) -> bool:
-        return False
-
-    def handle_ref_overrides(self, json_schema: dict[str, Any]) -> dict[str, Any]:
-        # A named enumeration (`base.named`) refers to a component pydantic does not know
-        # of; there is nothing of it to compare the reference's siblings with.
-        if str(json_schema.get("$ref", "")).removeprefix(REF.format(model="")) in NAMED_SCHEMAS:
-            return json_schema
-        return super().handle_ref_overrides(json_schema)
 
 
 def _declared() -> list[Operation]:
@@ -263,12 +248,12 @@ def generated(
     by_key = {_template_key(p): item for p, item in (hand_written_paths or {}).items()}
     operations = _declared()
     keys, definitions = models_json_schema(
-        _models(operations), ref_template=REF, schema_generator=_Schemas
+        _models(operations), ref_template=REF, schema_generator=Schemas
     )
     refs: dict[Any, str] = {model: schema["$ref"] for (model, _mode), schema in keys.items()}
     schemas: dict[str, Any] = definitions.get("$defs", {})
     query_schemas = {
-        op.query.__name__: op.query.model_json_schema(ref_template=REF, schema_generator=_Schemas)
+        op.query.__name__: op.query.model_json_schema(ref_template=REF, schema_generator=Schemas)
         for op in operations
         if op.query is not None
     }
