@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
-from fieldapp.contract.account import TokenRequest, TokenResponse
-from fieldapp.contract.base import HAND_WRITTEN
+from fieldapp.contract.account import TOKEN_ERRORS, Me, TokenRequest, TokenResponse
+from fieldapp.contract.base import Binary, error_answer
 from fieldapp.contract.cases import (
     ACTION_DESCRIPTION,
     ACTION_ERRORS,
@@ -33,10 +33,30 @@ from fieldapp.contract.cases import (
 )
 from fieldapp.contract.checkins import Checkin, CheckinInput
 from fieldapp.contract.notifications import NotificationList
-from fieldapp.contract.reference import AreaLayerQuery, CategoryList, LocateQuery
+from fieldapp.contract.reference import (
+    AREA_LAYER_ERRORS,
+    LOCATE_ERRORS,
+    AreaFeatureCollection,
+    AreaLayerQuery,
+    CategoryList,
+    LocateAnswer,
+    LocateQuery,
+)
 from fieldapp.contract.reports import (
     INTAKE_ERRORS,
+    PHOTO_ERRORS,
+    PHOTO_EXAMPLE,
+    PHOTO_ID_PARAM,
+    PHOTO_NOT_FOUND,
+    PHOTO_UPLOAD,
+    REPORT_EXAMPLE,
+    REPORT_ID_PARAM,
+    REPORT_NOT_FOUND,
+    THUMBNAIL_NOT_FOUND,
+    Photo,
+    Report,
     ReportInput,
+    ReportList,
     ReportListQuery,
     raw_body_hash,
 )
@@ -45,7 +65,6 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
 from fieldapp.http_images import image_response
 from fieldapp.i18n import language
-from fieldapp.openapi import REPORT_EXAMPLE  # until the Report answer is a model
 from fieldapp.services import (
     accounts,
     cases,
@@ -66,8 +85,16 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # CSRF tokens would protect nothing here.
 csrf.exempt(bp)
 contract = Contract(bp)
-#: The hand-written Report schema (fieldapp/openapi.py) until it is declared as a model.
-REPORT = {"$ref": "#/components/schemas/Report"}
+#: Photos are personal data: shared caches must not keep them (fieldapp.http_images).
+IMAGE_HEADERS = {
+    "Cache-Control": {
+        "description": "`private, max-age=86400`: photos are personal data, so shared caches "
+        "must not keep them.",
+        "schema": {"type": "string"},
+    }
+}
+REPORT_PATH = {"report_id": REPORT_ID_PARAM}
+PHOTO_PATH = {"report_id": REPORT_ID_PARAM, "photo_id": PHOTO_ID_PARAM}
 
 
 def _json_body() -> Any:
@@ -86,7 +113,7 @@ def _json_body() -> Any:
     "/auth/token",
     body=TokenRequest,
     answers={201: ("Signed in; the token is shown only this once.", TokenResponse)},
-    errors={400: HAND_WRITTEN, 401: HAND_WRITTEN, 429: HAND_WRITTEN},
+    errors=TOKEN_ERRORS,
     public=True,
     tags=("auth",),
     operation_id="issueToken",
@@ -134,8 +161,16 @@ def revoke_token() -> ResponseReturnValue:
     return Response(status=204)
 
 
-@bp.get("/me")
+@contract.get(
+    "/me",
+    answers={200: ("The user.", Me)},
+    tags=("account",),
+    operation_id="getMe",
+    summary="The signed-in user, their area and grid cells (当前用户)",
+)
 def me() -> ResponseReturnValue:
+    """An officer (网格员) gets the cells they are responsible for, with village and township;
+    staff get the area they are responsible for (`area`)."""
     user = api_user()
     return jsonify(accounts.me_json(db.session, user))
 
@@ -160,7 +195,8 @@ def categories() -> ResponseReturnValue:
 @contract.get(
     "/locate",
     query=LocateQuery,
-    answers={200: ("The cell and its chain, or `found: false`.", HAND_WRITTEN)},
+    answers={200: ("The cell and its chain, or `found: false`.", LocateAnswer)},
+    errors=LOCATE_ERRORS,
     public=True,
     tags=("reference",),
     operation_id="locatePoint",
@@ -187,7 +223,8 @@ def locate(query: LocateQuery) -> ResponseReturnValue:
 @contract.get(
     "/layers/areas",
     query=AreaLayerQuery,
-    answers={200: ("The areas.", HAND_WRITTEN)},
+    answers={200: ("The areas.", AreaFeatureCollection)},
+    errors=AREA_LAYER_ERRORS,
     public=True,
     tags=("reference",),
     operation_id="getAreaLayer",
@@ -207,11 +244,11 @@ def area_layer(query: AreaLayerQuery) -> ResponseReturnValue:
     "/reports",
     body=ReportInput,
     answers={
-        201: ("Filed.", REPORT, {"filed": ("The new report", REPORT_EXAMPLE)}),
+        201: ("Filed.", Report, {"filed": ("The new report", REPORT_EXAMPLE)}),
         200: (
             "A repeat of a report already filed with this id and the same body; nothing new "
             "was written.",
-            REPORT,
+            Report,
             {"repeat": ("The stored report", REPORT_EXAMPLE)},
         ),
     },
@@ -249,8 +286,22 @@ def create_report(body: ReportInput) -> ResponseReturnValue:
 @contract.get(
     "/reports",
     query=ReportListQuery,
-    answers={200: ("One page of reports.", HAND_WRITTEN)},
-    errors={400: HAND_WRITTEN},
+    answers={200: ("One page of reports.", ReportList)},
+    errors={
+        400: (
+            "A filter or the pagination is malformed.",
+            {
+                "bad_filters": (
+                    "per_page too large, unreadable date",
+                    error_answer(
+                        "invalid_parameters",
+                        "Check the filters.",
+                        {"per_page": "At most 100.", "from": "A date like 2026-11-25."},
+                    ),
+                )
+            },
+        )
+    },
     tags=("reports",),
     operation_id="listReports",
     summary="Reports the caller may see, newest first (上报列表)",
@@ -272,15 +323,50 @@ def _uuid(value: str, name: str = "id") -> uuid.UUID:
         raise ApiError(404, "not_found", _("No such report.")) from None
 
 
-@bp.get("/reports/<report_id>")
+@contract.get(
+    "/reports/<report_id>",
+    path_params=REPORT_PATH,
+    answers={200: ("The report.", Report)},
+    errors={404: REPORT_NOT_FOUND},
+    tags=("reports",),
+    operation_id="getReport",
+    summary="One report (上报详情)",
+)
 def get_report(report_id: str) -> ResponseReturnValue:
+    """404 when the report does not exist or is outside the caller's scope: the API does not
+    reveal which."""
     user = api_user()
     report = reports.get_report(db.session, user, _uuid(report_id))
     return jsonify(reports.report_json(db.session, report, user))
 
 
-@bp.post("/reports/<report_id>/photos")
+@contract.post(
+    "/reports/<report_id>/photos",
+    path_params=REPORT_PATH,
+    body_media=PHOTO_UPLOAD,
+    answers={
+        201: (
+            "Attached.",
+            Photo,
+            {"new": ("Just attached: no thumbnail yet", {**PHOTO_EXAMPLE, "thumbnail_url": None})},
+        ),
+        200: (
+            "These bytes were already attached to this report.",
+            Photo,
+            {"again": ("The stored photo", PHOTO_EXAMPLE)},
+        ),
+    },
+    errors={**PHOTO_ERRORS, 404: REPORT_NOT_FOUND},
+    tags=("photos",),
+    operation_id="addReportPhoto",
+    summary="Attach a photo to a report (上传现场照片)",
+)
 def add_photo(report_id: str) -> ResponseReturnValue:
+    """Only the officer who filed the report. The file is checked from its bytes (JPEG, PNG
+    or WebP; the file name and declared type are ignored); position and time are read from
+    its EXIF data when present. The same bytes sent again attach once (200). At most 12
+    photos per report; the thumbnail is made shortly after by a worker, so `thumbnail_url`
+    is null at first."""
     user = api_user()
     upload = request.files.get("photo")
     if upload is None:
@@ -300,15 +386,40 @@ def add_photo(report_id: str) -> ResponseReturnValue:
     return jsonify(result.photo), 201 if result.created else 200
 
 
-@bp.get("/reports/<report_id>/photos/<photo_id>")
+@contract.get(
+    "/reports/<report_id>/photos/<photo_id>",
+    path_params=PHOTO_PATH,
+    answers={
+        200: (
+            "The image, in the type it was uploaded in.",
+            Binary(("image/jpeg", "image/png", "image/webp"), IMAGE_HEADERS),
+        )
+    },
+    errors={404: PHOTO_NOT_FOUND},
+    tags=("photos",),
+    operation_id="getReportPhoto",
+    summary="The photo's bytes as uploaded (照片原图)",
+)
 def photo(report_id: str, photo_id: str) -> ResponseReturnValue:
+    """For whoever may see the report."""
     user = api_user()
     found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
     return image_response(found.data, found.content_type)
 
 
-@bp.get("/reports/<report_id>/photos/<photo_id>/thumbnail")
+@contract.get(
+    "/reports/<report_id>/photos/<photo_id>/thumbnail",
+    path_params=PHOTO_PATH,
+    answers={200: ("The thumbnail.", Binary(("image/jpeg",), IMAGE_HEADERS))},
+    errors={404: THUMBNAIL_NOT_FOUND},
+    tags=("photos",),
+    operation_id="getReportPhotoThumbnail",
+    summary="A small JPEG of the photo (缩略图)",
+)
 def photo_thumbnail(report_id: str, photo_id: str) -> ResponseReturnValue:
+    """At most 320 pixels on the long side. Made by a background worker shortly after the
+    upload; until then the answer is 404 with code `not_ready`: try again later, or use the
+    photo's `thumbnail_url`, which is set once it exists."""
     user = api_user()
     found = photos.get_photo(db.session, user, _uuid(report_id), _uuid(photo_id))
     if found.thumbnail is None:

@@ -8,17 +8,38 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from fieldapp.contract.document import build_openapi
+from fieldapp.contract import Contract
+from fieldapp.contract.base import Binary
 
 bp = Blueprint("apidocs", __name__, url_prefix="/api/v1")
+contract = Contract(bp)
 
 # Where scripts/vendor_assets.sh puts Swagger UI (under static/); bump with the script.
 SWAGGER_UI = "vendor/swagger-ui/5.35.0"
 
 
-@bp.get("/openapi.json")
+@contract.get(
+    "/openapi.json",
+    answers={
+        200: (
+            "The OpenAPI document.",
+            {
+                "type": "object",
+                "required": ["openapi", "info", "paths"],
+                "properties": {"openapi": {"type": "string", "const": "3.1.0"}},
+            },
+        )
+    },
+    public=True,
+    tags=("docs",),
+    operation_id="getOpenApiDocument",
+    summary="This OpenAPI 3.1 document (接口描述)",
+)
 def openapi_json() -> ResponseReturnValue:
-    """The OpenAPI 3.1 document, with the server URL as this request sees the API."""
+    """For client generators and the browsable page at /docs."""
+    # Imported here: generating the document imports this module (its operations).
+    from fieldapp.contract.document import build_openapi
+
     # script_root: behind a reverse proxy that mounts the app under a prefix, "Try it out"
     # must call /prefix/api/v1, not /api/v1.
     document = build_openapi(server_url=request.script_root + "/api/v1")
@@ -28,9 +49,16 @@ def openapi_json() -> ResponseReturnValue:
     return current_app.response_class(body, mimetype="application/json")
 
 
-@bp.get("/docs")
+@contract.get(
+    "/docs",
+    answers={200: ("An HTML page.", Binary(("text/html",), schema={"type": "string"}))},
+    public=True,
+    tags=("docs",),
+    operation_id="getApiDocsPage",
+    summary="Browsable API documentation (接口文档)",
+)
 def docs_page() -> ResponseReturnValue:
-    """Swagger UI, entirely from the app's own static files (closed government networks)."""
+    """Swagger UI, served by the app itself (no internet needed), reading /openapi.json."""
     return render_template(
         "apidocs.html",
         swagger_ui=SWAGGER_UI,

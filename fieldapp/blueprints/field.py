@@ -22,7 +22,9 @@ from flask_babel import gettext as _
 
 from fieldapp.auth import api_user, csrf, now
 from fieldapp.contract import Contract
+from fieldapp.contract.base import error_answer
 from fieldapp.contract.checkins import CheckinDays, CheckinDaysQuery
+from fieldapp.contract.reports import REPORT_ID_PARAM, OwnReportProgress
 from fieldapp.db import db
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
@@ -286,9 +288,30 @@ def _hash_files(stamps: tuple[tuple[str, int, int], ...]) -> str:
 # --- the officer's own reports and check-ins (API) -------------------------------------------
 
 
-@api_bp.get("/reports/<report_id>/progress")
+@contract.get(
+    "/reports/<report_id>/progress",
+    path_params={"report_id": REPORT_ID_PARAM},
+    answers={200: ("The report's progress.", OwnReportProgress)},
+    errors={
+        403: (
+            "Not a grid officer.",
+            {"not_officer": ("Staff", error_answer("forbidden", "只有网格员有自己的上报。"))},
+        ),
+        404: (
+            "No report of the caller's with this id.",
+            {"not_found": ("Not the caller's", error_answer("not_found", "没有这条您的上报。"))},
+        ),
+    },
+    tags=("reports",),
+    operation_id="getOwnReportProgress",
+    summary="The officer's own report: status, handler, timeline (我的上报进展)",
+)
 def report_progress(report_id: str) -> ResponseReturnValue:
-    """The officer's own report: state, who handles it, timeline (404 for anyone else's)."""
+    """For the grid officer who filed the report: its state, who handles it (township,
+    department) and what happened, oldest first, as far as the reporter may see: accepted,
+    rejected with the reason, merged into which case, assigned to which department, closed
+    with which outcome. Internal steps (progress notes, extensions, supervision) are left
+    out. Times in China time. Anyone else's report, or an unknown id, is 404."""
     user = api_user()
     try:
         rid = uuid.UUID(report_id)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import lazy_gettext
 from pydantic import AfterValidator, Field, StringConstraints
 
-from fieldapp.contract.base import AnswerModel, BodyModel, Text, check_text
+from fieldapp.contract.base import (
+    AnswerModel,
+    BodyModel,
+    ErrorDoc,
+    Named,
+    Text,
+    check_text,
+    error_answer,
+)
+from fieldapp.contract.reference import AreaLevelName
 
 #: A password as typed: not trimmed (spaces may be part of it), never empty.
 Password = Annotated[
@@ -18,6 +27,15 @@ Password = Annotated[
 
 #: fieldapp.services.accounts.ROLES (checked equal in tests/unit/test_contract.py).
 Role = Literal["officer", "coordinator", "county", "city", "department", "admin"]
+RoleName = Annotated[
+    Role,
+    Named(
+        "Role",
+        "`officer` grid officer (网格员); `coordinator` township coordinator (乡镇信访专干); "
+        "`county` county-level staff (区县); `city` city staff (市级); `department` handler in a "
+        "responsible department (责任部门); `admin` administrator (管理员).",
+    ),
+]
 
 
 class TokenRequest(BodyModel):
@@ -51,7 +69,7 @@ class UserSummary(AnswerModel):
     id: int
     username: str
     display_name: str = Field(description="Name shown to others (姓名).")
-    role: Role
+    role: RoleName
 
 
 class TokenResponse(AnswerModel):
@@ -78,3 +96,121 @@ class TokenResponse(AnswerModel):
     )
     expires_at: dt.datetime
     user: UserSummary
+
+
+#: The errors of `POST /auth/token`.
+TOKEN_ERRORS: Final[dict[int, ErrorDoc]] = {
+    400: (
+        "The body is not JSON, or the username or password is missing.",
+        {
+            "invalid_json": (
+                "The body is not JSON",
+                error_answer(
+                    "invalid_json", "The body must be JSON (Content-Type: application/json)."
+                ),
+            ),
+            "missing": (
+                "No password",
+                error_answer(
+                    "invalid_parameters",
+                    "Username and password are required.",
+                    {"password": "Required."},
+                ),
+            ),
+        },
+    ),
+    401: (
+        "Wrong username or password, or the account is disabled.",
+        {
+            "wrong": (
+                "Wrong credentials",
+                error_answer("unauthorized", "Wrong username or password."),
+            )
+        },
+    ),
+    429: (
+        "Too many failed sign-ins (登录失败次数过多) for this username from this address, from "
+        "this address over all usernames, or for this username from unknown addresses while it "
+        "is being guessed at. `Retry-After` says how many seconds to wait.",
+        {
+            "locked": (
+                "Locked for the rest of the window",
+                error_answer("rate_limited", "Too many failed sign-ins. Try again in 14 minutes."),
+            )
+        },
+        {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+    ),
+}
+
+
+class CodeName(AnswerModel):
+    """An area by code and name."""
+
+    code: str = Field(description="Area code (区划代码).")
+    name: str
+
+
+class AreaSummary(AnswerModel):
+    """An area by code, name and level."""
+
+    code: str
+    name: str
+    level: AreaLevelName
+
+
+class OfficerCell(AnswerModel):
+    """A grid cell an officer is responsible for (责任网格)."""
+
+    id: int
+    code: str
+    name: str
+    village: CodeName = Field(description="Village or community (村/社区).")
+    township: CodeName = Field(description="Township (乡镇/街道).")
+
+
+def _cell(n: int) -> dict[str, Any]:
+    return {
+        "id": 10410 + n,
+        "code": f"37110200100300{n}",
+        "name": f"海曲社区第{n}网格（示例）",
+        "village": {"code": "371102001003", "name": "海曲社区（示例）"},
+        "township": {"code": "371102001", "name": "日照街道"},
+    }
+
+
+class Me(AnswerModel):
+    """The signed-in user, their area and grid cells (当前用户)."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "officer": (
+            "A grid officer with two cells",
+            {
+                "id": 311,
+                "username": "wgy0311",
+                "display_name": "网格员0311（示例）",
+                "role": "officer",
+                "area": None,
+                "cells": [_cell(1), _cell(2)],
+            },
+        ),
+        "coordinator": (
+            "A township coordinator (信访专干)",
+            {
+                "id": 42,
+                "username": "xfzg_rizhao",
+                "display_name": "日照街道信访专干",
+                "role": "coordinator",
+                "area": {"code": "371102001", "name": "日照街道", "level": "township"},
+                "cells": [],
+            },
+        ),
+    }
+
+    id: int
+    username: str
+    display_name: str
+    role: RoleName
+    area: AreaSummary | None = Field(
+        description="The area a staff member is responsible for; null for officers."
+    )
+    cells: list[OfficerCell] = Field(description="An officer's cells, by code; empty for staff.")

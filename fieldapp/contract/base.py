@@ -38,11 +38,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationError,
     model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import ErrorDetails, core_schema
 
 from fieldapp.errors import ApiError
 
@@ -318,6 +320,10 @@ class Binary:
 
     media_types: tuple[str, ...]
     headers: Mapping[str, Any] = field(default_factory=dict)
+    #: The body's JSON schema; bytes unless said otherwise (an HTML page is text).
+    schema: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "string", "format": "binary"}
+    )
 
 
 @dataclass(frozen=True)
@@ -330,8 +336,55 @@ class HandWritten:
 HAND_WRITTEN: Final = HandWritten()
 
 #: One documented error answer: its description, or (description, {name: (summary, body)})
-#: with example bodies (`error_answer(...)`).
-ErrorDoc = str | tuple[str, Mapping[str, tuple[str, Any]]] | HandWritten
+#: with example bodies (`error_answer(...)`), optionally with its headers as a third element
+#: (`{"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}`).
+ErrorDoc = (
+    str
+    | tuple[str, Mapping[str, tuple[str, Any]]]
+    | tuple[str, Mapping[str, tuple[str, Any]], Mapping[str, Any]]
+    | HandWritten
+)
+
+#: Component schemas the document names although no model is behind them: the enumerations
+#: several models share (Severity, Role, ...), recorded by `Named` as their schemas are made.
+NAMED_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+@dataclass(frozen=True)
+class Named:
+    """Documents a type once, as the component schema `name`, which every use refers to:
+    `SeverityName = Annotated[Severity, Named("Severity", "Warning colour ...")]`. Validation
+    is the annotated type's own."""
+
+    name: str
+    description: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        inline = {"description": self.description, **handler(schema)}
+        if not isinstance(getattr(handler, "generate_json_schema", None), Schemas):
+            return inline  # a plain `model_json_schema()`: no components to refer to
+        NAMED_SCHEMAS[self.name] = inline
+        return {"$ref": f"#/components/schemas/{self.name}"}
+
+
+class Schemas(GenerateJsonSchema):
+    """The document's JSON schemas: pydantic's, without the per-field `title` it makes from
+    the field name ("People Involved": the property's name says it, and Swagger UI shows
+    both), and with `Named` types as references to their components."""
+
+    def field_title_should_be_set(self, schema: core_schema.CoreSchema) -> bool:
+        return False
+
+    def handle_ref_overrides(self, json_schema: dict[str, Any]) -> dict[str, Any]:
+        # A `Named` type refers to a component pydantic does not know of; there is nothing
+        # of it to compare the reference's siblings with.
+        ref = str(json_schema.get("$ref", ""))
+        if ref.removeprefix("#/components/schemas/") in NAMED_SCHEMAS:
+            return json_schema
+        return super().handle_ref_overrides(json_schema)
+
 
 #: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON
 #: schema dict (for the rare answer no model fits), or None (no body, e.g. 204).

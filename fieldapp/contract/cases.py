@@ -14,15 +14,12 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
-    GetJsonSchemaHandler,
     PlainValidator,
     RootModel,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
 
 from fieldapp import bounds
 from fieldapp.contract.account import Role
@@ -34,6 +31,7 @@ from fieldapp.contract.base import (
     check_text,
     error_answer,
 )
+from fieldapp.contract.reports import Report
 from fieldapp.deadlines import STEPS, Light
 from fieldapp.domain import Severity
 from fieldapp.workflow import (
@@ -373,10 +371,6 @@ ClockStep = _one_of(
 class CaseFields(AnswerModel):
     """What a case adds to its report (案件字段)."""
 
-    # Only ever a part of an answer (Case = Report and these): the other part's fields are
-    # not extra, and `additionalProperties: false` would refuse them in the document's allOf.
-    model_config = ConfigDict(extra="allow")
-
     owner_level: OwnerLevel  # type: ignore[valid-type]
     department_id: int | None = Field(description="The department it is assigned to (交办).")
     step: ClockStep | None  # type: ignore[valid-type]
@@ -456,41 +450,15 @@ CASE_CLOSED_FIELDS: Final[dict[str, Any]] = {
 }
 
 
-def _all_of(
-    cls: type[AnswerModel], handler: GetJsonSchemaHandler, *parts: type[AnswerModel] | str
-) -> JsonSchemaValue:
-    """`cls` documented as the sum of its parts (`allOf` of their components; a str names a
-    component not declared as a model yet): pydantic would list all fields in one object."""
-    # The generator itself (not typed on the handler): it makes each part its own component.
-    generator = handler.generate_json_schema  # type: ignore[attr-defined]
-    return {
-        "description": (cls.__doc__ or "").strip(),
-        "allOf": [
-            {"$ref": f"#/components/schemas/{p}"}
-            if isinstance(p, str)
-            else generator.generate_inner(p.__pydantic_core_schema__)
-            for p in parts
-        ],
-    }
-
-
-class Case(CaseFields):
+class Case(Report, CaseFields):
     """A case (案件): the report, as the caller may see it, with its case fields."""
 
-    # The report's fields ride along unchecked here until the Report answer is a model
-    # (then: `class Case(Report, CaseFields)`); the document says allOf Report, CaseFields.
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return _all_of(cls, handler, REPORT, CaseFields)
+    # The report's own examples lack the case fields; a case's are given per operation.
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {}
 
 
 class QueueItemFields(AnswerModel):
     """What a work queue adds to each case."""
-
-    model_config = ConfigDict(extra="allow")  # a part of QueueItem, as CaseFields is of Case
 
     repeat_place_reports: int = Field(
         ge=0,
@@ -506,12 +474,6 @@ class QueueItemFields(AnswerModel):
 
 class QueueItem(Case, QueueItemFields):
     """A case in a work queue."""
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return _all_of(cls, handler, Case, QueueItemFields)
 
 
 class WorkQueue(AnswerModel):

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document, generated from the declared operations (`base.OPERATIONS`) and
-their models; paths not yet declared come from the hand-written modules until they move
-(`fieldapp/openapi.py` and `openapi_*.py`, each contributing its own paths).
+their models, in the frame of `fieldapp.contract.overview` (info, tags, security, shared
+answers). Paths not yet declared come from the modules in `HAND_WRITTEN_MODULES` until they
+move; each contributes only its own paths and the components only they use.
 
 `build_openapi()` needs no app: importing the view modules records their operations.
 `python -m fieldapp.contract.document --write` refreshes the snapshot `docs/openapi.json`
@@ -19,16 +20,18 @@ from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
-from pydantic_core import core_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from fieldapp.contract import overview
 from fieldapp.contract.base import (
+    NAMED_SCHEMAS,
     OPERATIONS,
     Binary,
     Error,
     ErrorDoc,
     HandWritten,
     Operation,
+    Schemas,
     error_answer,
 )
 
@@ -44,15 +47,12 @@ VIEW_MODULES: Final = (
     "fieldapp.blueprints.hotspots_api",
     "fieldapp.blueprints.layers",
     "fieldapp.blueprints.exports",
+    "fieldapp.blueprints.docs",
 )
-
-
-class _Schemas(GenerateJsonSchema):
-    """pydantic's JSON schemas without the per-field `title` it makes from the field name
-    ("People Involved"): the property's name says it, and Swagger UI shows both."""
-
-    def field_title_should_be_set(self, schema: core_schema.CoreSchema) -> bool:
-        return False
+#: Modules still describing operations by hand: `hand_written()` gives their paths and the
+#: components only those paths use ({"paths": ..., "components": {kind: {name: ...}}}).
+#: Remove a module here (and delete it) once its operations are declared.
+HAND_WRITTEN_MODULES: Final[tuple[str, ...]] = ()
 
 
 def _declared() -> list[Operation]:
@@ -165,7 +165,7 @@ def _error(
         description = declared
         examples: Mapping[str, tuple[str, Any]] = {"example": ("Example", example)}
     else:
-        description, examples = declared
+        description, examples = declared[0], declared[1]
     media = {
         "schema": {"$ref": REF.format(model="Error")},
         "examples": {
@@ -173,7 +173,10 @@ def _error(
             for name, (summary, value) in examples.items()
         },
     }
-    return {"description": description, "content": {JSON: media}}
+    answer = {"description": description, "content": {JSON: media}}
+    if not isinstance(declared, str) and len(declared) > 2:
+        answer["headers"] = dict(declared[2])
+    return answer
 
 
 def _operation(
@@ -205,8 +208,7 @@ def _operation(
             continue
         if isinstance(answer, Binary):
             response["content"] = {
-                media: {"schema": {"type": "string", "format": "binary"}}
-                for media in answer.media_types
+                media: {"schema": dict(answer.schema)} for media in answer.media_types
             }
             if answer.headers:
                 response["headers"] = dict(answer.headers)
@@ -246,12 +248,12 @@ def generated(
     by_key = {_template_key(p): item for p, item in (hand_written_paths or {}).items()}
     operations = _declared()
     keys, definitions = models_json_schema(
-        _models(operations), ref_template=REF, schema_generator=_Schemas
+        _models(operations), ref_template=REF, schema_generator=Schemas
     )
     refs: dict[Any, str] = {model: schema["$ref"] for (model, _mode), schema in keys.items()}
     schemas: dict[str, Any] = definitions.get("$defs", {})
     query_schemas = {
-        op.query.__name__: op.query.model_json_schema(ref_template=REF, schema_generator=_Schemas)
+        op.query.__name__: op.query.model_json_schema(ref_template=REF, schema_generator=Schemas)
         for op in operations
         if op.query is not None
     }
@@ -264,13 +266,21 @@ def generated(
     return paths, schemas
 
 
-def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
-    """The whole document: the hand-written one with every declared operation put in its
-    place (a declared path replaces the hand-written operations of the same method) and the
-    models' schemas among the components. A fresh dict each call."""
-    from fieldapp import openapi as hand_written  # what has not moved yet
+def _hand_written(document: dict[str, Any]) -> None:
+    """The paths not declared yet, and the components only they use, into `document`."""
+    for name in HAND_WRITTEN_MODULES:
+        part = importlib.import_module(name).hand_written()
+        document["paths"].update(part["paths"])
+        for kind, entries in part.get("components", {}).items():
+            document["components"].setdefault(kind, {}).update(entries)
 
-    document = hand_written.build_openapi(server_url)
+
+def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
+    """The whole document: the frame (`overview`), the declared operations with their
+    models' schemas, and what is still written by hand (a declared path replaces the
+    hand-written operations of the same method). A fresh dict each call."""
+    document = overview.frame(server_url)
+    _hand_written(document)
     paths, schemas = generated(document["paths"])
     for path, item in paths.items():
         # The hand-written item of the same template (its parameter names may differ) gives
@@ -287,8 +297,11 @@ def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
             if rest:
                 document["paths"].setdefault(path, {}).update(rest)
         document["paths"].setdefault(path, {}).update(item)
+    document["components"]["schemas"].update(NAMED_SCHEMAS)
     document["components"]["schemas"].update(schemas)
     _every_operation_may_refuse(document)
+    for kind in [k for k, entries in document["components"].items() if not entries]:
+        del document["components"][kind]
     _sort(document)
     return copy.deepcopy(document)
 

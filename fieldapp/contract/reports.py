@@ -25,8 +25,18 @@ from pydantic import (
 )
 
 from fieldapp import bounds
-from fieldapp.contract.base import BodyModel, ErrorDoc, QueryModel, Text, check_text, error_answer
+from fieldapp.contract.base import (
+    AnswerModel,
+    BodyModel,
+    ErrorDoc,
+    Named,
+    QueryModel,
+    Text,
+    check_text,
+    error_answer,
+)
 from fieldapp.domain import SEVERITIES, Severity
+from fieldapp.workflow import State
 from grid.crs import CRS_NAMES
 
 # A phone's clock may run a little fast; more than this ahead is a wrong clock or a typo.
@@ -373,3 +383,444 @@ class ReportListQuery(QueryModel):
     )
     page: int = Field(default=1, ge=1, le=100_000, description="Page number, from 1 (页码).")
     per_page: int = Field(default=20, ge=1, le=100, description="Items per page (每页条数).")
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+#: The enumerations the answers share, each documented once under its name.
+SeverityName = Annotated[
+    Severity,
+    Named(
+        "Severity",
+        "Warning colour (预警等级): `red` 红色 — report immediately, escalates; `orange` 橙色 — "
+        "handled the same day; `yellow` 黄色 — resolved on site by the officer or village.",
+    ),
+]
+CrsName = Annotated[
+    Crs,
+    Named(
+        "Crs",
+        "Coordinate system (坐标系): `wgs84` GPS and Tianditu (天地图, CGCS2000); `gcj02` AMap and "
+        "Tencent (高德/腾讯, 火星坐标); `bd09` Baidu (百度).",
+    ),
+]
+#: fieldapp.workflow.State's values, in its order (checked below).
+CaseState = Literal[
+    "reported",
+    "accepted",
+    "rejected",
+    "merged",
+    "assigned",
+    "signed_for",
+    "in_progress",
+    "closing_requested",
+    "closed",
+]
+assert CaseState.__args__ == tuple(s.value for s in State)  # type: ignore[attr-defined]
+CaseStateName = Annotated[
+    CaseState,
+    Named(
+        "CaseState",
+        "Workflow state (办理状态). Open: `reported` 待受理, `accepted` 已受理, `assigned` 已交办, "
+        "`signed_for` 已签收, `in_progress` 办理中, `closing_requested` 待审核 (申请办结, waiting "
+        "for review). Final: `rejected` 不予受理, `merged` 已合并 (a duplicate), `closed` 已办结.",
+    ),
+]
+
+REPORT_ID: Final = "9b2f0c1e-5d3a-4c7e-8f41-2a6b9d0e1f23"
+PHOTO_ID: Final = "5f0d7a0e-2b8c-4e47-9a53-0c6e1b2d3f4a"
+#: How a report or photo id is documented in a path.
+REPORT_ID_PARAM: Final = (
+    "The report's id, the UUID its phone made.",
+    {"type": "string", "format": "uuid", "examples": [REPORT_ID]},
+)
+PHOTO_ID_PARAM: Final = (
+    "The photo's id.",
+    {"type": "string", "format": "uuid", "examples": [PHOTO_ID]},
+)
+
+PHOTO_EXAMPLE: Final[dict[str, Any]] = {
+    "id": PHOTO_ID,
+    "url": f"/api/v1/reports/{REPORT_ID}/photos/{PHOTO_ID}",
+    "thumbnail_url": f"/api/v1/reports/{REPORT_ID}/photos/{PHOTO_ID}/thumbnail",
+    "content_type": "image/jpeg",
+    "width": 4032,
+    "height": 3024,
+    "exif_lon": 119.52668,
+    "exif_lat": 35.41689,
+    "exif_taken_at": "2026-11-25T01:35:12+00:00",
+}
+
+REPORT_EXAMPLE: Final[dict[str, Any]] = {
+    "id": REPORT_ID,
+    "case_number": "东港-2026-000123",
+    "status": "reported",
+    "title": "邻里因排水沟堵塞争执",
+    "description": "两户因排水沟堵塞发生口角，已初步劝解，约定明日由社区协调疏通。",
+    "address": "海曲社区3号楼东侧",
+    "category": "neighbours",
+    "category_name": "邻里纠纷",
+    "severity": "orange",
+    "people_involved": 3,
+    "potential_group_incident": False,
+    "occurred_at": "2026-11-25T01:30:00+00:00",
+    "reported_at": "2026-11-25T01:42:17.503211+00:00",
+    "lon": 119.52671,
+    "lat": 35.41692,
+    "input": {"lon": 119.532139, "lat": 35.416633, "crs": "gcj02"},
+    "accuracy_m": 8.5,
+    "cell": {"id": 10412, "code": "371102001003002", "name": "海曲社区第2网格（示例）"},
+    "village": {"id": 1203, "code": "371102001003", "name": "海曲社区（示例）"},
+    "township": {"id": 58, "code": "371102001", "name": "日照街道"},
+    "county": {"id": 2, "code": "371102", "name": "东港区"},
+    "officer": {"id": 311, "display_name": "网格员0311（示例）"},
+    "outside_own_cells": False,
+    "distance_to_own_cells_m": 0.0,
+    "version": 1,
+    "parties": [
+        {
+            "name": "张三",
+            "id_number": "371102199001011234",
+            "phone": "13812345678",
+            "role": "当事人",
+        },
+        {"name": "李四", "id_number": None, "phone": None, "role": None},
+    ],
+    "photos": [PHOTO_EXAMPLE],
+}
+
+#: The same report as city staff see it: parties' personal data masked.
+REPORT_MASKED_EXAMPLE: Final[dict[str, Any]] = {
+    **REPORT_EXAMPLE,
+    "parties": [
+        {
+            "name": "张*",
+            "id_number": "371102********1234",
+            "phone": "138****5678",
+            "role": "当事人",
+        },
+        {"name": "李*", "id_number": None, "phone": None, "role": None},
+    ],
+}
+
+
+class AreaRef(AnswerModel):
+    """A reference to an area or grid cell (区划引用): internal id, code and name."""
+
+    id: int
+    code: str = Field(examples=["371102001"])
+    name: str = Field(examples=["日照街道"])
+
+
+class InputPosition(AnswerModel):
+    """A position as the client sent it, before conversion to WGS-84."""
+
+    lon: float
+    lat: float
+    crs: CrsName
+
+
+class Officer(AnswerModel):
+    """The officer who filed the report (上报网格员)."""
+
+    id: int
+    display_name: str
+
+
+class Party(AnswerModel):
+    """A party (stored encrypted). In lists, and for roles that do not handle the case
+    (county and city staff), the name, ID number and phone are masked: 张*,
+    371102********1234, 138****5678; each unmasked display is audited."""
+
+    name: str
+    id_number: str | None
+    phone: str | None
+    role: str | None
+
+
+class Photo(AnswerModel):
+    """A photo of a report (现场照片)."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {}
+
+    id: uuid.UUID
+    url: str = Field(
+        json_schema_extra={"format": "uri-reference"},
+        description="The image bytes (bearer token needed).",
+    )
+    thumbnail_url: str | None = Field(
+        json_schema_extra={"format": "uri-reference"},
+        description="The thumbnail; null until the worker has made it.",
+    )
+    content_type: Literal["image/jpeg", "image/png", "image/webp"]
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    exif_lon: float | None = Field(description="Position recorded by the camera, if any.")
+    exif_lat: float | None
+    exif_taken_at: dt.datetime | None = Field(description="When the camera took it, if recorded.")
+
+
+class Report(AnswerModel):
+    """An early dispute report as stored (矛盾纠纷早报告), located in the grid."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "officer": ("As the filing officer sees it", REPORT_EXAMPLE),
+        "city": ("As city staff see it (parties masked)", REPORT_MASKED_EXAMPLE),
+    }
+
+    id: uuid.UUID
+    case_number: str = Field(
+        description="The case number people say on the phone (案件编号): the county-level "
+        "unit's short name, the year received (China time) and a sequence per unit and year, "
+        "e.g. 东港-2026-000123. Given by the server at intake; the id stays the API's key.",
+        examples=["东港-2026-000123"],
+    )
+    status: CaseStateName = Field(description="Workflow state (办理状态): `reported` on intake.")
+    title: str
+    description: str
+    address: str | None
+    category: str = Field(description="Category code.")
+    category_name: str = Field(description="Category label in the request's language.")
+    severity: SeverityName
+    people_involved: int = Field(ge=1)
+    potential_group_incident: bool = Field(
+        description="Potential group incident (群体性): people_involved reached the "
+        "configured threshold (default 5)."
+    )
+    occurred_at: dt.datetime
+    reported_at: dt.datetime = Field(description="When the server received it (上报时间).")
+    lon: float = Field(description="WGS-84 longitude.")
+    lat: float = Field(description="WGS-84 latitude.")
+    input: InputPosition
+    accuracy_m: float | None
+    cell: AreaRef = Field(description="Grid cell (网格) the point lies in.")
+    village: AreaRef = Field(description="Village or community (村/社区).")
+    township: AreaRef = Field(description="Township (乡镇/街道).")
+    county: AreaRef = Field(description="County-level unit (区/县).")
+    officer: Officer
+    outside_own_cells: bool = Field(
+        description="The point is outside the cells the officer is responsible for "
+        "(跨网格上报); accepted, and flagged for the coordinator."
+    )
+    distance_to_own_cells_m: Annotated[float, Field(ge=0)] | None = Field(
+        description="Metres from the officer's own cells; 0 inside them, null when the "
+        "officer has no cells."
+    )
+    version: int = Field(ge=1, description="Increases with every change (乐观锁版本号).")
+    parties: list[Party]
+    photos: list[Photo]
+
+
+class ReportList(AnswerModel):
+    """One page of reports (分页列表)."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "page": (
+            "First page, as city staff see it (parties masked)",
+            {"items": [REPORT_MASKED_EXAMPLE], "page": 1, "per_page": 20, "total": 1},
+        )
+    }
+
+    items: list[Report]
+    page: int = Field(ge=1)
+    per_page: int = Field(ge=1, le=100)
+    total: int = Field(ge=0, description="Reports matching the filters, over all pages.")
+
+
+class HandledBy(AnswerModel):
+    """Who handles the report now, by name."""
+
+    area: str | None = Field(description="The area that owns the case (责任层级).")
+    township: str | None
+    department: str | None = Field(description="The department it is assigned to, if any.")
+
+
+class MergedInto(AnswerModel):
+    """The case a duplicate was merged into."""
+
+    id: uuid.UUID
+    title: str | None
+
+
+class ProgressStep(AnswerModel):
+    """One step of the report's timeline, as the reporter may see it."""
+
+    at: dt.datetime
+    action: str = Field(description="`report` or the workflow action.")
+    status: CaseStateName
+    label: str = Field(description="The state it led to, in words.")
+    detail: str | None = Field(
+        description="The rejection's reason, the case merged into, the department assigned, "
+        "or the outcome."
+    )
+    merged_into: str | None = Field(default=None, description="A merge: the id of the case kept.")
+
+
+class OwnReportProgress(AnswerModel):
+    """The officer's own report: where it stands, who handles it, what happened (我的上报进展)."""
+
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "assigned": (
+            "Accepted and assigned to a department",
+            {
+                "id": REPORT_ID,
+                "title": "宅基地边界争执",
+                "status": "assigned",
+                "status_label": "已交办",
+                "reported_at": "2026-11-25T09:12:00+08:00",
+                "handled_by": {
+                    "area": "石臼街道",
+                    "township": "石臼街道",
+                    "department": "东港区司法局",
+                },
+                "outcome": None,
+                "outcome_label": None,
+                "merged_into": None,
+                "timeline": [
+                    {
+                        "at": "2026-11-25T09:12:00+08:00",
+                        "action": "report",
+                        "status": "reported",
+                        "label": "已上报",
+                        "detail": None,
+                    },
+                    {
+                        "at": "2026-11-25T10:03:00+08:00",
+                        "action": "accept",
+                        "status": "accepted",
+                        "label": "已受理",
+                        "detail": None,
+                    },
+                    {
+                        "at": "2026-11-25T10:05:00+08:00",
+                        "action": "assign",
+                        "status": "assigned",
+                        "label": "已交办",
+                        "detail": "东港区司法局",
+                    },
+                ],
+            },
+        )
+    }
+
+    id: uuid.UUID
+    title: str
+    status: CaseStateName
+    status_label: str
+    reported_at: dt.datetime
+    handled_by: HandledBy
+    outcome: str | None
+    outcome_label: str | None
+    merged_into: MergedInto | None
+    timeline: list[ProgressStep] = Field(description="Oldest first; times in China time.")
+
+
+_NO_REPORT: Final[tuple[str, Any]] = (
+    "No such report, or not visible to the caller",
+    error_answer("not_found", "No such report."),
+)
+#: A report that does not exist or is outside the caller's scope (the same answer).
+REPORT_NOT_FOUND: Final[ErrorDoc] = (
+    "No such report, or it is outside the caller's scope (the API does not reveal which).",
+    {"not_found": _NO_REPORT},
+)
+
+
+# --- photos ----------------------------------------------------------------------------------
+
+#: `POST /reports/{id}/photos` takes the photo as a multipart field (read from its bytes).
+PHOTO_UPLOAD: Final[dict[str, Any]] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["photo"],
+                "properties": {
+                    "photo": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The photo (照片): JPEG, PNG or WebP, at most 10 MiB by "
+                        "default (configurable).",
+                    }
+                },
+            },
+            "encoding": {"photo": {"contentType": "image/jpeg, image/png, image/webp"}},
+        }
+    },
+}
+
+
+def _refused(code: str, message: str) -> dict[str, Any]:
+    return error_answer(code, message, {"photo": message})
+
+
+PHOTO_ERRORS: Final[dict[int, ErrorDoc]] = {
+    400: (
+        "No `photo` field, or the file is not an acceptable photo. `code` says why: "
+        "`invalid_photo` (no field), `empty`, `not_an_image`, `unsupported_type` (e.g. HEIC), "
+        "`corrupt`, `too_large`, `too_many_pixels`, `too_many_photos`.",
+        {
+            "missing": (
+                "No photo field",
+                error_answer(
+                    "invalid_photo",
+                    "Send the photo as multipart field “photo”.",
+                    {"photo": "Required."},
+                ),
+            ),
+            "not_an_image": (
+                "A PDF sent as a photo",
+                _refused("not_an_image", "This file is not a photo (JPEG, PNG or WebP)."),
+            ),
+            "too_large": (
+                "Larger than the photo limit",
+                _refused("too_large", "The photo is too large. Send a smaller photo."),
+            ),
+            "too_many_photos": (
+                "The report already has 12 photos",
+                _refused("too_many_photos", "At most 12 photos per report."),
+            ),
+        },
+    ),
+    403: (
+        "The caller may see the report but did not file it.",
+        {
+            "not_filer": (
+                "Another user's report",
+                error_answer(
+                    "forbidden", "Only the officer who filed the report adds photos to it."
+                ),
+            )
+        },
+    ),
+    413: (
+        "The whole request is larger than the server accepts (16 MiB by default).",
+        {
+            "too_large": (
+                "Request too large",
+                error_answer("request_entity_too_large", "The request is too large."),
+            )
+        },
+    ),
+}
+
+_NO_PHOTO: Final[tuple[str, Any]] = (
+    "No such photo on this report",
+    error_answer("not_found", "No such photo."),
+)
+PHOTO_NOT_FOUND: Final[ErrorDoc] = (
+    "No such report or photo, or the report is not visible to the caller.",
+    {"no_report": _NO_REPORT, "no_photo": _NO_PHOTO},
+)
+THUMBNAIL_NOT_FOUND: Final[ErrorDoc] = (
+    "No such report or photo, or the thumbnail is not made yet (`not_ready`).",
+    {
+        "not_ready": (
+            "The worker has not made it yet",
+            error_answer("not_ready", "The thumbnail is being made; try again shortly."),
+        ),
+        "no_photo": _NO_PHOTO,
+        "no_report": _NO_REPORT,
+    },
+)

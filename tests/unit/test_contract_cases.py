@@ -23,6 +23,7 @@ from fieldapp.contract.cases import (
     CaseAction,
     action_table,
 )
+from fieldapp.contract.reports import REPORT_EXAMPLE
 from fieldapp.i18n import init_babel
 from fieldapp.workflow import REQUIRES_OUTCOME, REQUIRES_REASON, TRANSITIONS, Action
 
@@ -127,8 +128,11 @@ def test_a_case_answer_checks_the_case_fields() -> None:
         "extension_days_requested": None,
         "allowed_actions": ["accept"],
     }
-    Case.model_validate_json(json.dumps({**fields, "title": "the report's own fields"}))
+    case = {**REPORT_EXAMPLE, **fields}
+    Case.model_validate_json(json.dumps(case))
     with pytest.raises(ValidationError):
-        Case.model_validate_json(json.dumps({**fields, "allowed_actions": ["fly"]}))
+        Case.model_validate_json(json.dumps(fields))  # the report's own fields are checked too
     with pytest.raises(ValidationError):
-        Case.model_validate_json(json.dumps({**fields, "owner_level": "province"}))
+        Case.model_validate_json(json.dumps({**case, "allowed_actions": ["fly"]}))
+    with pytest.raises(ValidationError):
+        Case.model_validate_json(json.dumps({**case, "owner_level": "province"}))
