@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fieldapp import kpi
 from fieldapp.contract.stats import KeyCaseInput
 from fieldapp.domain import SEVERITIES
+from fieldapp.labels import SEVERITY_CHOICES
 from fieldapp.models import CaseEvent, Category, Report, User
 from fieldapp.services import audit, reports, rollups
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput
@@ -185,7 +186,7 @@ def validate_filters(session: Session, filters: RollupFilters) -> None:
     if unknown:
         fields["category"] = _("Unknown category: %(codes)s.", codes=", ".join(sorted(unknown)))
     if set(filters.severities) - set(SEVERITIES):
-        fields["severity"] = _("One of: red, orange, yellow.")
+        fields["severity"] = str(SEVERITY_CHOICES)
     if set(filters.statuses) - set(STATES):
         fields["status"] = _("One of: %(values)s.", values=", ".join(STATES))
     if fields:

@@ -81,10 +81,10 @@
 
   function isoDay(d) { return d.toISOString().slice(0, 10); }
 
-  // Today in China time, whatever the computer's own time zone.
-  function chinaToday() {
+  // Today in China time (the server's zone, config.time_zone), whatever the computer's own.
+  function chinaToday(timeZone) {
     var parts = new Intl.DateTimeFormat("en-CA", {
-      timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit"
+      timeZone: timeZone, year: "numeric", month: "2-digit", day: "2-digit"
     }).format(new Date());
     return new Date(parts + "T00:00:00Z");
   }
@@ -211,7 +211,7 @@
         var isCustom = e.target.value === "custom";
         custom.hidden = !isCustom;
         if (isCustom) {
-          var today = chinaToday();
+          var today = chinaToday(self.config.time_zone);
           var to = self.form.elements.to;
           var from = self.form.elements.from;
           if (!to.value) to.value = isoDay(today);
@@ -238,7 +238,7 @@
       if (f.category.value) params.set("category", f.category.value);
     }
     if (!from && !to) {
-      var today = chinaToday();
+      var today = chinaToday(this.config.time_zone);
       to = isoDay(today);
       from = isoDay(addDays(today, -(days - 1)));
     }
