@@ -19,22 +19,18 @@ from sqlalchemy.orm import Session
 from fieldapp import create_app
 from fieldapp.models import AuditEvent, Notification, OutboxMessage, Report, ReportParty
 from fieldapp.services import outbox
-from tests.support import auth, cell_centre, file_via_api
+from tests.support import auth, file_via_api, report_fields
 
 
 def _body() -> dict[str, Any]:
-    lon, lat = cell_centre(0, 0)
-    return {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "wages_labour",
-        "severity": "red",
-        "people_involved": 12,
-        "title": "工地欠薪，工人聚集",
-        "description": "十余名工人在项目部讨薪。",
-        "occurred_at": (datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
-    }
+    return report_fields(
+        category="wages_labour",
+        severity="red",
+        people_involved=12,
+        title="工地欠薪，工人聚集",
+        description="十余名工人在项目部讨薪。",
+        occurred_at=(datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
+    )
 
 
 def _app(database_url: str, broker_url: str) -> Flask:
