@@ -458,9 +458,10 @@
       dl.appendChild(el("dd", null, value));
     }
     item(labels.count, this.numbers.format(row.count));
-    item(labels.sev_red, this.numbers.format(row.red));
-    item(labels.sev_orange, this.numbers.format(row.orange));
-    item(labels.sev_yellow, this.numbers.format(row.yellow));
+    var numbers = this.numbers;
+    this.config.severities.forEach(function (level) {
+      item(labels["sev_" + level], numbers.format(row[level]));
+    });
     box.appendChild(dl);
     var href = this.casesUrl([row.code], query.get("from"), query.get("to"));
     if (href) box.appendChild(this.link(href, labels.open_cases));
@@ -477,15 +478,18 @@
       var cols = {};
       (data.columns || []).forEach(function (name, i) { cols[name] = i; });
       var severity = self.colours.severity;
+      var levels = self.config.severities;
       var peak = 1;
       var sum = 0;
       (data.rows || []).forEach(function (r) {
-        var row = {
-          code: r[cols.code], name: r[cols.name], count: r[cols.count],
-          red: r[cols.red], orange: r[cols.orange], yellow: r[cols.yellow]
-        };
+        var row = { code: r[cols.code], name: r[cols.name], count: r[cols.count] };
+        var worst = null;
+        // config.severities is most urgent first (fieldapp.domain.SEVERITIES).
+        levels.forEach(function (level) {
+          row[level] = r[cols[level]];
+          if (!worst && row[level]) worst = level;
+        });
         var latlng = self.toLatLng(r[cols.lon], r[cols.lat]);
-        var worst = row.red ? "red" : (row.orange ? "orange" : "yellow");
         var marker = L.circleMarker(latlng, {
           pane: "cityReports",
           radius: Math.min(6 + 2 * Math.sqrt(row.count), 22),
