@@ -6,10 +6,11 @@ own, with force_locale in the worker)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from flask import Flask
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
@@ -32,7 +33,7 @@ SEVERITY_LABELS: Final[dict[str, LazyString]] = {
     "orange": _l("Orange"),
     "yellow": _l("Yellow"),
 }
-SEVERITY_CHOICES: Final = _l("One of: %(values)s.", values=", ".join(SEVERITIES))
+SEVERITY_CHOICES: Final = LazyString(lambda: one_of(SEVERITY_LABELS, SEVERITIES))
 """A field's message when a severity is not one of the codes (in the API's order)."""
 SEVERITY_ZH: Final[dict[str, str]] = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
 """A level as the colour word of a Chinese sentence (新红色预警, 红色预警逾期): text that is
@@ -117,6 +118,20 @@ ROLE_LABELS: Final[dict[str, LazyString]] = {
     "department": _l("Department staff"),
     "admin": _l("Administrator"),
 }
+
+
+def one_of(table: Mapping[str, Any], codes: Iterable[str]) -> str:
+    """A field's message when a value is not one of `codes`: "One of: red, orange, yellow." —
+    each code (what the API takes) with its label from `table` where the reader's language
+    names it otherwise: "可选值：red（红）, orange（橙）, yellow（黄）。"."""
+
+    def item(code: str) -> str:
+        name = str(table.get(code, code))
+        if name.casefold() == code.replace("_", " ").casefold():
+            return code
+        return gettext("%(code)s (%(label)s)", code=code, label=name)
+
+    return gettext("One of: %(values)s.", values=", ".join(item(code) for code in codes))
 
 
 def label(table: Mapping[str, Any], key: str | None) -> str:
