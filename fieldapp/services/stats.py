@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fieldapp import kpi
 from fieldapp.contract.stats import KeyCaseInput
 from fieldapp.domain import SEVERITIES
-from fieldapp.labels import SEVERITY_CHOICES
+from fieldapp.labels import SEVERITY_CHOICES, STATE_LABELS, one_of
 from fieldapp.models import CaseEvent, Category, Report, User
 from fieldapp.services import audit, reports, rollups
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput
@@ -188,7 +188,7 @@ def validate_filters(session: Session, filters: RollupFilters) -> None:
     if set(filters.severities) - set(SEVERITIES):
         fields["severity"] = str(SEVERITY_CHOICES)
     if set(filters.statuses) - set(STATES):
-        fields["status"] = _("One of: %(values)s.", values=", ".join(STATES))
+        fields["status"] = one_of(STATE_LABELS, STATES)
     if fields:
         raise InvalidInput(_("Check the filters."), fields, code="invalid_parameters")
 
