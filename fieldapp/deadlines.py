@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from fieldapp.domain import CHINA_TZ, SEVERITIES
 
@@ -28,6 +28,10 @@ class Light(StrEnum):
 
 
 LIGHT_ORDER = {Light.GREEN: 0, Light.YELLOW: 1, Light.RED: 2}
+
+#: The reason `services.sweep` writes on its automatic escalations of overdue red cases (and
+#: the demo history with it): stored in Chinese, the record's language.
+SWEEP_REASON: Final = "红色预警逾期，按规定自动上交"
 
 
 @dataclass(frozen=True)

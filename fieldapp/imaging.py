@@ -18,9 +18,9 @@ from typing import Any, Literal
 from PIL import ExifTags, Image, ImageOps
 
 from fieldapp import bounds
+from fieldapp.domain import CHINA_TZ
 
 __all__ = [
-    "CHINA_STANDARD_TIME",
     "ImageInfo",
     "ImageRejected",
     "RejectionCode",
@@ -46,8 +46,6 @@ MAX_PIXELS = 40_000_000
 #: of 1:20 or narrower is no photo of a scene, and the width of 1 px makes it a bomb.
 MAX_ASPECT = 20
 
-# Cameras that write no OffsetTimeOriginal record wall-clock time; our officers are in China.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 _ACCEPTED_TYPES = "JPEG, PNG or WebP"
 _CONTENT_TYPES = {
@@ -394,7 +392,7 @@ def _taken_at(exif: Image.Exif | None) -> datetime | None:
         return None
     # No (readable) offset: EXIF without OffsetTimeOriginal is local wall-clock time, and our
     # officers work in China, so assume China Standard Time (UTC+8, no daylight saving).
-    taken = taken.replace(tzinfo=offset or CHINA_STANDARD_TIME)
+    taken = taken.replace(tzinfo=offset or CHINA_TZ)
     # A camera clock never set reads 1970 or 2000-01-01; a broken one any year. Outside the
     # window every stored date keeps to (fieldapp.bounds) it is no capture time.
     try:

@@ -6,14 +6,15 @@ own, with force_locale in the worker)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from flask import Flask
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
-from fieldapp.domain import SEVERITIES
+from fieldapp.domain import SEVERITIES, SEVERITY_COLOURS
 from fieldapp.workflow import Action, State
 
 STATE_LABELS: Final[dict[str, LazyString]] = {
@@ -32,6 +33,12 @@ SEVERITY_LABELS: Final[dict[str, LazyString]] = {
     "orange": _l("Orange"),
     "yellow": _l("Yellow"),
 }
+SEVERITY_CHOICES: Final = LazyString(lambda: one_of(SEVERITY_LABELS, SEVERITIES))
+"""A field's message when a severity is not one of the codes (in the API's order)."""
+SEVERITY_ZH: Final[dict[str, str]] = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
+"""A level as the colour word of a Chinese sentence (新红色预警, 红色预警逾期): text that is
+stored and sent in Chinese whatever the reader's language (the inbox's notices, the automatic
+escalation's reason), so not a lazy label; the short badge words are SEVERITY_LABELS'."""
 OUTCOME_LABELS: Final[dict[str, LazyString]] = {
     "resolved": _l("Resolved"),
     "stabilised": _l("Stabilised"),
@@ -113,6 +120,20 @@ ROLE_LABELS: Final[dict[str, LazyString]] = {
 }
 
 
+def one_of(table: Mapping[str, Any], codes: Iterable[str]) -> str:
+    """A field's message when a value is not one of `codes`: "One of: red, orange, yellow." —
+    each code (what the API takes) with its label from `table` where the reader's language
+    names it otherwise: "可选值：red（红）, orange（橙）, yellow（黄）。"."""
+
+    def item(code: str) -> str:
+        name = str(table.get(code, code))
+        if name.casefold() == code.replace("_", " ").casefold():
+            return code
+        return gettext("%(code)s (%(label)s)", code=code, label=name)
+
+    return gettext("One of: %(values)s.", values=", ".join(item(code) for code in codes))
+
+
 def label(table: Mapping[str, Any], key: str | None) -> str:
     """`key`'s label from `table` in the reader's language: the code itself if unknown, ""
     for None (a column with no value)."""
@@ -122,10 +143,11 @@ def label(table: Mapping[str, Any], key: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """The label look-ups and the severity order for every page's templates, so no template
-    spells out a severity list or a label table of its own."""
+    """The label look-ups, the severity order and colours for every page's templates, so no
+    template or stylesheet spells out a severity list, colour or label table of its own."""
     app.jinja_env.globals.update(
         severities=SEVERITIES,
+        severity_colours=SEVERITY_COLOURS,
         state_label=lambda key: label(STATE_LABELS, key),
         action_label=lambda key: label(ACTION_LABELS, key),
         severity_label=lambda key: label(SEVERITY_LABELS, key),

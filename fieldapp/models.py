@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fieldapp.domain import SEVERITIES
 from grid.models import (  # noqa: F401  (re-exported for Alembic and the app)
     Area,
     Base,
@@ -82,7 +83,10 @@ class Report(Base):
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("severity IN ('red','orange','yellow')", name="severity"),
+        # The same text as migration 0001's (so autogenerate sees no change), from the one list.
+        CheckConstraint(
+            "severity IN (" + ",".join(f"'{s}'" for s in SEVERITIES) + ")", name="severity"
+        ),
         CheckConstraint("input_crs IN ('wgs84','gcj02','bd09')", name="input_crs"),
         CheckConstraint("people_involved >= 0", name="people_involved"),
         Index("ix_reports_geom", "geom", postgresql_using="gist"),

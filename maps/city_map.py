@@ -23,6 +23,7 @@ from folium.elements import JSCSSMixin
 from folium.plugins import HeatMap, MarkerCluster
 from jinja2 import Template
 
+from fieldapp.domain import SEVERITY_COLOURS
 from maps.builders import CITY_CENTRE, CITY_ZOOM
 from maps.offline import DEFAULT_STATIC_URL, localize, offline_map
 
@@ -32,7 +33,6 @@ __all__ = ["CLASS_COLOURS", "NO_DATA_COLOUR", "SEVERITY_COLOURS", "city_map", "s
 #: in grey scale in order).
 CLASS_COLOURS: Final = ("#f2f2f2", "#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 NO_DATA_COLOUR: Final = "#bdbdbd"
-SEVERITY_COLOURS: Final = {"red": "#d7191c", "orange": "#f07c16", "yellow": "#e6c200"}
 
 # Folium's Map asks for jQuery, Bootstrap, Font Awesome and the awesome-markers plugin by
 # default: ~600 KB this page never uses (its controls are plain Leaflet and its markers are

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from playwright.sync_api import Page, Route, sync_playwright
 
 from fieldapp.demo.accounts import DEMO_PASSWORD
+from fieldapp.domain import CHINA_TZ
 
 REPO = Path(__file__).resolve().parent.parent
 ARGS = [
@@ -53,7 +54,7 @@ def main(base: str, out: Path) -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
 
         def page_for(size: dict[str, Any]) -> Page:
-            context = browser.new_context(**size, locale="zh-CN", timezone_id="Asia/Shanghai")
+            context = browser.new_context(**size, locale="zh-CN", timezone_id=CHINA_TZ.key)
             context.route("**/*", local_only)
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

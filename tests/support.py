@@ -102,13 +102,11 @@ def cell_centre(i: int = 0, j: int = 0) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def file_via_api(
-    client: Any, people: dict[str, dict[str, object]], who: str = "officer_a", **overrides: Any
-) -> dict[str, Any]:
-    """File a report through the API as `who`'s phone would (an orange neighbours' dispute an
-    hour ago, in the officer's first cell; `overrides` replace fields); returns the answer."""
+def report_fields(who: str = "officer_a", **overrides: Any) -> dict[str, Any]:
+    """A report's body as `who`'s phone sends it (an orange neighbours' dispute an hour ago, in
+    the officer's first cell, a new id; `overrides` replace fields)."""
     lon, lat = cell_centre(0, 0) if who == "officer_a" else cell_centre(4, 0)
-    body = {
+    return {
         "id": str(uuid.uuid4()),
         "lon": lon,
         "lat": lat,
@@ -120,6 +118,14 @@ def file_via_api(
         "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
         **overrides,
     }
+
+
+def file_via_api(
+    client: Any, people: dict[str, dict[str, object]], who: str = "officer_a", **overrides: Any
+) -> dict[str, Any]:
+    """File a report through the API as `who`'s phone would (`report_fields`); returns the
+    answer."""
+    body = report_fields(who, **overrides)
     r = client.post("/api/v1/reports", json=body, headers=auth(people, who))
     assert r.status_code == 201, r.get_json()
     return dict(r.get_json())

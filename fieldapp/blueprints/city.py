@@ -23,6 +23,7 @@ from fieldapp import bounds
 from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
+from fieldapp.domain import CHINA_TZ, SEVERITIES
 from fieldapp.i18n import language
 from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, User
@@ -200,6 +201,9 @@ def map_page() -> ResponseReturnValue:
     config: dict[str, Any] = {
         "language": language(),
         "display_crs": display_crs,
+        # The zone the date window's days are counted in (the computer's own may differ).
+        "time_zone": CHINA_TZ.key,
+        "severities": list(SEVERITIES),
         "level": DEFAULT_LEVEL,
         "metric": "count",
         "window_days": DEFAULT_WINDOW_DAYS,

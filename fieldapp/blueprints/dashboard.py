@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
+from fieldapp.domain import SEVERITY_COLOURS
 from fieldapp.i18n import language
 from fieldapp.labels import (
     AREA_LEVEL_LABELS,
@@ -153,6 +154,7 @@ def page() -> ResponseReturnValue:
         "overdue": overdue,
         "overdue_now": overdue_now,
         "open_states": list(case_list.OPEN_STATUS_VALUES),
+        "severity_colours": SEVERITY_COLOURS,
         "urls": {
             "rollups": url_for("stats_api.rollups"),
             "kpis": url_for("stats_api.kpis"),

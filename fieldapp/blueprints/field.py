@@ -26,6 +26,7 @@ from fieldapp.contract.base import error_answer
 from fieldapp.contract.checkins import CheckinDays, CheckinDaysQuery
 from fieldapp.contract.reports import REPORT_ID_PARAM, OwnReportProgress
 from fieldapp.db import db
+from fieldapp.domain import CHINA_TZ
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
 from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
@@ -197,6 +198,8 @@ def app_shell() -> ResponseReturnValue:
     config = {
         "language": chosen,
         "api": "/api/v1",
+        # The zone the server counts days and shows times in (the phone's own may differ).
+        "time_zone": CHINA_TZ.key,
         "group_threshold": current_app.config.get("GROUP_INCIDENT_THRESHOLD", 5),
         "max_photo_bytes": current_app.config.get("MAX_PHOTO_BYTES", 10 * 1024 * 1024),
         "tile_url": current_app.config.get("TILE_URL"),

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.deadlines import SWEEP_REASON, DeadlinePolicy
 from fieldapp.demo.frame import CHINA_OFFSET_S, DAY_S, NO_TIME
 from fieldapp.demo.reports import SEVERITY_BY_CODE, ReportPlan
 from fieldapp.workflow import (
@@ -105,8 +105,6 @@ REASONS: Mapping[Action, tuple[str, ...]] = {
     ),
     Action.REQUEST_CLOSING: ("双方已达成调解协议，申请办结", "矛盾已化解，申请办结"),
 }
-SWEEP_REASON = "红色预警逾期，按规定自动上交"
-"""The reason `services.sweep` writes on its automatic escalations."""
 
 DEPARTMENT_ACTIONS = frozenset(
     {

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from fieldapp import bounds
+from fieldapp.labels import OUTCOME_LABELS, SATISFACTION_LABELS, one_of
 from fieldapp.models import Cell, Report, User
 from fieldapp.services import reports, rollups, scope, stats
 from fieldapp.services.errors import InvalidInput
@@ -110,10 +111,10 @@ def parse_case_filters(args: Mapping[str, str]) -> CaseFilters:
         errors["to"] = _("The end date is before the start date.")
     outcomes = split_list(args.get("outcome"))
     if set(outcomes) - set(OUTCOMES):
-        errors["outcome"] = _("One of: %(values)s.", values=", ".join(OUTCOMES))
+        errors["outcome"] = one_of(OUTCOME_LABELS, OUTCOMES)
     satisfactions = split_list(args.get("satisfaction"))
     if set(satisfactions) - set(SATISFACTIONS):
-        errors["satisfaction"] = _("One of: %(values)s.", values=", ".join(SATISFACTIONS))
+        errors["satisfaction"] = one_of(SATISFACTION_LABELS, SATISFACTIONS)
     cells = split_list(args.get("cells"))
     if len(cells) > MAX_CELLS:
         errors["cells"] = _("At most %(n)d grid cells.", n=MAX_CELLS)

@@ -269,7 +269,7 @@ def daily_counts(
         text(
             """
             SELECT cell_id,
-                   ((reported_at AT TIME ZONE 'Asia/Shanghai')::date - CAST(:start AS date)) AS d,
+                   ((reported_at AT TIME ZONE :tz)::date - CAST(:start AS date)) AS d,
                    count(*) AS n
             FROM reports
             WHERE reported_at >= :t0 AND reported_at < :t1
@@ -280,6 +280,7 @@ def daily_counts(
             """
         ),
         {
+            "tz": CHINA_TZ.key,
             "start": start,
             "t0": day_start(start),
             "t1": day_start(end_date + timedelta(days=1)),

@@ -29,7 +29,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, false, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from fieldapp.domain import CHINA_TZ
+from fieldapp.domain import CHINA_TZ, SEVERITIES
 from fieldapp.models import Area, Cell, Report, User
 from fieldapp.services import geography, scope
 from fieldapp.services.errors import NotFound
@@ -437,7 +437,7 @@ def cell_tile(
 
 #: Columns of each row of `report_cells` (arrays, not GeoJSON: 4,586 cells × 8 values are
 #: ~150 KB before compression, whatever the number of reports).
-REPORT_CELL_COLUMNS: Final = ("code", "name", "lon", "lat", "count", "red", "orange", "yellow")
+REPORT_CELL_COLUMNS: Final = ("code", "name", "lon", "lat", "count", *SEVERITIES)
 
 _anchor_lock = threading.Lock()
 _anchors: dict[tuple[int, int], dict[int, tuple[str, str, float, float]]] = {}
@@ -481,9 +481,7 @@ def report_cells(session: Session, user: User, filters: LayerFilters) -> dict[st
         select(
             Report.cell_id,
             func.count(),
-            func.count().filter(Report.severity == "red"),
-            func.count().filter(Report.severity == "orange"),
-            func.count().filter(Report.severity == "yellow"),
+            *(func.count().filter(Report.severity == level) for level in SEVERITIES),
         )
         .where(Report.cell_id.is_not(None))
         .group_by(Report.cell_id)
@@ -492,11 +490,11 @@ def report_cells(session: Session, user: User, filters: LayerFilters) -> dict[st
     rows: list[list[Any]] = []
     total = 0
     result: Any = session.execute(_window(stmt, user, filters))
-    for cell_id, n, red, orange, yellow in result:
+    for cell_id, n, *per_severity in result:
         anchor = anchors.get(int(cell_id))
         if anchor is None:  # a cell imported after the cache: next request rebuilds it
             continue
-        rows.append([*anchor, int(n), int(red), int(orange), int(yellow)])
+        rows.append([*anchor, int(n), *(int(k) for k in per_severity)])
         total += int(n)
     rows.sort(key=lambda r: str(r[0]))
     return {"columns": list(REPORT_CELL_COLUMNS), "rows": rows, "total": total}

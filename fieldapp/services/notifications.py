@@ -12,10 +12,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from fieldapp.labels import SEVERITY_ZH
 from fieldapp.models import Area, Notification, OutboxMessage, Report, User
-
-SEVERITY_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
-
 
 DELIVER_TASK = "workers.tasks.deliver_notification"
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fieldapp import kpi
 from fieldapp.contract.stats import KeyCaseInput
 from fieldapp.domain import SEVERITIES
+from fieldapp.labels import SEVERITY_CHOICES, STATE_LABELS, one_of
 from fieldapp.models import CaseEvent, Category, Report, User
 from fieldapp.services import audit, reports, rollups
 from fieldapp.services.errors import Conflict, Forbidden, InvalidInput
@@ -185,9 +186,9 @@ def validate_filters(session: Session, filters: RollupFilters) -> None:
     if unknown:
         fields["category"] = _("Unknown category: %(codes)s.", codes=", ".join(sorted(unknown)))
     if set(filters.severities) - set(SEVERITIES):
-        fields["severity"] = _("One of: red, orange, yellow.")
+        fields["severity"] = str(SEVERITY_CHOICES)
     if set(filters.statuses) - set(STATES):
-        fields["status"] = _("One of: %(values)s.", values=", ".join(STATES))
+        fields["status"] = one_of(STATE_LABELS, STATES)
     if fields:
         raise InvalidInput(_("Check the filters."), fields, code="invalid_parameters")
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fieldapp.deadlines import DeadlinePolicy
+from fieldapp.deadlines import SWEEP_REASON, DeadlinePolicy
 from fieldapp.models import CaseEvent, Report
 from fieldapp.services import audit, cases, notifications
 from fieldapp.workflow import Action, IllegalTransition, Relation, State, decide
@@ -117,7 +117,7 @@ def _escalate(session: Session, report_id: Any, now: datetime, policy: DeadlineP
             action="escalate",
             from_status=from_status,
             to_status=report.status,
-            reason="红色预警逾期，按规定自动上交",
+            reason=SWEEP_REASON,
             data={"automatic": True, "to_level": report.owner_level},
         )
     )

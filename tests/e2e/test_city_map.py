@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import Engine, delete, text
 
-from fieldapp.domain import CHINA_TZ
+from fieldapp.domain import CHINA_TZ, SEVERITIES, SEVERITY_COLOURS
 from fieldapp.models import Report
 from grid.crs import from_wgs84
 from tests import support
@@ -213,9 +213,16 @@ def test_city_map_offline_safe_and_within_budget(
     card = page.evaluate(
         "(() => { const m = window.cityMap.cluster.getLayers()[0];"
         " const box = window.cityMap.cellPopup(m.options.row, window.cityMap.query());"
-        " return [box.textContent, box.querySelector('a').getAttribute('href')]; })()"
+        " return [box.textContent, box.querySelector('a').getAttribute('href'),"
+        " Array.from(box.querySelectorAll('dt'), (d) => d.textContent),"
+        " m.options.fillColor, m.options.row]; })()"
     )
     assert "cells=" + code in card[1] and card[1].startswith("/cases?")
+    # Its counts per severity, most urgent first, and the bubble in the colour of its most
+    # urgent level: the server's list and palette (fieldapp.domain), not the script's.
+    assert card[2][1:] == ["红", "橙", "黄"]
+    worst = next(level for level in SEVERITIES if card[4][level])
+    assert card[3] == SEVERITY_COLOURS[worst]
     page.wait_for_timeout(200)  # give an injected handler time to fire, if there were one
     assert log.dialogs == []
     assert log.blocked == [] and log.failed == [] and log.console_errors == []

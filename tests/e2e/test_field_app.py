@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import Engine, text
 
+from fieldapp.domain import CHINA_TZ, SEVERITIES, SEVERITY_COLOURS
 from tests import support
 from tests.e2e.conftest import PageLog
 
@@ -161,10 +162,19 @@ def test_file_a_report_online_on_a_phone(
 
     # Phone layout: nothing wider than the screen, big severity buttons.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    for colour in ("red", "orange", "yellow"):
-        box = page.locator(f".sev-{colour}").bounding_box()
+    for level in SEVERITIES:
+        box = page.locator(f".sev-{level}").bounding_box()
         assert box is not None and box["height"] >= 44
+        # In the one palette (fieldapp.domain.SEVERITY_COLOURS), set by the server.
+        hex_ = SEVERITY_COLOURS[level].lstrip("#")
+        rgb = "rgb({}, {}, {})".format(*(int(hex_[i : i + 2], 16) for i in (0, 2, 4)))
+        assert (
+            page.eval_on_selector(f".sev-{level}", "e => getComputedStyle(e).backgroundColor")
+            == rgb
+        )
     assert "红" in page.locator(".sev-red").inner_text()
+    # Times are shown in the server's zone, whatever the phone's.
+    assert page.evaluate("window.FIELD_CONFIG.time_zone") == CHINA_TZ.key
 
     # Client-side validation mirrors the server's.
     page.click("#submit")

@@ -18,27 +18,9 @@ from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.models import CaseEvent, Notification, Report, SupervisionOrder
 from fieldapp.services import sweep
 from tests.support import auth, cell_centre
+from tests.support import file_via_api as file
 
 pytestmark = pytest.mark.usefixtures("people")
-
-
-def file(client: FlaskClient, people: dict, **overrides: Any) -> dict[str, Any]:
-    lon, lat = cell_centre(0, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
-        "title": "宅基地边界争执",
-        "description": "两户因宅基地边界发生争执。",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-    }
-    body.update(overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    return dict(r.get_json())
 
 
 def act(

@@ -30,7 +30,7 @@ from fieldapp.models import (
     Report,
     ReportParty,
 )
-from tests.support import auth, cell_centre
+from tests.support import auth, file_via_api
 
 
 @pytest.fixture
@@ -99,21 +99,17 @@ def test_request_progress_download_and_expiry_through_a_real_worker(
     client = worker_app.test_client()
     celery_app = worker_app.extensions["celery"]
     for i in range(5):
-        lon, lat = cell_centre(0, 0)
-        body = {
-            "id": str(uuid.uuid4()),
-            "lon": lon,
-            "lat": lat,
-            "category": "neighbours",
-            "severity": "red" if i % 2 else "yellow",
-            "people_involved": 2 + i,
-            "title": f"导出测试 {i}",
-            "description": "两户因排水沟堵塞争执。",
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        }
-        cleanup["reports"].append(body["id"])
-        r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-        assert r.status_code == 201, r.get_json()
+        report_id = str(uuid.uuid4())
+        cleanup["reports"].append(report_id)  # before filing: this test commits
+        file_via_api(
+            client,
+            people,
+            id=report_id,
+            severity="red" if i % 2 else "yellow",
+            people_involved=2 + i,
+            title=f"导出测试 {i}",
+            description="两户因排水沟堵塞争执。",
+        )
 
     with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         r = client.post(

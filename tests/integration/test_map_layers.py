@@ -8,7 +8,7 @@ import gzip
 import json
 import math
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from fieldapp.models import Area, Cell, Report, User
 from fieldapp.services import map_layers
 from fieldapp.services.map_layers import LayerFilters
 from grid import queries
-from tests.support import auth, cell_centre, sign_in_cookie
+from tests.support import auth, cell_centre, file_via_api, sign_in_cookie
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -33,23 +33,9 @@ POINTS = "/api/v1/layers/reports"
 def file_report(
     client: FlaskClient, people: dict, i: int, j: int, **overrides: Any
 ) -> dict[str, Any]:
+    """An orange neighbours' dispute filed by officer_a in cell (i, j)."""
     lon, lat = cell_centre(i, j)
-    body: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "category": "neighbours",
-        "severity": "orange",
-        "people_involved": 2,
-        "title": "邻里纠纷",
-        "description": "两户因排水沟堵塞争执。",
-    }
-    body.update(overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    report: dict[str, Any] = r.get_json()
-    return report
+    return file_via_api(client, people, **{"lon": lon, "lat": lat, **overrides})
 
 
 def today() -> str:

@@ -23,7 +23,7 @@ from sqlalchemy import text as sql
 
 from fieldapp import create_app, metrics
 from fieldapp.db import db
-from tests.support import auth, cell_centre
+from tests.support import auth, report_fields
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,18 +107,12 @@ def test_metrics_only_for_allowed_addresses_or_the_token(live_app: Flask) -> Non
 
 def test_a_filed_report_is_counted(client: FlaskClient, people: dict) -> None:
     before = metrics.REPORTS_FILED._value.get()
-    lon, lat = cell_centre(0, 0)
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "neighbours",
-        "severity": "yellow",
-        "people_involved": 2,
-        "title": "计数",
-        "description": "计数测试",
-        "occurred_at": "2026-12-01T08:00:00+08:00",
-    }
+    body = report_fields(
+        severity="yellow",
+        title="计数",
+        description="计数测试",
+        occurred_at="2026-12-01T08:00:00+08:00",
+    )
     assert (
         client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a")).status_code
         == 201

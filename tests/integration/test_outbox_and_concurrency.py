@@ -19,22 +19,18 @@ from sqlalchemy.orm import Session
 from fieldapp import create_app
 from fieldapp.models import AuditEvent, Notification, OutboxMessage, Report, ReportParty
 from fieldapp.services import outbox
-from tests.support import auth, cell_centre
+from tests.support import auth, file_via_api, report_fields
 
 
 def _body() -> dict[str, Any]:
-    lon, lat = cell_centre(0, 0)
-    return {
-        "id": str(uuid.uuid4()),
-        "lon": lon,
-        "lat": lat,
-        "category": "wages_labour",
-        "severity": "red",
-        "people_involved": 12,
-        "title": "工地欠薪，工人聚集",
-        "description": "十余名工人在项目部讨薪。",
-        "occurred_at": (datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
-    }
+    return report_fields(
+        category="wages_labour",
+        severity="red",
+        people_involved=12,
+        title="工地欠薪，工人聚集",
+        description="十余名工人在项目部讨薪。",
+        occurred_at=(datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
+    )
 
 
 def _app(database_url: str, broker_url: str) -> Flask:
@@ -72,8 +68,7 @@ def test_broker_down_reports_still_accepted_then_tasks_run_once(
     bodies = [_body() for _ in range(3)]
     for body in bodies:
         cleanup.append(body["id"])
-        r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-        assert r.status_code == 201, r.get_json()
+        file_via_api(client, people, **body)
     ids = [b["id"] for b in bodies]
     assert down.extensions["fieldapp.outbox_sender"].flush(timeout=30)
     with Session(engine) as session:
@@ -128,8 +123,7 @@ def test_the_fast_path_writes_nothing_and_the_relay_takes_only_what_is_not_done(
     bodies = [_body() for _ in range(3)]
     for body in bodies:
         cleanup.append(body["id"])
-        r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-        assert r.status_code == 201, r.get_json()
+        file_via_api(client, people, **body)
     assert app.extensions["fieldapp.outbox_sender"].flush(timeout=30)
     with Session(engine) as session:
         rows = {

@@ -21,7 +21,7 @@ from fieldapp.models import AuditEvent, Notification, OutboxMessage, Report, Rep
 from fieldapp.ops_models import OutboxCheckpoint
 from fieldapp.services import outbox
 from tests.integration.test_outbox_and_concurrency import _body, _done, _wait_for
-from tests.support import auth
+from tests.support import file_via_api
 
 
 def _app(database_url: str, broker_url: str, queue: str | None = None) -> Flask:
@@ -61,8 +61,7 @@ def _file_reports(database_url: str, people: dict, n: int, ids: list[str]) -> li
     bodies = [_body() for _ in range(n)]
     for body in bodies:
         ids.append(body["id"])
-        response = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-        assert response.status_code == 201, response.get_json()
+        file_via_api(client, people, **body)
     assert app.extensions["fieldapp.outbox_sender"].flush(timeout=30)
     with Session(app.extensions["fieldapp.engine"]) as session:
         return list(

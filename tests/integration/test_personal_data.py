@@ -26,7 +26,7 @@ from fieldapp.models import AuditEvent, OutboxMessage, Report, ReportParty, Rost
 from fieldapp.services import party_data, roster
 from tests import support
 from tests.integration.test_reports_api import report_body
-from tests.support import auth
+from tests.support import auth, file_via_api
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -36,10 +36,7 @@ STAFF_PHONE = "13955556666"
 
 
 def _file(client: FlaskClient, people: dict, **overrides: Any) -> str:
-    body = report_body(**overrides)
-    r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
-    assert r.status_code == 201, r.get_json()
-    return str(body["id"])
+    return str(file_via_api(client, people, **report_body(**overrides))["id"])
 
 
 def test_stored_values_are_encrypted_with_keyed_hashes(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fieldapp.models import AuditEvent, Cell, OutboxMessage, Photo, Report, ReportParty, User
 from grid import crs
-from tests.support import PASSWORD, auth, cell_centre
+from tests.support import PASSWORD, auth, cell_centre, file_via_api
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -376,11 +376,7 @@ def test_only_officers_file_reports(client: FlaskClient, people: dict) -> None:
 
 def _file(client: FlaskClient, people: dict, who: str, i: int, j: int, **kw: Any) -> str:
     lon, lat = cell_centre(i, j)
-    r = client.post(
-        "/api/v1/reports", json=report_body(lon=lon, lat=lat, **kw), headers=auth(people, who)
-    )
-    assert r.status_code == 201, r.get_json()
-    return str(r.get_json()["id"])
+    return str(file_via_api(client, people, who, **report_body(lon=lon, lat=lat, **kw))["id"])
 
 
 def test_every_read_is_scoped_by_role_and_area(client: FlaskClient, people: dict) -> None:

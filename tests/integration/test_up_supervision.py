@@ -19,29 +19,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from fieldapp import localservices
+from tests.faults.stack import alive, children_of
 
 FIELDAPP = Path(sys.executable).parent / "fieldapp"
-
-
-def _children(pid: int) -> dict[int, str]:
-    """Direct children of pid with their command lines."""
-    found: dict[int, str] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-            except FileNotFoundError:
-                continue
-            found[int(child)] = cmd.decode(errors="replace")
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _wait(what: str, check: Callable[[], bool], log: Path, timeout: float = 120) -> None:
@@ -103,7 +83,7 @@ def test_up_restarts_what_dies_and_stops_cleanly(
     seen: set[int] = set()
     try:
         _wait("the first answer", lambda: _healthy(port), log, timeout=240)
-        children = _children(up.pid)
+        children = children_of(up.pid)
         seen |= set(children)
         assert sum("nginx" in c for c in children.values()) == 1, children
         beat = _one(children, " beat ")
@@ -118,11 +98,11 @@ def test_up_restarts_what_dies_and_stops_cleanly(
         _wait("beat's restart", lambda: "beat: restarted" in log.read_text(), log)
 
         def new_beat() -> bool:
-            beats = [p for p, c in _children(up.pid).items() if " beat " in c]
-            return len(beats) == 1 and beats[0] != beat and _alive(beats[0])
+            beats = [p for p, c in children_of(up.pid).items() if " beat " in c]
+            return len(beats) == 1 and beats[0] != beat and alive(beats[0])
 
         _wait("one new beat", new_beat, log)
-        seen |= set(_children(up.pid))
+        seen |= set(children_of(up.pid))
     finally:
         up.send_signal(signal.SIGTERM)
         try:
@@ -134,4 +114,4 @@ def test_up_restarts_what_dies_and_stops_cleanly(
     assert code == 0, text
     assert "Traceback" not in text, text
     assert "stopped" in text
-    assert not [p for p in seen if _alive(p)], "children outlived fieldapp up"
+    assert not [p for p in seen if alive(p)], "children outlived fieldapp up"

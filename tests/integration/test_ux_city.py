@@ -24,7 +24,7 @@ from fieldapp.services import export_sources, silent
 from fieldapp.services.errors import InvalidInput
 from tests.integration.test_cases_api import act, file
 from tests.integration.test_triage_pages import login
-from tests.support import auth
+from tests.support import auth, report_fields
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -139,17 +139,15 @@ def test_a_rejected_report_says_why(client: FlaskClient, people: dict) -> None:
 
 
 def test_people_involved_must_be_at_least_one(client: FlaskClient, people: dict) -> None:
-    body = {
-        "id": str(uuid.uuid4()),
-        "lon": 119.405,
-        "lat": 35.305,
-        "category": "neighbours",
-        "severity": "yellow",
-        "people_involved": 0,
-        "title": "测试",
-        "description": "测试",
-        "occurred_at": datetime.now(UTC).isoformat(),
-    }
+    body = report_fields(
+        lon=119.405,
+        lat=35.305,
+        severity="yellow",
+        people_involved=0,
+        title="测试",
+        description="测试",
+        occurred_at=datetime.now(UTC).isoformat(),
+    )
     r = client.post("/api/v1/reports", json=body, headers=auth(people, "officer_a"))
     assert r.status_code == 400
     assert "1" in r.get_json()["error"]["fields"]["people_involved"]

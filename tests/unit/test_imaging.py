@@ -13,8 +13,8 @@ import pytest
 from PIL import ExifTags, Image
 from PIL.TiffImagePlugin import IFDRational
 
+from fieldapp.domain import CHINA_TZ
 from fieldapp.imaging import (
-    CHINA_STANDARD_TIME,
     ImageInfo,
     ImageRejected,
     inspect_image,
@@ -125,7 +125,7 @@ def test_gps_written_as_exif_rationals_is_read() -> None:
 
 def test_time_without_offset_is_taken_as_china_standard_time() -> None:
     info = inspect_image(_jpeg(exif=_exif(taken="2024:05:06 07:08:09")))
-    assert info.exif_taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=CHINA_STANDARD_TIME)
+    assert info.exif_taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=CHINA_TZ)
     assert info.exif_taken_at is not None
     assert info.exif_taken_at.utcoffset() == timedelta(hours=8)
 
@@ -327,7 +327,7 @@ def test_unusable_capture_time_gives_none(taken: str) -> None:
 
 def test_malformed_offset_falls_back_to_china_standard_time() -> None:
     info = inspect_image(_jpeg(exif=_exif(taken="2024:05:06 07:08:09", offset="+8h")))
-    assert info.exif_taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=CHINA_STANDARD_TIME)
+    assert info.exif_taken_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=CHINA_TZ)
 
 
 def test_garbage_exif_block_is_ignored() -> None:

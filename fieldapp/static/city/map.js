@@ -81,10 +81,10 @@
 
   function isoDay(d) { return d.toISOString().slice(0, 10); }
 
-  // Today in China time, whatever the computer's own time zone.
-  function chinaToday() {
+  // Today in China time (the server's zone, config.time_zone), whatever the computer's own.
+  function chinaToday(timeZone) {
     var parts = new Intl.DateTimeFormat("en-CA", {
-      timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit"
+      timeZone: timeZone, year: "numeric", month: "2-digit", day: "2-digit"
     }).format(new Date());
     return new Date(parts + "T00:00:00Z");
   }
@@ -211,7 +211,7 @@
         var isCustom = e.target.value === "custom";
         custom.hidden = !isCustom;
         if (isCustom) {
-          var today = chinaToday();
+          var today = chinaToday(self.config.time_zone);
           var to = self.form.elements.to;
           var from = self.form.elements.from;
           if (!to.value) to.value = isoDay(today);
@@ -238,7 +238,7 @@
       if (f.category.value) params.set("category", f.category.value);
     }
     if (!from && !to) {
-      var today = chinaToday();
+      var today = chinaToday(this.config.time_zone);
       to = isoDay(today);
       from = isoDay(addDays(today, -(days - 1)));
     }
@@ -458,9 +458,10 @@
       dl.appendChild(el("dd", null, value));
     }
     item(labels.count, this.numbers.format(row.count));
-    item(labels.sev_red, this.numbers.format(row.red));
-    item(labels.sev_orange, this.numbers.format(row.orange));
-    item(labels.sev_yellow, this.numbers.format(row.yellow));
+    var numbers = this.numbers;
+    this.config.severities.forEach(function (level) {
+      item(labels["sev_" + level], numbers.format(row[level]));
+    });
     box.appendChild(dl);
     var href = this.casesUrl([row.code], query.get("from"), query.get("to"));
     if (href) box.appendChild(this.link(href, labels.open_cases));
@@ -477,15 +478,18 @@
       var cols = {};
       (data.columns || []).forEach(function (name, i) { cols[name] = i; });
       var severity = self.colours.severity;
+      var levels = self.config.severities;
       var peak = 1;
       var sum = 0;
       (data.rows || []).forEach(function (r) {
-        var row = {
-          code: r[cols.code], name: r[cols.name], count: r[cols.count],
-          red: r[cols.red], orange: r[cols.orange], yellow: r[cols.yellow]
-        };
+        var row = { code: r[cols.code], name: r[cols.name], count: r[cols.count] };
+        var worst = null;
+        // config.severities is most urgent first (fieldapp.domain.SEVERITIES).
+        levels.forEach(function (level) {
+          row[level] = r[cols[level]];
+          if (!worst && row[level]) worst = level;
+        });
         var latlng = self.toLatLng(r[cols.lon], r[cols.lat]);
-        var worst = row.red ? "red" : (row.orange ? "orange" : "yellow");
         var marker = L.circleMarker(latlng, {
           pane: "cityReports",
           radius: Math.min(6 + 2 * Math.sqrt(row.count), 22),

@@ -27,7 +27,7 @@
   var monthFmt = new Intl.DateTimeFormat(locale, { year: "numeric", month: "short", timeZone: "UTC" });
   var dayFmt = new Intl.DateTimeFormat(locale, { month: "short", day: "numeric", timeZone: "UTC" });
   var KPI_KEYS = ["resolution", "acceptance_on_time", "closed_on_time", "satisfaction", "checkin_compliance"];
-  var SEVERITY_COLOURS = { red: "#c62828", orange: "#ef6c00", yellow: "#f9a825" };
+  var SEVERITY_COLOURS = cfg.severity_colours; // fieldapp.domain.SEVERITY_COLOURS
 
   var state = { ready: false, failed: false, charts: {}, data: {}, figures: {} };
   window.dashboard = state;

@@ -17,7 +17,7 @@
   const LANG = CFG.language || "zh";
   const GROUP_THRESHOLD = CFG.group_threshold || 5;
   const MAX_PHOTO_BYTES = CFG.max_photo_bytes || 10 * 1024 * 1024;
-  const CHINA_TZ = "Asia/Shanghai";
+  const CHINA_TZ = CFG.time_zone; // fieldapp.domain.CHINA_TZ, from the server
   const SYNC_INTERVAL_MS = 30 * 1000;
   const BACKOFF_BASE_MS = 5 * 1000;
   const BACKOFF_MAX_MS = 15 * 60 * 1000;
