@@ -326,15 +326,6 @@ class Binary:
     )
 
 
-@dataclass(frozen=True)
-class HandWritten:
-    """An answer still described in the hand-written document (`fieldapp/openapi.py`): the
-    generator takes that operation's response for the status as it is, until the answer is
-    declared as a model. The request side (parameters, body) is always generated."""
-
-
-HAND_WRITTEN: Final = HandWritten()
-
 #: One documented error answer: its description, or (description, {name: (summary, body)})
 #: with example bodies (`error_answer(...)`), optionally with its headers as a third element
 #: (`{"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}`).
@@ -342,7 +333,6 @@ ErrorDoc = (
     str
     | tuple[str, Mapping[str, tuple[str, Any]]]
     | tuple[str, Mapping[str, tuple[str, Any]], Mapping[str, Any]]
-    | HandWritten
 )
 
 #: Component schemas the document names although no model is behind them: the enumerations
@@ -389,7 +379,7 @@ class Schemas(GenerateJsonSchema):
 #: One documented answer: (description, body). Body: an AnswerModel subclass, a Binary, a JSON
 #: schema dict (for the rare answer no model fits), or None (no body, e.g. 204).
 #: A third element, {name: (summary, value)}, gives examples where the body has none of its own.
-Body = type[BaseModel] | Binary | HandWritten | dict[str, Any] | None
+Body = type[BaseModel] | Binary | dict[str, Any] | None
 Answer = tuple[str, Body] | tuple[str, Body, Mapping[str, tuple[str, Any]]]
 
 

@@ -1,7 +1,6 @@
 """The OpenAPI 3.1 document, generated from the declared operations (`base.OPERATIONS`) and
 their models, in the frame of `fieldapp.contract.overview` (info, tags, security, shared
-answers). Paths not yet declared come from the modules in `HAND_WRITTEN_MODULES` until they
-move; each contributes only its own paths and the components only they use.
+answers). Every path of /api/v1 is declared (the hand-written document is gone, #18).
 
 `build_openapi()` needs no app: importing the view modules records their operations.
 `python -m fieldapp.contract.document --write` refreshes the snapshot `docs/openapi.json`
@@ -29,7 +28,6 @@ from fieldapp.contract.base import (
     Binary,
     Error,
     ErrorDoc,
-    HandWritten,
     Operation,
     Schemas,
     error_answer,
@@ -49,10 +47,6 @@ VIEW_MODULES: Final = (
     "fieldapp.blueprints.exports",
     "fieldapp.blueprints.docs",
 )
-#: Modules still describing operations by hand: `hand_written()` gives their paths and the
-#: components only those paths use ({"paths": ..., "components": {kind: {name: ...}}}).
-#: Remove a module here (and delete it) once its operations are declared.
-HAND_WRITTEN_MODULES: Final[tuple[str, ...]] = ()
 
 
 def _declared() -> list[Operation]:
@@ -145,14 +139,9 @@ STATUS_CODES: Final = {
 }
 
 
-def _error(
-    status: int, declared: ErrorDoc, op: Operation, hand_written: dict[str, Any]
-) -> dict[str, Any]:
+def _error(status: int, declared: ErrorDoc, op: Operation) -> dict[str, Any]:
     """An error answer: the Error schema, with the declared examples or one made from the
     description (a 400 of a body or query model names its first field)."""
-    if isinstance(declared, HandWritten):
-        answer: dict[str, Any] = hand_written["responses"][str(status)]
-        return answer
     if isinstance(declared, str):
         model = op.body or op.query
         if status == 400 and model is not None:
@@ -183,7 +172,6 @@ def _operation(
     op: Operation,
     refs: dict[Any, str],
     query_schemas: dict[str, Any],
-    hand_written: dict[str, Any],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"tags": list(op.tags), "operationId": op.operation_id}
     out["summary"] = op.summary
@@ -203,9 +191,6 @@ def _operation(
         description, answer = declared[0], declared[1]
         examples = declared[2] if len(declared) > 2 else {}
         response: dict[str, Any] = {"description": description}
-        if isinstance(answer, HandWritten):
-            responses[str(status)] = hand_written["responses"][str(status)]
-            continue
         if isinstance(answer, Binary):
             response["content"] = {
                 media: {"schema": dict(answer.schema)} for media in answer.media_types
@@ -226,7 +211,7 @@ def _operation(
     if (op.body is not None or op.query is not None) and 400 not in errors:
         errors[400] = "The request needs correcting: `fields` says what is wrong with each field."
     for status, error_doc in sorted(errors.items()):
-        responses[str(status)] = _error(status, error_doc, op, hand_written)
+        responses[str(status)] = _error(status, error_doc, op)
     if not op.public:
         responses["401"] = {"$ref": "#/components/responses/Unauthorized"}
     responses["500"] = {"$ref": "#/components/responses/InternalError"}
@@ -235,17 +220,8 @@ def _operation(
     return out
 
 
-def _template_key(path: str) -> str:
-    """`/reports/{id}` and `/reports/{report_id}` are the same path."""
-    return re.sub(r"\{[^}]*\}", "{}", path)
-
-
-def generated(
-    hand_written_paths: dict[str, Any] | None = None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """(paths, component schemas) of the declared operations. `hand_written_paths` gives the
-    responses an operation still takes from the hand-written document (`HAND_WRITTEN`)."""
-    by_key = {_template_key(p): item for p, item in (hand_written_paths or {}).items()}
+def generated() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """(paths, component schemas) of the declared operations."""
     operations = _declared()
     keys, definitions = models_json_schema(
         _models(operations), ref_template=REF, schema_generator=Schemas
@@ -261,42 +237,16 @@ def generated(
         schemas.update(query.pop("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        old = by_key.get(_template_key(op.path), {}).get(op.method, {})
-        paths.setdefault(op.path, {})[op.method] = _operation(op, refs, query_schemas, old)
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs, query_schemas)
     return paths, schemas
 
 
-def _hand_written(document: dict[str, Any]) -> None:
-    """The paths not declared yet, and the components only they use, into `document`."""
-    for name in HAND_WRITTEN_MODULES:
-        part = importlib.import_module(name).hand_written()
-        document["paths"].update(part["paths"])
-        for kind, entries in part.get("components", {}).items():
-            document["components"].setdefault(kind, {}).update(entries)
-
-
 def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
-    """The whole document: the frame (`overview`), the declared operations with their
-    models' schemas, and what is still written by hand (a declared path replaces the
-    hand-written operations of the same method). A fresh dict each call."""
+    """The whole document: the frame (`overview`) and the declared operations with their
+    models' schemas. A fresh dict each call."""
     document = overview.frame(server_url)
-    _hand_written(document)
-    paths, schemas = generated(document["paths"])
-    for path, item in paths.items():
-        # The hand-written item of the same template (its parameter names may differ) gives
-        # way: its remaining methods move under the generated path, its path-level
-        # parameters go (every generated operation declares its own).
-        for old_path in [p for p in document["paths"] if _template_key(p) == _template_key(path)]:
-            old = document["paths"][old_path]
-            shared = old.pop("parameters", [])
-            rest = {m: o for m, o in old.items() if m not in item}
-            for method_op in rest.values():  # the path's parameters go with each of them
-                method_op["parameters"] = [*shared, *method_op.get("parameters", [])]
-            if old_path != path or not rest:
-                del document["paths"][old_path]
-            if rest:
-                document["paths"].setdefault(path, {}).update(rest)
-        document["paths"].setdefault(path, {}).update(item)
+    paths, schemas = generated()
+    document["paths"].update(paths)
     document["components"]["schemas"].update(NAMED_SCHEMAS)
     document["components"]["schemas"].update(schemas)
     _every_operation_may_refuse(document)
