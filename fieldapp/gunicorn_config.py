@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from prometheus_client import multiprocess as prometheus_multiprocess
 
 from fieldapp.logging_setup import gunicorn_logconfig
 
@@ -52,8 +53,9 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(_server: Any, worker: Any) -> None:
     """Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, fieldapp.metrics): a worker
-    gone must not leave its live gauges counted."""
+    gone must not leave its live gauges counted. The module is imported with the config, in
+    the master, not here: this hook runs in gunicorn's SIGCHLD handler, and a first import
+    inside it was re-entered by the next worker's exit at shutdown (a circular-import
+    traceback in the JSON log, seen in the test of multiprocess mode)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)
+        prometheus_multiprocess.mark_process_dead(worker.pid)
