@@ -15,7 +15,6 @@ import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -24,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fieldapp.contract.document import build_openapi
+from tests.schemathesis_support import failures, has_body, json_body
 from tests.support import auth
 
 PREFIX = "/api/v1"
@@ -55,12 +55,6 @@ FOUND: Counter[tuple[str, str, str]] = Counter()
 EXAMPLES: dict[tuple[str, str, str], str] = {}
 
 
-def _failures(error: BaseException) -> list[Failure]:
-    if isinstance(error, FailureGroup):
-        return [f for e in error.exceptions for f in _failures(e)]
-    return [error] if isinstance(error, Failure) else []
-
-
 @schema.parametrize()
 @settings(
     max_examples=8,
@@ -75,19 +69,14 @@ def test_answers_conform_to_the_document(case: Any, client: FlaskClient, people:
             "query_string": case.query or None,
             "headers": {**(case.headers or {}), **auth(people, who)},
         }
-        has_body = type(case.body).__name__ != "NotSet"
-        if has_body and case.media_type == "application/json":
-            if isinstance(case.body, bytes):
-                kwargs.update(data=case.body, content_type="application/json")
-            else:
-                kwargs["json"] = case.body
-        elif has_body and case.media_type == "multipart/form-data":
+        if has_body(case) and case.media_type == "multipart/form-data":
             continue  # photos: driven by their own tests with real images
+        kwargs.update(json_body(case))
         response = client.open(PREFIX + case.formatted_path, **kwargs)
         try:
             case.validate_response(response, checks=CHECKS)
         except BaseException as error:  # Failure / FailureGroup: recorded, see above
-            for failure in _failures(error) or [error]:
+            for failure in failures(error) or [error]:
                 if "`Authorization`" in str(failure):
                     # A case meant to go without a token: this harness always signs in as
                     # the role (the unauthenticated answers have tests of their own).

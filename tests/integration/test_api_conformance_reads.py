@@ -14,7 +14,6 @@ import schemathesis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fieldapp.contract.document import build_openapi
+from tests.schemathesis_support import failures, json_body
 from tests.support import auth
 
 PREFIX = "/api/v1"
@@ -52,12 +52,6 @@ FOUND: Counter[tuple[str, str, str]] = Counter()
 EXAMPLES: dict[tuple[str, str, str], str] = {}
 
 
-def _failures(error: BaseException) -> list[Failure]:
-    if isinstance(error, FailureGroup):
-        return [f for e in error.exceptions for f in _failures(e)]
-    return [error] if isinstance(error, Failure) else []
-
-
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_answers_conform_to_the_document(case: Any, client: FlaskClient, people: dict) -> None:
@@ -71,16 +65,12 @@ def test_answers_conform_to_the_document(case: Any, client: FlaskClient, people:
             "query_string": case.query or None,
             "headers": headers,
         }
-        if type(case.body).__name__ != "NotSet" and case.media_type == "application/json":
-            if isinstance(case.body, bytes):
-                kwargs.update(data=case.body, content_type="application/json")
-            else:
-                kwargs["json"] = case.body
+        kwargs.update(json_body(case))
         response = client.open(PREFIX + case.formatted_path, **kwargs)
         try:
             case.validate_response(response, checks=CHECKS)
         except BaseException as error:  # Failure / FailureGroup: recorded, see above
-            for failure in _failures(error) or [error]:
+            for failure in failures(error) or [error]:
                 title = getattr(failure, "title", type(failure).__name__)
                 key = (who, f"{case.method} {case.path}", title)
                 FOUND[key] += 1

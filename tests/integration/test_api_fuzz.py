@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 
 from fieldapp.contract.document import build_openapi
+from tests.schemathesis_support import has_body, json_body
 from tests.support import auth
 
 PREFIX = "/api/v1"
@@ -37,19 +38,14 @@ def test_no_operation_answers_500(case: Any, client: FlaskClient, people: dict) 
             "query_string": case.query or None,
             "headers": {**(case.headers or {}), **auth(people, who)},
         }
-        has_body = type(case.body).__name__ != "NotSet"
-        if has_body and case.media_type == "application/json":
-            if isinstance(case.body, bytes):
-                kwargs.update(data=case.body, content_type="application/json")
-            else:
-                kwargs["json"] = case.body
+        kwargs.update(json_body(case))
         response = client.open(PREFIX + case.formatted_path, **kwargs)
         assert response.status_code < 500, (
             who,
             case.method,
             case.formatted_path,
             case.query,
-            case.body if has_body else None,
+            case.body if has_body(case) else None,
             response.get_data(as_text=True)[:300],
         )
 
