@@ -53,6 +53,31 @@ class PageLog:
     console_errors: list[str] = field(default_factory=list)
     bytes_received: int = 0
 
+    def watch(self, page: object) -> None:
+        """Record on this log what goes wrong on the page: requests that failed, static files
+        answered with an error, console errors and uncaught exceptions."""
+        page.on("requestfailed", self._request_failed)  # type: ignore[attr-defined]
+        page.on("response", self._response)  # type: ignore[attr-defined]
+        page.on(  # type: ignore[attr-defined]
+            "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
+        )
+        page.on("pageerror", lambda e: self.console_errors.append(str(e)))  # type: ignore[attr-defined]
+
+    def _request_failed(self, request) -> None:  # type: ignore[no-untyped-def]
+        # Chromium cancels what is still loading when the page navigates (the favicon, say,
+        # requested after the load event and answered 200 by the server): net::ERR_ABORTED is
+        # that cancellation, not a broken page. A missing file is an error *response*, which
+        # _response records.
+        if request.failure != NAVIGATION_CANCELLED:
+            self.failed.append(request.url)
+
+    def _response(self, response) -> None:  # type: ignore[no-untyped-def]
+        if response.status >= 400 and urlparse(response.url).path.startswith("/static/"):
+            self.failed.append(f"{response.url} ({response.status})")
+
+
+NAVIGATION_CANCELLED = "net::ERR_ABORTED"
+
 
 @pytest.fixture
 def page_and_log(browser) -> Iterator[tuple[object, PageLog]]:  # type: ignore[no-untyped-def]
@@ -74,8 +99,6 @@ def page_and_log(browser) -> Iterator[tuple[object, PageLog]]:  # type: ignore[n
             route.abort()
 
     page.route("**/*", only_loopback)
-    page.on("requestfailed", lambda r: log.failed.append(r.url))
-    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log.console_errors.append(str(e)))
+    log.watch(page)
     yield page, log
     context.close()

@@ -85,8 +85,7 @@ def test_deadline_policy_and_audit_log_in_chromium(
 
     context.route("**/*", only_loopback)
     page = context.new_page()
-    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log.console_errors.append(str(e)))
+    log.watch(page)
     try:
         page.goto(f"{live_server}/login?next=/admin/")
         page.fill('input[name="username"]', USERNAME)

@@ -21,6 +21,7 @@ from fieldapp.domain import CHINA_TZ, SEVERITIES, SEVERITY_COLOURS
 from fieldapp.models import Report
 from grid.crs import from_wgs84
 from tests import support
+from tests.e2e.conftest import PageLog
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +32,10 @@ TOWNSHIP_1 = "991101001"
 
 
 @dataclass
-class Visit:
-    """What one browser context did: requests blocked or failed, console errors, dialogs,
-    and every response (URL, status, bytes on the wire, bytes decoded)."""
+class Visit(PageLog):
+    """What one browser context did: a PageLog, the dialogs, and every response (URL, status,
+    bytes on the wire, bytes decoded)."""
 
-    blocked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     responses: list[tuple[str, int, int, int]] = field(default_factory=list)
 
@@ -135,10 +133,8 @@ def visit(browser: Any) -> Iterator[tuple[Any, Visit]]:
     # as a first visit.
     context.route("**/*", only_loopback)
     page = context.new_page()
-    page.on("requestfailed", lambda r: log.failed.append(r.url))
     page.on("requestfinished", finished)
-    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log.console_errors.append(str(e)))
+    log.watch(page)
 
     def dialog(d: Any) -> None:
         log.dialogs.append(d.message)  # an alert() from a title: it ran as script

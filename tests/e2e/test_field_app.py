@@ -66,9 +66,7 @@ def _phone_context(browser: Any, *, service_workers: str = "allow") -> tuple[Any
     context.route("**/*", only_loopback)
     context.on("request", lambda r: _record_foreign(log, r.url))
     page = context.new_page()
-    page.on("requestfailed", lambda r: log.failed.append(r.url))
-    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: log.console_errors.append(str(e)))
+    log.watch(page)
     return context, page, log
 
 

@@ -35,9 +35,7 @@ class Browser:
         self.dialogs: list[str] = []
         self.context.route("**/*", self._only_loopback)
         self.page = self.context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda e: self.log.console_errors.append(str(e)))
-        self.page.on("requestfailed", lambda r: self.log.failed.append(r.url))
+        self.log.watch(self.page)
         self.page.on("dialog", self._dialog)
 
     def _only_loopback(self, route: Any) -> None:
@@ -47,10 +45,6 @@ class Browser:
         else:
             self.log.blocked.append(url)
             route.abort()
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.log.console_errors.append(message.text)
 
     def _dialog(self, dialog: Any) -> None:
         # An alert() from a title would mean the title ran as script.
