@@ -123,8 +123,10 @@ def api_user() -> User:
         raise ApiError(
             401, "unauthorized", _("The token is unknown, expired or revoked. Sign in again.")
         )
-    g.api_user, g.api_token_id = found
-    if found[0].must_change_password:
+    g.api_user, g.api_token_id = found.user, found.token_id
+    if found.touch:
+        accounts.touch_token(db.engine, found.token_id)
+    if found.user.must_change_password:
         raise ApiError(
             403,
             "password_change_required",
@@ -133,7 +135,7 @@ def api_user() -> User:
                 "sign in on the web and change it at /account."
             ),
         )
-    return found[0]
+    return found.user
 
 
 def _sign_in_first() -> ApiError:

@@ -85,17 +85,14 @@ def change_password() -> ResponseReturnValue:
         return _render(400, _("The two new passwords differ."))
     if not accounts.verify_password(user.password_hash, old):
         return _render(400, _("The current password is wrong."))
-    if old == new:
-        return _render(400, _("Choose a password different from the current one."))
     try:
-        passwords.check_strength(
-            new, username=user.username, phone=user_phone(keyring(), user.phone)
+        # Ends every browser session and device token of the user; this browser signs in
+        # afresh.
+        accounts.replace_own_password(
+            db.session, user, old, new, phone=user_phone(keyring(), user.phone)
         )
     except InvalidInput as err:
-        return _render(400, "".join([err.message, *err.fields.values()]))
-    # Ends every browser session and device token of the user; this browser signs in afresh.
-    accounts.set_password(db.session, user, new, actor_id=user.id)
-    user.must_change_password = False
+        return _render(400, " ".join([err.message, *err.fields.values()]))
     db.session.commit()
     start_web_session(user)
     flash(_("Password changed. Every other browser and device has been signed out."), "ok")

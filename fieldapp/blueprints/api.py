@@ -12,7 +12,14 @@ from flask_babel import gettext as _
 from fieldapp.auth import api_token, api_user, csrf, now, remote_addr
 from fieldapp.blueprints.fast_path import dispatch_committed
 from fieldapp.contract import Contract
-from fieldapp.contract.account import TOKEN_ERRORS, Me, TokenRequest, TokenResponse
+from fieldapp.contract.account import (
+    PASSWORD_ERRORS,
+    TOKEN_ERRORS,
+    Me,
+    PasswordChangeRequest,
+    TokenRequest,
+    TokenResponse,
+)
 from fieldapp.contract.base import Binary, error_answer
 from fieldapp.contract.cases import (
     ACTION_DESCRIPTION,
@@ -60,11 +67,13 @@ from fieldapp.contract.reports import (
     ReportListQuery,
     raw_body_hash,
 )
+from fieldapp.crypto import keyring
 from fieldapp.db import db
 from fieldapp.deadlines import DeadlinePolicy
 from fieldapp.errors import ApiError
 from fieldapp.http_images import image_response
 from fieldapp.i18n import language
+from fieldapp.models import User
 from fieldapp.services import (
     accounts,
     cases,
@@ -78,6 +87,7 @@ from fieldapp.services import (
 )
 from fieldapp.services.errors import Unauthorized
 from fieldapp.services.locating import locate_point
+from fieldapp.services.party_data import user_phone
 from grid.crs import to_wgs84
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -122,15 +132,64 @@ def _json_body() -> Any:
 def issue_token(body: TokenRequest) -> ResponseReturnValue:
     """Checks the username and password and issues a token for one device, valid for 30
     days. Failed attempts are counted per username: after five within 15 minutes, sign-in is
-    refused (even with the right password) until the window ends."""
-    session = db.session
+    refused (even with the right password) until the window ends. A one-time password gets no
+    token: the user chooses their own first (`POST /auth/password`)."""
+    user = _signed_in(body.username, body.password)
+    if user.must_change_password:
+        db.session.commit()  # the sign-in succeeded: keep its effect on the rate limit
+        raise ApiError(
+            403,
+            "password_change_required",
+            _("This is a one-time password: choose your own password to sign in."),
+        )
+    return _token_answer(user, body.device)
+
+
+@contract.post(
+    "/auth/password",
+    body=PasswordChangeRequest,
+    answers={
+        201: (
+            "Password changed and signed in on this device; every other device and browser "
+            "of the user is signed out. The token is shown only this once.",
+            TokenResponse,
+        )
+    },
+    errors=PASSWORD_ERRORS,
+    public=True,
+    tags=("auth",),
+    operation_id="changePassword",
+    summary="Choose your own password and sign in (修改密码并登录)",
+)
+def change_password(body: PasswordChangeRequest) -> ResponseReturnValue:
+    """With the current password, as signing in checks it (and counts failures alike), sets
+    the user's own new password, and issues a token for this device. How an officer enrolled
+    from the roster replaces the one-time password on the phone, where `POST /auth/token`
+    refused it."""
+    user = _signed_in(body.username, body.password)
+    accounts.replace_own_password(
+        db.session,
+        user,
+        body.password,
+        body.new_password,
+        phone=user_phone(keyring(), user.phone),
+    )
+    return _token_answer(user, body.device)
+
+
+def _signed_in(username: str, password: str) -> User:
+    """The user of these credentials (fieldapp.services.accounts.authenticate), or 401/429."""
     try:
-        user = accounts.authenticate(session, body.username, body.password, remote_addr(), now())
+        return accounts.authenticate(db.session, username, password, remote_addr(), now())
     except Unauthorized:
-        session.commit()  # keep the failed attempt: it feeds the rate limit
+        db.session.commit()  # keep the failed attempt: it feeds the rate limit
         raise
-    issued = accounts.issue_token(session, user, body.device or "unknown", now())
-    session.commit()
+
+
+def _token_answer(user: User, device: str) -> ResponseReturnValue:
+    """A new token for `user` on `device`, committed, as the 201 answer."""
+    issued = accounts.issue_token(db.session, user, device or "unknown", now())
+    db.session.commit()
     return jsonify(
         {
             "token": issued.token,

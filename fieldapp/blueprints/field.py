@@ -30,7 +30,7 @@ from fieldapp.domain import CHINA_TZ
 from fieldapp.errors import ApiError
 from fieldapp.i18n import language
 from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
-from fieldapp.services import own_reports
+from fieldapp.services import own_reports, passwords
 
 bp = Blueprint("field", __name__, url_prefix="/field")
 # The officer's own reports and check-ins, read by the field app (bearer tokens, no cookies:
@@ -81,6 +81,16 @@ def ui_strings() -> dict[str, str]:
             "Your sign-in has expired. Sign in again; waiting reports are kept and sent afterwards."
         ),
         "rate_limited": _("Too many attempts. Wait a moment and try again."),
+        "choose_password": _("Choose your own password"),
+        "choose_password_rules": _(
+            "The password you were given is for the first sign-in only. Choose your own: at "
+            "least %(n)d characters, not your username or phone number.",
+            n=passwords.MIN_LENGTH,
+        ),
+        "new_password": _("New password"),
+        "confirm_password": _("New password again"),
+        "passwords_differ": _("The two new passwords differ."),
+        "set_password_and_sign_in": _("Save password and sign in"),
         "queue_other_user": _("Waiting for %(user)s to sign in on this phone."),
         "signed_in_as": _("Signed in as %(name)s"),
         # position

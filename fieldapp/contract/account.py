@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 from flask_babel import lazy_gettext
@@ -18,6 +19,7 @@ from fieldapp.contract.base import (
     error_answer,
 )
 from fieldapp.contract.reference import AreaLevelName
+from fieldapp.services.passwords import MIN_LENGTH
 
 #: A password as typed: not trimmed (spaces may be part of it), never empty.
 Password = Annotated[
@@ -63,6 +65,36 @@ class TokenRequest(BodyModel):
     )
 
 
+class PasswordChangeRequest(BodyModel):
+    """Credentials, the user's own new password, and the device the new token is for."""
+
+    error_summary: ClassVar[Any] = lazy_gettext("Username and password are required.")
+    examples: ClassVar[dict[str, tuple[str, Any]]] = {
+        "first_sign_in": (
+            "An officer enrolled from the roster replaces the one-time password on a phone",
+            {
+                "username": "wgy0311",
+                "password": "one-time-from-the-roster",
+                "new_password": "correct horse battery",
+                "device": "华为 Mate 60 / field app",
+            },
+        )
+    }
+
+    username: Annotated[Text, Field(min_length=1, max_length=150)] = Field(
+        description="The sign-in name (用户名)."
+    )
+    password: Password = Field(description="The current (or one-time) password (当前密码).")
+    new_password: Password = Field(
+        description=f"The user's own new password (新密码): at least {MIN_LENGTH} characters, "
+        "not common, not containing the username or phone number, not the current one."
+    )
+    device: Annotated[Text, Field(max_length=100)] = Field(
+        default="unknown",
+        description="What the new token is for, shown in the user's list of signed-in devices.",
+    )
+
+
 class UserSummary(AnswerModel):
     """Who signed in."""
 
@@ -98,26 +130,27 @@ class TokenResponse(AnswerModel):
     user: UserSummary
 
 
+#: Examples of a sign-in body refused.
+_BODY_REFUSED: Final[Mapping[str, tuple[str, Any]]] = {
+    "invalid_json": (
+        "The body is not JSON",
+        error_answer("invalid_json", "The body must be JSON (Content-Type: application/json)."),
+    ),
+    "missing": (
+        "No password",
+        error_answer(
+            "invalid_parameters",
+            "Username and password are required.",
+            {"password": "Required."},
+        ),
+    ),
+}
+
 #: The errors of `POST /auth/token`.
 TOKEN_ERRORS: Final[dict[int, ErrorDoc]] = {
     400: (
         "The body is not JSON, or the username or password is missing.",
-        {
-            "invalid_json": (
-                "The body is not JSON",
-                error_answer(
-                    "invalid_json", "The body must be JSON (Content-Type: application/json)."
-                ),
-            ),
-            "missing": (
-                "No password",
-                error_answer(
-                    "invalid_parameters",
-                    "Username and password are required.",
-                    {"password": "Required."},
-                ),
-            ),
-        },
+        _BODY_REFUSED,
     ),
     401: (
         "Wrong username or password, or the account is disabled.",
@@ -139,6 +172,39 @@ TOKEN_ERRORS: Final[dict[int, ErrorDoc]] = {
             )
         },
         {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+    ),
+    403: (
+        "The password is a one-time password (set by an administrator or the roster import): "
+        "no token is issued until the user chooses their own with `POST /auth/password`.",
+        {
+            "one_time": (
+                "One-time password",
+                error_answer(
+                    "password_change_required",
+                    "This is a one-time password: choose your own password to sign in.",
+                ),
+            )
+        },
+    ),
+}
+
+#: The errors of `POST /auth/password`: those of signing in, and a new password refused.
+PASSWORD_ERRORS: Final[dict[int, ErrorDoc]] = {
+    **{status: doc for status, doc in TOKEN_ERRORS.items() if status != 403},
+    400: (
+        "The body is not JSON, something is missing, or the new password is refused (too short, "
+        "too common, contains the username or phone number, or is the current one).",
+        {
+            **_BODY_REFUSED,
+            "weak": (
+                "A new password too short",
+                error_answer(
+                    "invalid_input",
+                    "The password is too short.",
+                    {"new_password": f"At least {MIN_LENGTH} characters."},
+                ),
+            ),
+        },
     ),
 }
 

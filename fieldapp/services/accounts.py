@@ -17,7 +17,7 @@ from typing import Any, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import Engine, func, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from fieldapp.models import ApiToken, Area, Cell, OfficerCell, User
@@ -130,6 +130,25 @@ def set_password(session: Session, user: User, password: str, actor_id: int | No
     )
 
 
+def replace_own_password(
+    session: Session, user: User, current: str, new: str, *, phone: str | None
+) -> None:
+    """The user's own `new` password in place of `current` (which the caller has verified):
+    refused (InvalidInput on `new_password`) when it is the same or breaks a rule of
+    fieldapp.services.passwords. Every device and browser of the user is signed out
+    (set_password), and a one-time password no longer has to be changed."""
+    from fieldapp.services import passwords
+
+    if new == current:
+        raise InvalidInput(
+            _("Choose a password different from the current one."),
+            {"new_password": _("Choose something else.")},
+        )
+    passwords.check_strength(new, username=user.username, phone=phone)
+    set_password(session, user, new, actor_id=user.id)
+    user.must_change_password = False
+
+
 def authenticate(
     session: Session, username: str, password: str, remote_addr: str | None, now: datetime
 ) -> User:
@@ -230,7 +249,9 @@ def issue_token(session: Session, user: User, device: str, now: datetime) -> Iss
 _USER_ATTRIBUTES = [(a.key, a.columns[0].name) for a in inspect(User).column_attrs]
 _USER_FOR_TOKEN = DirectStatement(
     f"""
-    SELECT t.id, {", ".join("u." + column for _key, column in _USER_ATTRIBUTES)}
+    SELECT t.id,
+           t.last_used_at IS NULL OR t.last_used_at <= :now - :touch_every,
+           {", ".join("u." + column for _key, column in _USER_ATTRIBUTES)}
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_sha256 = :digest AND t.revoked_at IS NULL AND t.expires_at > :now
       AND u.active
@@ -238,13 +259,37 @@ _USER_FOR_TOKEN = DirectStatement(
 )
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> tuple[User, int] | None:
+@dataclass(frozen=True)
+class TokenUser:
+    user: User
+    token_id: int
+    touch: bool
+    """Whether the token's last_used_at is older than websessions.TOUCH_EVERY (or unset) and
+    should be moved on (touch_token)."""
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> TokenUser | None:
     """The active user of a valid (known, unexpired, unrevoked) token, and the token's id."""
-    row = fetch_one(session, _USER_FOR_TOKEN, {"digest": _digest(token), "now": now})
+    row = fetch_one(
+        session,
+        _USER_FOR_TOKEN,
+        {"digest": _digest(token), "now": now, "touch_every": websessions.TOUCH_EVERY},
+    )
     if row is None:
         return None
-    values = {key: value for (key, _column), value in zip(_USER_ATTRIBUTES, row[1:], strict=True)}
-    return _persistent_user(session, values), int(row[0])
+    values = {key: value for (key, _column), value in zip(_USER_ATTRIBUTES, row[2:], strict=True)}
+    return TokenUser(_persistent_user(session, values), int(row[0]), bool(row[1]))
+
+
+def touch_token(engine: Engine, token_id: int) -> None:
+    """Move the token's last_used_at on (shown in the user's list of devices), in a transaction
+    of its own like websessions.touch: a read commits nothing, and a refused write must not
+    take the clock back with it. At most once per TOUCH_EVERY per token, so intake pays for
+    it once in a while, not per report."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=func.now())
+        )
 
 
 def _persistent_user(session: Session, values: dict[str, object]) -> User:

@@ -76,3 +76,51 @@ def test_first_sign_in_changes_the_one_time_password(
         assert errors == []
     finally:
         context.close()
+
+
+def test_first_sign_in_on_the_phone_app_chooses_a_password_there(
+    live_server: str, browser: Any, fresh_officer: tuple[str, str]
+) -> None:
+    """The field app (/field/) itself: the one-time password gets no token, the sign-in form
+    asks for the officer's own password (twice), a refused one says why and keeps what was
+    typed, and the chosen one signs the officer in."""
+    from tests.e2e.test_field_app import _phone_context
+
+    username, password = fresh_officer
+    context, page, log = _phone_context(browser, service_workers="block")
+    try:
+        page.goto(f"{live_server}/field/")
+        page.fill("#signin-username", username)
+        page.fill("#signin-password", password)
+        page.click("#signin-submit")
+        page.wait_for_selector("#signin-new:not([hidden])")
+        assert "一次性密码" in page.locator("#signin-error").inner_text()
+        assert "至少 10 个字符" in page.locator("#signin-new").inner_text()
+        assert page.locator("#signin-submit").inner_text() == "保存密码并登录"
+        assert page.locator("#screen-app").is_hidden()
+
+        page.fill("#signin-new-password", NEW_PASSWORD)
+        page.fill("#signin-confirm-password", NEW_PASSWORD + "x")
+        page.click("#signin-submit")
+        page.wait_for_function(
+            "document.querySelector('#signin-error').textContent.includes('两次')"
+        )
+        page.fill("#signin-new-password", "1234567890")
+        page.fill("#signin-confirm-password", "1234567890")
+        page.click("#signin-submit")
+        page.wait_for_function(
+            "document.querySelector('#signin-error').textContent.includes('常见')"
+        )
+        assert page.input_value("#signin-password") == password  # nothing typed is lost
+        support.save_screenshot(page, "field-first-sign-in.png")
+
+        page.fill("#signin-new-password", NEW_PASSWORD)
+        page.fill("#signin-confirm-password", NEW_PASSWORD)
+        page.click("#signin-submit")
+        page.wait_for_selector("#screen-app:not([hidden])")
+        assert "首次登录" in page.locator("#who").inner_text()
+        assert page.input_value("#signin-new-password") == ""
+        assert log.blocked == [] and log.failed == []
+        assert [e for e in log.console_errors if "403" not in e and "400" not in e] == []
+    finally:
+        context.close()

@@ -107,12 +107,12 @@ def test_a_token_gives_its_user_as_a_clean_persistent_object(
     with app.app_context():
         found = accounts.user_for_token(db_session, token, now)
         assert found is not None
-        user, token_id = found
+        user, token_id = found.user, found.token_id
         assert user.username == "t_officer_b" and user.role == "officer" and user.active
         assert inspect(user).persistent and user in db_session and not db_session.dirty
         assert db_session.get(User, user.id) is user
         again = accounts.user_for_token(db_session, token, now)
-        assert again is not None and again[0] is user and again[1] == token_id
+        assert again is not None and again.user is user and again.token_id == token_id
 
         user.display_name = "改名测试"
         db_session.flush()

@@ -320,42 +320,67 @@
     showSignIn(t("sign_in_again"));
   }
 
+  /** The sign-in form asks for the user's own password: the server refused a one-time one. */
+  function askForOwnPassword(ask) {
+    const fieldset = $("#signin-new");
+    show(fieldset, ask);
+    fieldset.disabled = !ask;
+    $("#signin-submit").textContent = ask ? t("set_password_and_sign_in") : t("sign_in");
+    if (ask) $("#signin-new-password").focus();
+  }
+
   async function onSignIn(event) {
     event.preventDefault();
     const username = $("#signin-username").value.trim();
     const password = $("#signin-password").value;
+    const choosing = !$("#signin-new").disabled;
+    const newPassword = $("#signin-new-password").value;
     const errorNode = $("#signin-error");
     show(errorNode, false);
-    if (!username || !password) {
-      errorNode.textContent = t("v_required");
+    const fail = (message) => {
+      errorNode.textContent = message;
       show(errorNode, true);
-      return;
+    };
+    if (!username || !password || (choosing && !newPassword)) return fail(t("v_required"));
+    if (choosing && newPassword !== $("#signin-confirm-password").value) {
+      return fail(t("passwords_differ"));
     }
     const button = $("#signin-submit");
+    const label = button.textContent;
     button.disabled = true;
     button.textContent = t("signing_in");
     try {
       const device = `web ${(navigator.userAgentData && navigator.userAgentData.platform) ||
         navigator.platform || ""}`.trim().slice(0, 60);
-      const { data } = await api("/auth/token", {
-        method: "POST",
-        json: { username, password, device },
-      });
+      const { data } = choosing
+        ? await api("/auth/password", {
+            method: "POST",
+            json: { username, password, new_password: newPassword, device },
+          })
+        : await api("/auth/token", { method: "POST", json: { username, password, device } });
       auth = { token: data.token, expires_at: data.expires_at, user: data.user };
       await kv.set("auth", auth);
       await kv.set("last_user", data.user.username);
-      $("#signin-password").value = "";
+      for (const id of ["#signin-password", "#signin-new-password", "#signin-confirm-password"]) {
+        $(id).value = "";
+      }
+      button.textContent = label;
+      askForOwnPassword(false);
       await showApp();
       sync({ force: true });
     } catch (e) {
+      button.textContent = label;
+      if (e.code === "password_change_required") {
+        askForOwnPassword(true);
+        return fail(e.message);
+      }
       let message = e.message;
       if (e instanceof NetworkError) message = t("sign_in_offline");
       else if (e.status === 429) message = e.message || t("rate_limited");
-      errorNode.textContent = message;
-      show(errorNode, true);
+      else if (e.fields) message = [e.message, ...Object.values(e.fields)].join(" ");
+      fail(message);
     } finally {
       button.disabled = false;
-      button.textContent = t("sign_in");
     }
   }
 
