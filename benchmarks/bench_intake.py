@@ -612,8 +612,92 @@ def _morning_peak(port: int, tokens: list[Any]) -> dict[str, Any]:
     }
 
 
+#: A numbering that takes no lock, in place of migration 0008's counter (a rolled-back report
+#: would leave a gap).
+_SEQUENCE_NEXT = """
+SELECT setval('bench_case_numbers', (SELECT max(last_number) FROM case_number_counters));
+CREATE OR REPLACE FUNCTION case_number_next(p_prefix text, p_year integer) RETURNS text
+LANGUAGE sql AS $$
+    SELECT p_prefix || '-' || p_year || '-' || lpad(nextval('bench_case_numbers')::text, 6, '0')
+$$;
+"""
+
+
+def numbering_cost(seconds: float = COMPARE_S, rounds: int = 3) -> dict[str, Any]:
+    """What the gap-free case numbers (migration 0008: one counter row per county and year,
+    updated in the report's transaction) cost intake: reports/s of this tree with that counter,
+    and with a lock-free sequence in its place, in alternation on one database (the best
+    round of each). The 16 clients' officers are in the demo city's cells in officer order,
+    so most of them file in the same county and take turns on its counter row until commit."""
+    server = os.environ.get("DATABASE_URL") or localservices.ensure_postgres(
+        Path(os.environ.get("FIELDAPP_INSTANCE") or REPO / "instance"), progress=lambda _m: None
+    )
+    name = f"fieldapp_bench_numbering_{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="intake-numbering-") as tmp:
+        localservices.create_database(server, name)
+        try:
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+            instance = Path(tmp) / "instance"
+            instance.mkdir()
+            env = {
+                "FIELDAPP_INSTANCE": str(instance),
+                "DATABASE_URL": url,
+                "CELERY_BROKER_URL": "memory://",
+            }
+            config = str(Path(tmp) / "config.json")
+            subprocess.run(
+                [sys.executable, str(WORKER), "setup", config, str(CLIENTS)],
+                cwd=REPO,
+                env={**os.environ, **env},
+                check=True,
+            )
+            with psycopg.connect(libpq_dsn(url), autocommit=True) as connection:
+                connection.execute("CREATE SEQUENCE bench_case_numbers")
+                counter_next = connection.execute(
+                    "SELECT pg_get_functiondef('case_number_next(text, integer)'::regprocedure)"
+                ).fetchone()[0]  # type: ignore[index]
+                counties = connection.execute(
+                    "SELECT count(DISTINCT c.county_id) FROM cells c JOIN officer_cells o "
+                    "ON o.cell_id = c.id WHERE o.user_id IN (SELECT id FROM users "
+                    "WHERE role = 'officer' ORDER BY id LIMIT %s)",
+                    (CLIENTS,),
+                ).fetchone()[0]  # type: ignore[index]
+            # Each form continues where the other stopped (the numbers are unique).
+            counter_again = (
+                "UPDATE case_number_counters SET last_number = greatest(last_number, "
+                "(SELECT last_value FROM bench_case_numbers))"
+            )
+            forms = {"counter": counter_next + ";" + counter_again, "sequence": _SEQUENCE_NEXT}
+            rates: dict[str, list[dict[str, Any]]] = {form: [] for form in forms}
+            for _round in range(rounds):
+                for form, definition in forms.items():
+                    with psycopg.connect(libpq_dsn(url), autocommit=True) as connection:
+                        connection.execute(definition)  # type: ignore[arg-type]
+                    rates[form].append(_tree_rate(REPO, env, config, url, seconds))
+        finally:
+            localservices.drop_database(server, name)
+    best = {form: max(runs, key=lambda r: r["rate"]) for form, runs in rates.items()}
+    result = {
+        "clients": CLIENTS,
+        "clients_counties": counties,
+        "seconds": seconds,
+        "counter_reports_per_s": [round(r["rate"], 1) for r in rates["counter"]],
+        "sequence_reports_per_s": [round(r["rate"], 1) for r in rates["sequence"]],
+        "errors": sum(r["errors"] for runs in rates.values() for r in runs),
+        "counter_p99_ms": round(best["counter"]["p99"], 1),
+        "sequence_p99_ms": round(best["sequence"]["p99"], 1),
+        "ratio": round(best["counter"]["rate"] / best["sequence"]["rate"], 3),
+        "baseline": "the same tree and database with a lock-free sequence as case_number_next",
+        "command": "python -m benchmarks.bench_intake numbering",
+    }
+    figure("report_intake_case_number_cost", **result)
+    return result
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["compare"]:
         compare_with_baseline(sys.argv[2] if len(sys.argv) > 2 else BASELINE)
+    elif sys.argv[1:2] == ["numbering"]:
+        numbering_cost()
     else:
         main()
