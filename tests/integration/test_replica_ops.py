@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from fieldapp import create_app, migrate
 from fieldapp.db import db
@@ -20,6 +20,7 @@ from tests.integration.test_check_command import GOOD_KEY, _check
 from tests.integration.test_metrics import _value
 
 pytestmark = pytest.mark.nodes
+MAX_LAG_S = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,10 @@ class _Paused:
 
 
 def test_check_a_good_replica_another_primarys_and_one_behind(
-    tmp_path: Path, pair: ns.Databases, database_url: str, broker_url: str
+    tmp_path: Path, pair: ns.Databases, database_url: str, broker_url: str, engine: Engine
 ) -> None:
+    """`engine` migrates the worktree's test database: run alone, this test must not see it
+    unmigrated (a second ✗ line)."""
     common = {"CELERY_BROKER_URL": broker_url, "SECRET_KEY": GOOD_KEY}
     good = _check(
         tmp_path,
@@ -88,13 +91,18 @@ def test_check_a_good_replica_another_primarys_and_one_behind(
 def test_metrics_hold_the_replica_lag_and_reads_per_target(
     pair: ns.Databases, broker_url: str
 ) -> None:
+    """The bound is 2 s, not less: the pair's primary writes WAL of its own now and then
+    (autovacuum analysing the freshly migrated tables), and on a loaded machine its replay
+    can take a good part of a second; while it is pending, the lag's upper bound is the time
+    since the replica was last seen caught up (fieldapp.db.replica_lag), and a sub-second
+    bound then routed a read to the primary (seen once in a full run)."""
     app = create_app(
         {
             "DATABASE_URL": pair.primary_url,
             "CELERY_BROKER_URL": broker_url,
             "SECRET_KEY": "t",
             "REPLICA_DATABASE_URL": pair.replica_url,
-            "REPLICA_MAX_LAG_SECONDS": 0.5,
+            "REPLICA_MAX_LAG_SECONDS": MAX_LAG_S,
             "REPLICA_CHECK_SECONDS": 0,  # measure at every look: no waiting in the test
         }
     )
@@ -106,10 +114,13 @@ def test_metrics_hold_the_replica_lag_and_reads_per_target(
         return response.get_data(as_text=True)
 
     def read(expected: str) -> None:
+        if expected == "replica":
+            ns.wait_for_replay(pair)
         with app.app_context():
             db.read_session.execute(text("SELECT 1"))
             assert app.extensions["fieldapp.replica_router"].usable == (expected == "replica")
 
+    ns.wait_for_replay(pair)
     before = scrape()
     replica_reads = _value(before, "fieldapp_reads_routed_total", target="replica") or 0.0
     primary_reads = _value(before, "fieldapp_reads_routed_total", target="primary") or 0.0
@@ -117,17 +128,17 @@ def test_metrics_hold_the_replica_lag_and_reads_per_target(
     assert _value(before, "fieldapp_replica_in_use") == 1
     assert _value(before, "fieldapp_replica_lag_bytes") == 0
     assert _value(before, "fieldapp_replica_lag_seconds") == 0
-    assert _value(before, "fieldapp_replica_max_lag_seconds") == 0.5
+    assert _value(before, "fieldapp_replica_max_lag_seconds") == MAX_LAG_S
     read("replica")
     read("replica")
     with _Paused(pair):
-        time.sleep(0.8)  # the change waits longer than the bound
+        time.sleep(MAX_LAG_S + 0.3)  # the change waits longer than the bound
         behind = scrape()
         read("primary")
         lag_bytes = _value(behind, "fieldapp_replica_lag_bytes")
         lag_seconds = _value(behind, "fieldapp_replica_lag_seconds")
         assert lag_bytes is not None and lag_bytes > 0, behind
-        assert lag_seconds is not None and lag_seconds > 0.5, behind
+        assert lag_seconds is not None and lag_seconds > MAX_LAG_S, behind
         assert _value(behind, "fieldapp_replica_in_use") == 0
     after = scrape()
     assert _value(after, "fieldapp_reads_routed_total", target="replica") == replica_reads + 2
