@@ -172,3 +172,25 @@ def save_screenshot(page: Any, name: str, full_page: bool = True) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / name), full_page=full_page)
+
+
+def enrol_officer(
+    session: Any, username: str, cell_code: str, display_name: str
+) -> tuple[Any, str]:
+    """An officer as the roster import leaves them (fieldapp.services.roster): a random
+    one-time password that must be changed. Returns the user and that password."""
+    from fieldapp.services import accounts, roster
+
+    user = accounts.create_user(
+        session,
+        username=username,
+        password=None,
+        role="officer",
+        display_name=display_name,
+        cell_codes=[cell_code],
+    )
+    one_time = roster.one_time_password()
+    user.password_hash = roster.hash_one_time(one_time)
+    user.must_change_password = True
+    session.flush()
+    return user, one_time

@@ -65,10 +65,10 @@ class TokenRequest(BodyModel):
     )
 
 
-class PasswordChangeRequest(BodyModel):
-    """Credentials, the user's own new password, and the device the new token is for."""
+class PasswordChangeRequest(TokenRequest):
+    """Credentials (the current or one-time password), the user's own new password, and the
+    device the new token is for."""
 
-    error_summary: ClassVar[Any] = lazy_gettext("Username and password are required.")
     examples: ClassVar[dict[str, tuple[str, Any]]] = {
         "first_sign_in": (
             "An officer enrolled from the roster replaces the one-time password on a phone",
@@ -81,17 +81,9 @@ class PasswordChangeRequest(BodyModel):
         )
     }
 
-    username: Annotated[Text, Field(min_length=1, max_length=150)] = Field(
-        description="The sign-in name (用户名)."
-    )
-    password: Password = Field(description="The current (or one-time) password (当前密码).")
     new_password: Password = Field(
         description=f"The user's own new password (新密码): at least {MIN_LENGTH} characters, "
         "not common, not containing the username or phone number, not the current one."
-    )
-    device: Annotated[Text, Field(max_length=100)] = Field(
-        default="unknown",
-        description="What the new token is for, shown in the user's list of signed-in devices.",
     )
 
 

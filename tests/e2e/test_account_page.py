@@ -11,7 +11,6 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from fieldapp.models import AuditEvent, User
-from fieldapp.services import accounts, roster
 from tests import support
 
 pytestmark = pytest.mark.e2e
@@ -20,18 +19,10 @@ NEW_PASSWORD = "plum-blossom-2026"
 
 @pytest.fixture
 def fresh_officer(engine: Engine, small_city_loaded: None) -> Iterator[tuple[str, str]]:
-    password = roster.one_time_password()
     with Session(engine) as session, session.begin():
-        user = accounts.create_user(
-            session,
-            username="t_e2e_first_signin",
-            password=None,
-            role="officer",
-            display_name="首次登录",
-            cell_codes=["991101002003001"],
+        user, password = support.enrol_officer(
+            session, "t_e2e_first_signin", "991101002003001", "首次登录"
         )
-        user.password_hash = roster.hash_one_time(password)
-        user.must_change_password = True
         user_id = user.id
     try:
         yield "t_e2e_first_signin", password

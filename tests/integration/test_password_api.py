@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from fieldapp.models import ApiToken, AuditEvent, User
-from fieldapp.services import accounts, roster
+from fieldapp.services import accounts
+from tests import support
 
 pytestmark = pytest.mark.usefixtures("people")
 NEW = "my-own-secret-7"
@@ -23,19 +24,7 @@ NEW = "my-own-secret-7"
 @pytest.fixture
 def enrolled(db_session: Session) -> tuple[User, str]:
     """An officer as the roster import leaves them: a one-time password to change."""
-    user = accounts.create_user(
-        db_session,
-        username="t_enrolled",
-        password=None,
-        role="officer",
-        display_name="新网格员",
-        cell_codes=["991101001003002"],
-    )
-    one_time = roster.one_time_password()
-    user.password_hash = roster.hash_one_time(one_time)
-    user.must_change_password = True
-    db_session.flush()
-    return user, one_time
+    return support.enrol_officer(db_session, "t_enrolled", "991101001003002", "新网格员")
 
 
 def _tokens(db_session: Session, user: User) -> int:

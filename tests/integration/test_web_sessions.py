@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from fieldapp.cli import users_cli
 from fieldapp.models import User, WebSession
-from fieldapp.services import accounts, roster
+from fieldapp.services import accounts
 from fieldapp.services.websessions import Lifetimes, lapsed
+from tests import support
 from tests.integration.roster_support import csrf, sign_in
 from tests.support import PASSWORD
 
@@ -147,18 +148,7 @@ def test_own_password_change_ends_other_sessions_and_tokens_but_keeps_this_one(
 
 
 def test_one_time_password_must_be_changed_on_web_and_api(app: Flask, db_session: Session) -> None:
-    user = accounts.create_user(
-        db_session,
-        username="t_fresh",
-        password=None,
-        role="officer",
-        display_name="新人",
-        cell_codes=["991101001003002"],
-    )
-    password = roster.one_time_password()
-    user.password_hash = roster.hash_one_time(password)
-    user.must_change_password = True
-    db_session.flush()
+    user, password = support.enrol_officer(db_session, "t_fresh", "991101001003002", "新人")
     client = app.test_client()
     sign_in(client, "t_fresh", password)
     r = client.get("/field/")
