@@ -672,7 +672,7 @@ def numbering_cost(seconds: float = COMPARE_S, rounds: int = 3) -> dict[str, Any
             for _round in range(rounds):
                 for form, definition in forms.items():
                     with psycopg.connect(libpq_dsn(url), autocommit=True) as connection:
-                        connection.execute(definition)  # type: ignore[arg-type]
+                        connection.execute(definition)
                     rates[form].append(_tree_rate(REPO, env, config, url, seconds))
         finally:
             localservices.drop_database(server, name)
