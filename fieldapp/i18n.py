@@ -13,6 +13,11 @@ babel = Babel()
 
 LANGUAGE_COOKIE = "lang"
 
+#: The BCP 47 tag of each language, for <html lang> and for the browser's Intl formats
+#: (numbers, dates): Simplified Chinese as written in mainland China; English with day-month
+#: dates and a 24-hour clock, never the US month-first order.
+LANGUAGE_TAGS = {"zh": "zh-CN", "en": "en-GB"}
+
 
 def select_locale() -> str:
     """An explicit choice (?lang=en, remembered in a cookie) wins; otherwise the configured
@@ -51,9 +56,15 @@ def language() -> str:
     return select_locale()
 
 
+def language_tag(code: str | None = None) -> str:
+    """The BCP 47 tag (LANGUAGE_TAGS) of `code`, by default of this request's language."""
+    return LANGUAGE_TAGS[code or language()]
+
+
 def init_babel(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["language_tag"] = language_tag
 
     @app.after_request
     def remember_language(response: Response) -> Response:

@@ -24,7 +24,7 @@ from fieldapp.auth import login_required, web_user
 from fieldapp.blueprints.layers import MAP_ROLES
 from fieldapp.db import db
 from fieldapp.domain import CHINA_TZ, SEVERITIES
-from fieldapp.i18n import language
+from fieldapp.i18n import language, language_tag
 from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
 from fieldapp.models import Area, User
 from fieldapp.services import geography
@@ -200,6 +200,7 @@ def map_page() -> ResponseReturnValue:
     categories = list_categories(db.session, language())
     config: dict[str, Any] = {
         "language": language(),
+        "locale": language_tag(),
         "display_crs": display_crs,
         # The zone the date window's days are counted in (the computer's own may differ).
         "time_zone": CHINA_TZ.key,

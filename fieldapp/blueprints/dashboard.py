@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from fieldapp.auth import login_required, now, web_user
 from fieldapp.db import db
 from fieldapp.domain import SEVERITY_COLOURS
-from fieldapp.i18n import language
+from fieldapp.i18n import language, language_tag
 from fieldapp.labels import (
     AREA_LEVEL_LABELS,
     OUTCOME_LABELS,
@@ -143,6 +143,7 @@ def page() -> ResponseReturnValue:
     categories = list_categories(session, language())
     config: dict[str, Any] = {
         "language": language(),
+        "locale": language_tag(),
         "area": {"code": area.code, "name": area.name, "level": area.level},
         "child_level": area.child_level,
         "headline_kpi_level": area.headline_kpi_level,

@@ -28,7 +28,7 @@ from fieldapp.contract.reports import REPORT_ID_PARAM, OwnReportProgress
 from fieldapp.db import db
 from fieldapp.domain import CHINA_TZ
 from fieldapp.errors import ApiError
-from fieldapp.i18n import language
+from fieldapp.i18n import language, language_tag
 from fieldapp.labels import SEVERITY_LABELS, STATE_LABELS
 from fieldapp.services import own_reports, passwords
 
@@ -207,6 +207,7 @@ def app_shell() -> ResponseReturnValue:
     chosen = language()
     config = {
         "language": chosen,
+        "locale": language_tag(chosen),
         "api": "/api/v1",
         # The zone the server counts days and shows times in (the phone's own may differ).
         "time_zone": CHINA_TZ.key,
@@ -238,7 +239,7 @@ def manifest() -> ResponseReturnValue:
         "name": "日照网格员",
         "short_name": "网格员",
         "description": _("File early dispute reports from the field, also with no signal."),
-        "lang": "zh-CN" if language() == "zh" else "en",
+        "lang": language_tag(),
         "start_url": url_for("field.app_shell"),
         "scope": url_for("field.app_shell"),
         "display": "standalone",

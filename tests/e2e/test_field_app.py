@@ -422,7 +422,7 @@ def test_english_manifest_and_service_worker(live_server: str, browser: Any) -> 
     context, page, log = _phone_context(browser, service_workers="block")
     try:
         page.goto(live_server + "/field/?lang=en")
-        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.locator("html").get_attribute("lang") == "en-GB"
         assert page.locator("#signin-submit").inner_text() == "Sign in"
         assert page.locator("a.lang").inner_text() == "中文"
         assert page.evaluate("window.I18N.state_waiting") == "Waiting to send"

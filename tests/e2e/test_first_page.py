@@ -26,6 +26,6 @@ def test_english_is_one_click_away(live_server: str, page_and_log) -> None:  # t
     page.goto(live_server + "/", wait_until="networkidle")
     page.click("text=English")
     page.wait_for_load_state("networkidle")
-    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("html").get_attribute("lang") == "en-GB"
     assert "grid cells" in page.locator("#level-counts").inner_text()
     assert log.console_errors == []

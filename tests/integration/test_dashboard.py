@@ -138,6 +138,7 @@ def test_each_role_starts_on_its_own_area_in_chinese(client: FlaskClient) -> Non
         cfg = config_of(html)
         assert cfg["area"] == {"code": code, "level": level, "name": name}
         assert cfg["language"] == "zh" and '<html lang="zh-CN">' in html
+        assert cfg["locale"] == "zh-CN"
         assert 'id="nav-dashboard"' in html and "数据看板" in html
         assert cfg["period"]["kind"] == "month" and cfg["period"]["bucket"] == "day"
 
@@ -307,7 +308,8 @@ def test_english_with_lang_en(client: FlaskClient) -> None:
     login(client, "t_city")
     html = page(client, "/dashboard?period=2024-05&lang=en")
     cfg = config_of(html)
-    assert cfg["language"] == "en" and '<html lang="en">' in html
+    assert cfg["language"] == "en" and '<html lang="en-GB">' in html
+    assert cfg["locale"] == "en-GB"  # the browser's Intl formats: day-month, 24-hour clock
     assert cfg["labels"]["resolution"] == "Resolution rate"
     assert "May 2024" in html and "Dashboard" in html
     html = page(client, "/dashboard?period=2024-05&lang=zh")

@@ -103,7 +103,7 @@
     this.config = config;
     this.labels = config.labels;
     this.colours = config.colours;
-    this.numbers = new Intl.NumberFormat(config.language === "zh" ? "zh-CN" : "en");
+    this.numbers = new Intl.NumberFormat(config.locale); // fieldapp.i18n.LANGUAGE_TAGS
     this.gcj = config.display_crs === "gcj02";
     this.form = document.getElementById("map-filters");
     this.status = document.getElementById("map-status");

@@ -19,7 +19,7 @@
   var P = cfg.period;
   var area = cfg.area;
   var zh = cfg.language === "zh";
-  var locale = zh ? "zh-CN" : "en";
+  var locale = cfg.locale; // fieldapp.i18n.LANGUAGE_TAGS
   var numberFmt = new Intl.NumberFormat(locale);
   var pctFmt = new Intl.NumberFormat(locale, {
     style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1,

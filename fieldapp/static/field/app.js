@@ -95,7 +95,7 @@
     );
   }
 
-  const DATE_TIME = new Intl.DateTimeFormat(LANG === "zh" ? "zh-CN" : "en-GB", {
+  const DATE_TIME = new Intl.DateTimeFormat(CFG.locale, {
     year: "numeric",
     month: "long",
     day: "numeric",
@@ -104,7 +104,7 @@
     hour12: false,
     timeZone: CHINA_TZ,
   });
-  const TIME = new Intl.DateTimeFormat(LANG === "zh" ? "zh-CN" : "en-GB", {
+  const TIME = new Intl.DateTimeFormat(CFG.locale, {
     hour: "2-digit",
     minute: "2-digit",
     hour12: false,
