@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
@@ -30,8 +32,28 @@ class DirectStatement:
 def fetch_one(
     session: Session, statement: DirectStatement, params: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
-    """The first row of `statement`, run in the session's transaction."""
-    driver: Any = session.connection().connection.driver_connection
-    with driver.execute(statement.sql, params) as cursor:
-        row: tuple[Any, ...] | None = cursor.fetchone()
+    """The first row of `statement`, run in the session's transaction.
+
+    A psycopg error is raised as SQLAlchemy's own execute would raise it: wrapped in the
+    matching sqlalchemy.exc class (psycopg's OperationalError as sqlalchemy's, so a database
+    that is restarting answers 503 like everywhere else, not 500: seen in the fault suite when
+    a fast shutdown ended the connection between the pool's check and the token lookup), and a
+    connection found dead invalidated, so the pool does not hand it out again."""
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    try:
+        with driver.execute(statement.sql, params) as cursor:
+            row: tuple[Any, ...] | None = cursor.fetchone()
+    except psycopg.Error as err:
+        dead = bool(driver.closed or driver.broken)
+        if dead:
+            connection.invalidate(err)
+        raise sa_exc.DBAPIError.instance(
+            statement.sql,
+            dict(params),
+            err,
+            psycopg.Error,
+            connection_invalidated=dead,
+            dialect=_DIALECT,
+        ) from err
     return row
