@@ -179,7 +179,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> ResponseReturnValue:
         if not _wants_json():
-            return err
+            return _http_error_page(err)
         code = (err.name or "error").lower().replace(" ", "_")
         messages = {
             404: _("Nothing here. Check the address (see /api/v1/openapi.json)."),
@@ -229,10 +229,10 @@ def _discard_session() -> None:
 def internal_error_response() -> ResponseReturnValue:
     """The one answer to an unexpected error: the API's error shape for the API, a page for
     pages, in the request's language (fieldapp.i18n)."""
-    message = _("Something went wrong on the server; the request changed nothing. Try again.")
     if _wants_json():
+        message = _("Something went wrong on the server; the request changed nothing. Try again.")
         return jsonify(error_body("internal_error", message)), 500
-    return _error_page(_("Server error"), message), 500
+    return _error_page(500), 500
 
 
 def unavailable_response() -> ResponseReturnValue:
@@ -245,13 +245,61 @@ def unavailable_response() -> ResponseReturnValue:
     )
     if _wants_json():
         return jsonify(error_body("unavailable", message)), 503, headers
-    return _error_page(_("Briefly unavailable"), message), 503, headers
+    return _error_page(503), 503, headers
 
 
-def _error_page(title: str, message: str) -> str:
+def _page_text(status: int) -> tuple[str, str]:
+    """An error page's heading and the sentence under it, in the request's language. The
+    sentence says what to do next and never restates the heading (the Chinese 503 page once
+    read 服务暂时不可用 as its heading and again at the start of its only sentence); an API
+    message stands alone, so a page does not reuse it."""
+    if status == 400:
+        return _("Request not understood"), _(
+            "Reload the page and send the form again; a page left open for long has to be "
+            "reloaded first."
+        )
+    if status == 401:
+        return _("Sign-in needed"), _("Sign in, then open this page again.")
+    if status == 403:
+        return _("Not allowed"), _(
+            "Your account cannot open this page. Ask an administrator if you need it."
+        )
+    if status == 404:
+        return _("Page not found"), _("Check the address, or start again from the home page.")
+    if status == 405:
+        return _("Not possible here"), _(
+            "This address does not take that kind of request. Go back and use the page's own "
+            "buttons."
+        )
+    if status == 413:
+        return _("Upload too large"), _("Send a smaller file, or fewer photos at once.")
+    if status == 503:
+        return _("Briefly unavailable"), _("Nothing was saved. Try again in a few seconds.")
+    if status >= 500:
+        return _("Server error"), _(
+            "Nothing was changed. Try again; if it keeps happening, tell an administrator."
+        )
+    return _("Not possible"), _("Go back and try again from the page you came from.")
+
+
+def _http_error_page(err: HTTPException) -> ResponseReturnValue:
+    """A page (not the API) that ended in an HTTP error: the one error page, in the page's
+    language, instead of Werkzeug's English one; its headers (Allow, WWW-Authenticate,
+    Retry-After) kept."""
+    status = err.code
+    if status is None or status < 400 or err.response is not None:
+        return err  # a redirect, or an answer made by the view itself
+    if status >= 500 and status != 503:
+        return internal_error_response()  # one 500 page, whatever raised it
+    headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
+    return _error_page(status), status, headers
+
+
+def _error_page(status: int) -> str:
     from flask import render_template
 
+    title, message = _page_text(status)
     try:
-        return render_template("error.html", title=title, message=message)
+        return render_template("error.html", title=title, message=message, status=status)
     except Exception:  # a page about an error must not fail in turn
         return message

@@ -20,7 +20,9 @@ upstream is declared with ``max_conns``: nginx opens at most ``max_in_flight`` c
 gunicorn for requests being served (idle keep-alive ones do not count, and a request counts
 only once nginx has read it whole, so slow uploads never take a place), and answers a request
 beyond that at once with 503, ``Retry-After`` and the API's error shape (``busy``) in the
-request's language; the phones keep the report and retry. ``limit_conn`` was not chosen: it
+request's language; the phones keep the report and retry. A page (any path outside /api/) is
+answered with a small HTML page instead, as the app's own error pages are: a heading once and
+what to do next. ``limit_conn`` was not chosen: it
 counts a request from its headers on, while nginx is still reading its body, so a handful of
 slow photo uploads would have shed everyone else. `benchmarks/bench_shedding.py` measures
 bursts with and without it.
@@ -34,6 +36,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from html import escape
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -56,6 +59,11 @@ BUSY_MESSAGE = _l(
     "The server is busy; nothing was saved. Try again in a few seconds (your phone retries "
     "by itself)."
 )
+#: The page a shed page request gets: its heading, and under it what to do next (the same
+#: sentence as the app's own 503 page, fieldapp.errors._page_text).
+BUSY_PAGE_TITLE = _l("Server busy")
+BUSY_PAGE_MESSAGE = _l("Nothing was saved. Try again in a few seconds.")
+BUSY_PAGE_RETRY = _l("Try again")
 
 
 @dataclass(frozen=True)
@@ -118,25 +126,64 @@ def nginx_binary() -> str | None:
 
 
 @cache
+def _chinese() -> dict[str, str]:
+    """The app's Chinese catalog, msgid → msgstr (nginx answers without the app)."""
+    with CATALOG.open("rb") as f:
+        catalog = read_po(f, locale="zh")
+    return {
+        m.id: m.string
+        for m in catalog
+        if isinstance(m.id, str) and isinstance(m.string, str) and m.string
+    }
+
+
+def _text(message: str, lang: str) -> str:
+    return _chinese().get(message, message) if lang == "zh" else message
+
+
+@cache
 def busy_bodies() -> dict[str, str]:
     """The `busy` error body of a shed request in each language ("zh", "en"), as JSON in the
     API's error shape; the Chinese text comes from the app's catalog."""
-    with CATALOG.open("rb") as f:
-        catalog = read_po(f, locale="zh")
-    found = catalog.get(BUSY_MESSAGE)
-    chinese = found.string if found is not None and found.string else BUSY_MESSAGE
     return {
-        lang: json.dumps({"error": {"code": "busy", "message": text}}, ensure_ascii=False)
-        for lang, text in (("zh", chinese), ("en", BUSY_MESSAGE))
+        lang: json.dumps(
+            {"error": {"code": "busy", "message": _text(BUSY_MESSAGE, lang)}}, ensure_ascii=False
+        )
+        for lang in ("zh", "en")
     }
+
+
+@cache
+def busy_pages() -> dict[str, str]:
+    """The page a shed page request gets in each language ("zh", "en"), on one line: the
+    heading once and what to do next, styled as the app's error page (error.html)."""
+    pages = {}
+    for lang in ("zh", "en"):
+        title, message, retry = (
+            escape(_text(m, lang)) for m in (BUSY_PAGE_TITLE, BUSY_PAGE_MESSAGE, BUSY_PAGE_RETRY)
+        )
+        pages[lang] = (
+            f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+            '<meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{title}</title><link rel="stylesheet" href="/static/css/app.css"></head>'
+            f'<body><main><h1>{title}</h1><p class="error-message">{message}</p>'
+            f'<p class="error-actions"><a href="">{retry}</a></p></main></body></html>'
+        )
+    return pages
+
+
+def _quoted(text: str) -> str:
+    """`text` inside an nginx single-quoted string: a quote and a backslash need theirs."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def shedding_http(limits: ProxyLimits) -> str:
     """The http-level part of load shedding: the shed answer's body by language. Chinese
     unless the request asks for English as the app would (?lang=en, the `lang` cookie, or
     English as the first language of Accept-Language); shared with deploy/nginx/."""
-    # In nginx's single-quoted strings a quote needs its backslash.
-    bodies = {k: v.replace("\\", "\\\\").replace("'", "\\'") for k, v in busy_bodies().items()}
+    bodies = {k: _quoted(v) for k, v in busy_bodies().items()}
+    pages = {k: _quoted(v) for k, v in busy_pages().items()}
     return f"""# Load shedding (fieldapp.front_proxy): the body of a shed request, by language.
     map "$arg_lang|$cookie_lang|$http_accept_language" $fieldapp_busy_body {{
         default '{bodies["zh"]}';
@@ -145,6 +192,13 @@ def shedding_http(limits: ProxyLimits) -> str:
         "~^\\|en\\|" '{bodies["en"]}';
         "~^\\|zh\\|" '{bodies["zh"]}';
         "~*^\\|[^|]*\\|\\s*en" '{bodies["en"]}';
+    }}
+    # The page of a shed page request: pages follow ?lang= and its cookie, not
+    # Accept-Language (fieldapp.i18n).
+    map "$arg_lang|$cookie_lang" $fieldapp_busy_page {{
+        default '{pages["zh"]}';
+        "~^en\\|" '{pages["en"]}';
+        "~^\\|en$" '{pages["en"]}';
     }}"""
 
 
@@ -153,23 +207,31 @@ def shedding_location(
     upstream: str = UPSTREAM,
     headers: tuple[str, ...] = ("X-Content-Type-Options nosniff",),
 ) -> str:
-    """The named location that answers a shed request: 503, Retry-After, the JSON body. A
-    502 that is not shedding (gunicorn down) stays a 502. With several web nodes (the shipped
-    site), "no server could take it" also covers every node being down: a 503 the phones retry
-    is the right answer then too. `headers`: the server's own add_header lines, repeated here
+    """The named locations that answer a shed request: 503, Retry-After, and the JSON body
+    (@fieldapp_busy, for /api/) or the page (@fieldapp_busy_page, for the rest). A 502 that
+    is not shedding (gunicorn down) stays a 502. With several web nodes (the shipped site),
+    "no server could take it" also covers every node being down: a 503 the phones retry is
+    the right answer then too. `headers`: the server's own add_header lines, repeated here
     because a location with add_header of its own inherits none of them."""
     extra = "".join(f"\n            add_header {h} always;" for h in headers)
-    return f"""# Load shedding (fieldapp.front_proxy): no server of the upstream could take the
-        # request (all at max_conns): answer at once instead of queueing.
-        location @fieldapp_busy {{
+    blocks = []
+    for name, media, body in (
+        ("@fieldapp_busy", "application/json", "$fieldapp_busy_body"),
+        ("@fieldapp_busy_page", "text/html", "$fieldapp_busy_page"),
+    ):
+        blocks.append(f"""location {name} {{
             if ($upstream_addr != "{upstream}") {{
                 return 502;
             }}
-            default_type "application/json; charset=utf-8";
+            default_type "{media}; charset=utf-8";
             add_header Retry-After {limits.busy_retry_after_s} always;
             add_header Cache-Control no-store always;{extra}
-            return 503 $fieldapp_busy_body;
-        }}"""
+            return 503 {body};
+        }}""")
+    return """# Load shedding (fieldapp.front_proxy): no server of the upstream could take the
+        # request (all at max_conns): answer at once instead of queueing; the API's error
+        # shape for /api/, a page for the rest.
+        """ + "\n        ".join(blocks)
 
 
 def render_config(proxy: FrontProxy) -> str:
@@ -240,16 +302,22 @@ http {{
 
         {shedding_location(limits)}
 
-        location / {{
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        # One trusted hop (FIELDAPP_PROXY_HOPS=1): the client's address as nginx saw it.
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_read_timeout 300s;  # a big export download or a slow report query
+
+        location /api/ {{
             proxy_pass http://{UPSTREAM};
             error_page 502 = @fieldapp_busy;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            # One trusted hop (FIELDAPP_PROXY_HOPS=1): the client's address as nginx saw it.
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 300s;  # a big export download or a slow report query
+        }}
+
+        location / {{
+            proxy_pass http://{UPSTREAM};
+            error_page 502 = @fieldapp_busy_page;
         }}
     }}
 }}

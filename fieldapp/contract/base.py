@@ -5,8 +5,9 @@ A view declares its models where it is routed (`Contract.post(...)` etc.); the m
 the resource modules of `fieldapp.contract`. This module holds what they share:
 
 - `BodyModel` (JSON bodies: unknown fields refused, no type coercion so `true` is never a
-  number, NaN/Infinity refused), `QueryModel` (query strings: parsed from text, unknown
-  parameters ignored because `lang` and cache busters ride along), `AnswerModel` (answers).
+  number, NaN/Infinity refused), `QueryModel` (query strings: parsed from text; `parse_query`
+  refuses a parameter the operation does not declare, `lang` declared for all), `AnswerModel`
+  (answers).
 - `Text`, `OptionalText`: text that refuses NUL and lone surrogates (PostgreSQL cannot store the
   one, the other is not text).
 - `validation_error`: pydantic's errors turned into our one error shape
@@ -93,9 +94,17 @@ class BodyModel(BaseModel):
 
 class QueryModel(BaseModel):
     """Query parameters. They arrive as text, so values are parsed (lax), but a number must
-    still be a number. Unknown parameters are ignored: `lang` and cache busters ride along on
-    every request. An empty value is the parameter's absence (`?to=` from a form with the
-    field left blank); the document says so for every optional parameter."""
+    still be a number. An empty value is the parameter's absence (`?to=` from a form with the
+    field left blank); the document says so for every optional parameter.
+
+    The model itself ignores parameters it does not know, because pages validate their own
+    query string with it (the triage queue: `services.queue.parse_filters`), which carries
+    the page's `lang` and more. The API does not: `parse_query` refuses a parameter the
+    operation does not declare, naming it (the document cannot say "any other parameter is
+    ignored" — OpenAPI tools take the declared ones as the whole list — and a misspelt
+    filter silently ignored answers a different question). `lang` is declared for every
+    operation with query parameters (`COMMON_QUERY`): the field app sends it on every
+    request."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=10_000)
 
@@ -301,8 +310,46 @@ def _refuse_hostile(raw: bytes) -> None:
         return
 
 
+#: Query parameters every operation with a query model takes besides its own (the document
+#: declares them too): `lang`, the language of messages and labels (`fieldapp.i18n`), which
+#: wins over Accept-Language; an unsupported value is ignored.
+COMMON_QUERY: Final[dict[str, dict[str, Any]]] = {
+    "lang": {
+        "description": "Language of messages and labels: `zh` (default) or `en`; wins over "
+        "Accept-Language. Another value is ignored.",
+        "schema": {"type": "string", "examples": ["en"]},
+    }
+}
+
+
+@functools.cache
+def query_names(model: type[QueryModel]) -> frozenset[str]:
+    """The query parameters an operation with `model` takes, by the names the document gives
+    them (aliases such as `from`), `COMMON_QUERY` included."""
+    return frozenset(model.model_json_schema().get("properties", {})) | frozenset(COMMON_QUERY)
+
+
+def unknown_parameters(model: type[QueryModel]) -> ApiError | None:
+    """The 400 for query parameters `model`'s operation does not take, naming each; None when
+    there are none."""
+    unknown = sorted(set(request.args) - query_names(model))
+    if not unknown:
+        return None
+    message = _(
+        "Unknown parameters: %(names)s. This operation takes: %(known)s.",
+        names=", ".join(f"“{name}”" for name in unknown),
+        known=", ".join(sorted(query_names(model))),
+    )
+    fields = {name: _("Not a parameter of this operation.") for name in unknown}
+    return ApiError(400, model.error_code, message, fields)
+
+
 def parse_query(model: type[Q], context: Mapping[str, Any] | None = None) -> Q:
-    """The query string as `model` (first value of each parameter); ApiError 400 otherwise."""
+    """The query string as `model` (first value of each parameter); ApiError 400 otherwise,
+    also for a parameter the operation does not take (`unknown_parameters`)."""
+    refused = unknown_parameters(model)
+    if refused is not None:
+        raise refused
     try:
         return model.model_validate(
             request.args.to_dict(), context={**validation_context(), **(context or {})}

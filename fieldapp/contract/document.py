@@ -23,6 +23,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from fieldapp.contract import overview
 from fieldapp.contract.base import (
+    COMMON_QUERY,
     NAMED_SCHEMAS,
     OPERATIONS,
     Binary,
@@ -101,6 +102,9 @@ def _parameters(op: Operation, query_schemas: dict[str, Any]) -> list[dict[str, 
                 prop = _optional_query(prop)
             param["schema"] = prop
             params.append(param)
+        # Taken by every operation with a query (any other parameter is refused).
+        for name, common in COMMON_QUERY.items():
+            params.append({"name": name, "in": "query", "required": False, **common})
     return params
 
 
@@ -209,7 +213,10 @@ def _operation(
         responses[str(status)] = response
     errors = dict(op.errors)
     if (op.body is not None or op.query is not None) and 400 not in errors:
-        errors[400] = "The request needs correcting: `fields` says what is wrong with each field."
+        errors[400] = (
+            "The request needs correcting: `fields` says what is wrong with each field (a "
+            "query parameter the operation does not take is named there too)."
+        )
     for status, error_doc in sorted(errors.items()):
         responses[str(status)] = _error(status, error_doc, op)
     if not op.public:

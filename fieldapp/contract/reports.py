@@ -636,10 +636,20 @@ class HandledBy(AnswerModel):
 
 
 class MergedInto(AnswerModel):
-    """The case a duplicate was merged into."""
+    """The case a duplicate was merged into: its number and state. That case may have been
+    filed by someone else, so its title is given only to a caller who may read that case
+    (an officer: one they filed themselves); its description never."""
 
     id: uuid.UUID
-    title: str | None
+    case_number: str = Field(
+        description="The kept case's number (案件编号), e.g. 东港-2026-000123."
+    )
+    status: CaseStateName = Field(description="The kept case's state now.")
+    status_label: str = Field(description="That state, in words.")
+    title: str | None = Field(
+        description="The kept case's title, only if the caller may read that case (they filed "
+        "it); otherwise null."
+    )
 
 
 class ProgressStep(AnswerModel):
@@ -650,8 +660,8 @@ class ProgressStep(AnswerModel):
     status: CaseStateName
     label: str = Field(description="The state it led to, in words.")
     detail: str | None = Field(
-        description="The rejection's reason, the case merged into, the department assigned, "
-        "or the outcome."
+        description="The rejection's reason, the case merged into (by its number and state, "
+        "never its title), the department assigned, or the outcome."
     )
     merged_into: str | None = Field(default=None, description="A merge: the id of the case kept.")
 
@@ -700,7 +710,44 @@ class OwnReportProgress(AnswerModel):
                     },
                 ],
             },
-        )
+        ),
+        "merged": (
+            "Merged into another officer's case: its number and state, not its title",
+            {
+                "id": REPORT_ID,
+                "title": "宅基地边界争执",
+                "status": "merged",
+                "status_label": "已合并",
+                "reported_at": "2026-11-25T09:12:00+08:00",
+                "handled_by": {"area": "石臼街道", "township": "石臼街道", "department": None},
+                "outcome": None,
+                "outcome_label": None,
+                "merged_into": {
+                    "id": "3f1c2a55-2b7e-4d6a-9c1e-5a7b8c9d0e1f",
+                    "case_number": "东港-2026-000123",
+                    "status": "accepted",
+                    "status_label": "已受理",
+                    "title": None,
+                },
+                "timeline": [
+                    {
+                        "at": "2026-11-25T09:12:00+08:00",
+                        "action": "report",
+                        "status": "reported",
+                        "label": "已上报",
+                        "detail": None,
+                    },
+                    {
+                        "at": "2026-11-25T09:40:00+08:00",
+                        "action": "merge",
+                        "status": "merged",
+                        "label": "已合并",
+                        "detail": "已并入案件东港-2026-000123（同一纠纷），该案件现为“已受理”。",
+                        "merged_into": "3f1c2a55-2b7e-4d6a-9c1e-5a7b8c9d0e1f",
+                    },
+                ],
+            },
+        ),
     }
 
     id: uuid.UUID

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from fieldapp.domain import CHINA_TZ
@@ -223,6 +223,69 @@ def test_officer_checks_in_files_and_sees_the_status_on_the_report_page(
         _sign_in(page, live_server)
         page.wait_for_selector('#checkin-status[data-state="sent"]', timeout=10_000)
         assert page.locator("#checkin-status").text_content() == "今日已报到。"
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def merge_cleanup(engine: Engine, people: dict[str, Any]) -> Iterator[None]:
+    """Both officers' reports (and their events) go after the test."""
+    yield
+    officers = [int(people[who]["id"]) for who in ("officer_a", "officer_b")]
+    with Session(engine) as session, session.begin():
+        ids = list(
+            session.execute(select(Report.id).where(Report.officer_id.in_(officers))).scalars()
+        )
+        session.execute(delete(CaseEvent).where(CaseEvent.report_id.in_(ids)))
+        for report_id in ids:
+            session.execute(
+                delete(Notification).where(Notification.subject_id.like(f"{report_id}%"))
+            )
+        session.execute(update(Report).where(Report.id.in_(ids)).values(merged_into_id=None))
+        session.execute(delete(Report).where(Report.id.in_(ids)))
+
+
+def test_the_report_page_names_the_case_merged_into_by_number_not_title(
+    browser: Any, live_server: str, people: dict[str, Any], merge_cleanup: None
+) -> None:
+    """officer_a's report is merged into a case officer_b filed in the same township: the
+    report page shows that case's number and state, and nothing of its title."""
+    lon, lat = support.cell_centre(0, 0)
+    secret = "甲户私事：内部核查中"
+    main = _api(
+        live_server,
+        "/reports",
+        str(people["officer_b"]["token"]),
+        support.report_fields("officer_b", lon=lon, lat=lat, title=secret),
+    )
+    mine = _api(
+        live_server,
+        "/reports",
+        str(people["officer_a"]["token"]),
+        support.report_fields("officer_a", title="楼道堆物纠纷"),
+    )
+    token = str(people["coord_1"]["token"])
+    _api(live_server, f"/cases/{main['id']}/actions/accept", token, {"version": main["version"]})
+    version = _api(live_server, f"/cases/{mine['id']}", token)["version"]
+    _api(
+        live_server,
+        f"/cases/{mine['id']}/actions/merge",
+        token,
+        {"version": version, "into": main["id"]},
+    )
+
+    context, page, log = _phone_context(browser)
+    try:
+        _sign_in(page, live_server)
+        page.click('.tabs [data-tab="list"]')
+        page.click(f'#server-list li[data-id="{mine["id"]}"]')
+        page.wait_for_selector("#report-page:not([hidden])")
+        page.wait_for_function("document.getElementById('report-status').textContent === '已合并'")
+        detail = page.locator("#report-timeline li.step-merged .detail").text_content()
+        assert detail == f"已并入案件{main['case_number']}（同一纠纷），该案件现为“已受理”。"
+        assert secret not in page.locator("body").inner_text()
+        assert secret not in page.content()
+        assert not log.blocked, log.blocked
     finally:
         context.close()
 

@@ -119,6 +119,41 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_the_held_requests_are_serv
     assert [a[0] for a in answers] == [401] * MAX_IN_FLIGHT, [a[2][:200] for a in answers]
 
 
+def test_a_shed_page_request_gets_a_page_with_its_heading_once(
+    shedding: Shedding, database_url: str
+) -> None:
+    """A page (not /api/) shed the same way gets a page, not the API's JSON: the heading
+    once and what to do next, in the page's language (?lang= or its cookie)."""
+    port, _instance, _server = shedding
+    asks = [("/", {}), ("/?lang=en", {}), ("/field/", {"Cookie": "lang=en"}), ("/login", {})]
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as lock:
+        lock.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(MAX_IN_FLIGHT) as held_pool:
+            held = [held_pool.submit(_sign_in_attempt, port) for _ in range(MAX_IN_FLIGHT)]
+            time.sleep(1.0)  # both are in gunicorn, waiting for the lock
+            assert not any(f.done() for f in held)
+            shed = [_request(port, "GET", path, headers) for path, headers in asks]
+            lock.rollback()
+            for f in held:
+                f.result()
+    expected = {
+        "zh": ("服务器繁忙", "本次未保存任何内容。请几秒钟后重试。"),
+        "en": ("Server busy", "Nothing was saved. Try again in a few seconds."),
+    }
+    for (path, sent), (status, headers, body, _seconds) in zip(asks, shed, strict=True):
+        assert status == 503, (path, status, body[:200])
+        assert headers["Retry-After"] == "2"
+        assert headers["Content-Type"].startswith("text/html"), headers
+        page = body.decode("utf-8")
+        lang = "en" if "en" in path or sent else "zh"
+        heading, sentence = expected[lang]
+        assert f"<h1>{heading}</h1>" in page, page
+        assert f'<p class="error-message">{sentence}</p>' in page, page
+        body_text = page.split("<body>", 1)[1]
+        assert body_text.count(heading) == 1, page
+        assert '"error"' not in page  # not the API's JSON
+
+
 def test_requests_within_the_bound_all_succeed(shedding: Shedding) -> None:
     port, _instance, _server = shedding
     with ThreadPoolExecutor(MAX_IN_FLIGHT) as pool:
@@ -156,4 +191,5 @@ def test_the_shipped_site_sheds_the_same_way() -> None:
     assert _squash(location) in _squash(site)
     assert re.search(r"server \S+ .*max_conns=\d+;", site)
     assert "error_page 502 = @fieldapp_busy;" in site
+    assert "error_page 502 = @fieldapp_busy_page;" in site
     assert "zone fieldapp_web" in site  # max_conns shared by all nginx workers

@@ -24,7 +24,7 @@ from fieldapp.services import export_sources, silent
 from fieldapp.services.errors import InvalidInput
 from tests.integration.test_cases_api import act, file
 from tests.integration.test_triage_pages import login
-from tests.support import auth, report_fields
+from tests.support import auth, cell_centre, report_fields
 
 pytestmark = pytest.mark.usefixtures("people")
 
@@ -394,13 +394,59 @@ def test_merged_and_closed_reports_say_into_what_and_how(client: FlaskClient, pe
         f"/api/v1/reports/{duplicate['id']}/progress", headers=auth(people, "officer_a")
     ).get_json()
     assert data["status"] == "merged" and data["merged_into"]["id"] == main["id"]
-    assert data["timeline"][-1]["detail"] == "已并入案件“主案件：排水沟纠纷”（同一纠纷）。"
+    number = main["case_number"]
+    assert data["merged_into"]["case_number"] == number
+    # Both the officer's own: the title is theirs to read, but the sentence names the number.
+    assert data["merged_into"]["title"] == "主案件：排水沟纠纷"
+    assert data["timeline"][-1]["detail"] == f"已并入案件{number}（同一纠纷），该案件现为“待受理”。"
     act(client, people, "coord_1", main, "resolve_on_site", outcome="resolved", reason="当场调解")
     data = client.get(
         f"/api/v1/reports/{main['id']}/progress", headers=auth(people, "officer_a")
     ).get_json()
     assert data["status_label"] == "已办结" and data["outcome_label"] == "化解"
     assert data["timeline"][-1]["detail"] == "化解"
+
+
+def test_a_report_merged_into_another_officers_case_shows_its_number_never_its_title(
+    client: FlaskClient, people: dict
+) -> None:
+    """The coordinator merges officer_a's report into a case officer_b filed in the same
+    township: officer_a reads that case's number and state, never its title or description,
+    in the answer the report page renders; the coordinator still reads the title."""
+    lon, lat = cell_centre(0, 0)  # in coord_1's township, filed by the other officer
+    secret_title, secret_text = "甲户私事：内部核查中", "仅承办人可见的细节。"
+    main = file(client, people, "officer_b", lon=lon, lat=lat, title=secret_title,
+                description=secret_text)  # fmt: skip
+    mine = file(client, people)
+    act(client, people, "coord_1", main, "accept")
+    act(client, people, "coord_1", mine, "merge", into=main["id"])
+
+    r = client.get(f"/api/v1/reports/{mine['id']}/progress", headers=auth(people, "officer_a"))
+    assert r.status_code == 200, r.get_json()
+    body = r.get_data(as_text=True)
+    data = r.get_json()
+    number = main["case_number"]
+    assert data["merged_into"] == {
+        "id": main["id"],
+        "case_number": number,
+        "status": "accepted",
+        "status_label": "已受理",
+        "title": None,
+    }
+    assert data["timeline"][-1]["detail"] == f"已并入案件{number}（同一纠纷），该案件现为“已受理”。"
+    assert secret_title not in body and "甲户私事" not in body and secret_text not in body
+    # The same in English.
+    english = client.get(
+        f"/api/v1/reports/{mine['id']}/progress",
+        headers={**auth(people, "officer_a"), "Accept-Language": "en"},
+    )
+    assert english.get_json()["timeline"][-1]["detail"] == (
+        f"Merged into case {number} (the same dispute), which is now “Accepted”."
+    )
+    assert secret_title not in english.get_data(as_text=True)
+    # The township's coordinator may read the kept case, title included.
+    case = client.get(f"/api/v1/cases/{main['id']}", headers=auth(people, "coord_1"))
+    assert case.get_json()["title"] == secret_title
 
 
 def test_the_overdue_list_explains_itself_and_exports(client: FlaskClient) -> None:
