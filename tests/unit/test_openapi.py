@@ -201,6 +201,7 @@ def test_public_operations_are_exactly_the_ones_that_need_no_token(doc: dict[str
     }
     assert public == {
         "POST /auth/token",
+        "POST /auth/password",
         "GET /categories",
         "GET /locate",
         "GET /layers/areas",
