@@ -113,7 +113,9 @@ else
   wanted+=(postgresql)
 fi
 if ((WITH_BROWSER)); then
-  wanted+=(chromium chromium-driver fonts-noto-cjk)
+  # chromium-l10n: the browser's own Chinese, for native widgets in the README's screenshots
+  # (a date field reads 年/月/日, not the US mm/dd/yyyy).
+  wanted+=(chromium chromium-driver chromium-l10n fonts-noto-cjk)
 fi
 if ((WITH_BENCH)); then
   wanted+=(wrk valgrind)

@@ -9,6 +9,7 @@ saved by `SCREENSHOT_DIR=docs/screenshots .venv/bin/python -m pytest tests/e2e`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: Native widgets (a date field's 年/月/日) follow the browser process's own language (its
+#: environment, with Debian's chromium-l10n installed), not the page's locale: a Chinese
+#: user's browser, not the US default.
+CHINESE_BROWSER = {"LANG": "zh_CN.UTF-8", "LANGUAGE": "zh_CN:zh"}
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 860}}
 PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
@@ -51,7 +56,9 @@ def main(base: str, out: Path) -> None:
             route.abort()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=ARGS, env={**os.environ, **CHINESE_BROWSER}
+        )
 
         def page_for(size: dict[str, Any]) -> Page:
             context = browser.new_context(**size, locale="zh-CN", timezone_id=CHINA_TZ.key)
@@ -90,7 +97,9 @@ def main(base: str, out: Path) -> None:
         coordinator.wait_for_timeout(800)
         coordinator.screenshot(path=str(out / "triage-case.png"), full_page=True)
 
-        officer = page_for(PHONE)
+        # In the field, the phone knows where it is: a point in the officer's first cell.
+        officer = page_for(PHONE | {"geolocation": _inside_first_cell(city, base, "officer0001")})
+        officer.context.grant_permissions(["geolocation"])
         officer.goto(f"{base}/field/")
         officer.wait_for_load_state("networkidle")
         fields = officer.locator("input:visible")
@@ -102,6 +111,32 @@ def main(base: str, out: Path) -> None:
         browser.close()
     if errors:
         raise SystemExit("console errors:\n" + "\n".join(errors))
+
+
+def _inside_first_cell(city: Page, base: str, officer: str) -> dict[str, float]:
+    """A point of `officer`'s first grid cell (its vertices' mean; the demo's cells are
+    convex), read from the API: the officer's cells (/me), then the township's cells as the
+    city staff's map draws them."""
+    signed_in = city.request.post(
+        f"{base}/api/v1/auth/token",
+        data={"username": officer, "password": DEMO_PASSWORD, "device": "readme screenshots"},
+    )
+    token = signed_in.json()["token"]
+    me = city.request.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    cell = me.json()["cells"][0]
+    layer = city.request.get(f"{base}/api/v1/layers/township/{cell['township']['code']}/cells")
+    feature = next(f for f in layer.json()["features"] if f["properties"]["code"] == cell["code"])
+    geometry = feature["geometry"]
+    ring = (
+        geometry["coordinates"][0][0]
+        if geometry["type"] == "MultiPolygon"
+        else geometry["coordinates"][0]
+    )
+    return {
+        "longitude": sum(x for x, _y in ring[:-1]) / (len(ring) - 1),
+        "latitude": sum(y for _x, y in ring[:-1]) / (len(ring) - 1),
+        "accuracy": 15,
+    }
 
 
 if __name__ == "__main__":
