@@ -111,9 +111,9 @@ def remote_addr() -> str | None:
 
 def api_user() -> User:
     """The user of the bearer token, or a 401 that says what to do."""
-    if "api_user" in g:
-        user: User = g.api_user
-        return user
+    known: User | None = g.get("api_user")
+    if known is not None:
+        return known
     header = request.headers.get("Authorization", "")
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
