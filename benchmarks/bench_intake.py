@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,7 @@ from benchmarks.common import (
     figure,
     free_port,
     libpq_dsn,
+    officers_at_cells,
     percentile,
     start_gunicorn,
     throwaway_database,
@@ -79,7 +80,6 @@ COMPARE_S = float(os.environ.get("BENCH_INTAKE_COMPARE_SECONDS", 10))
 def main() -> None:
     from fieldapp import create_app
     from fieldapp.demo.accounts import load_demo_city
-    from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
 
     with throwaway_database("intake") as engine:
@@ -88,30 +88,15 @@ def main() -> None:
         with app.app_context(), Session(engine) as session, session.begin():
             load_demo_city(session, seed=1)
         with app.app_context(), Session(engine) as session, session.begin():
-            officers = session.execute(
-                select(User, Cell.id)
-                .join(OfficerCell, OfficerCell.user_id == User.id)
-                .join(Cell, Cell.id == OfficerCell.cell_id)
-                .where(User.role == "officer")
-                .order_by(User.id)
-            ).all()
-            points = {
-                cid: (x, y)
-                for cid, x, y in session.execute(
-                    text(
-                        "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, "
-                        "ST_PointOnSurface(geom) p FROM cells) s"
-                    )
-                )
-            }
+            officers = officers_at_cells(session)
             now = datetime.now(UTC)
             tokens = [
-                (accounts.issue_token(session, user, "bench", now).token, points[cell_id])
-                for user, cell_id in officers
+                (accounts.issue_token(session, user, "bench", now).token, point)
+                for user, _cell_id, point in officers
             ]
             # The bare INSERTs use the wrk clients' officers and cells: one place each, as in
             # the HTTP run (reports at one place take turns on its lock; migration 0007).
-            clients = [(user.id, cell_id) for user, cell_id in officers[:CLIENTS]]
+            clients = [(user.id, cell_id) for user, cell_id, _point in officers[:CLIENTS]]
             rows: Any = session.execute(
                 text("SELECT id, village_id, township_id, county_id FROM cells")
             )

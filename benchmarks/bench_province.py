@@ -52,6 +52,7 @@ from benchmarks.common import (
     REPO,
     figure,
     free_port,
+    officers_at_cells,
     percentile,
     start_gunicorn,
     throwaway_database,
@@ -402,7 +403,7 @@ def measure(engine: Engine, app: Any, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _context(engine: Engine, app: Any, last: date) -> dict[str, Any]:
-    from fieldapp.models import Cell, OfficerCell, User
+    from fieldapp.models import User
     from fieldapp.services import accounts
 
     now = datetime.now(UTC)
@@ -422,23 +423,7 @@ def _context(engine: Engine, app: Any, last: date) -> dict[str, Any]:
             .first()
         )
         assert coordinator is not None
-        officers = session.execute(
-            select(User, Cell.id)
-            .join(OfficerCell, OfficerCell.user_id == User.id)
-            .join(Cell, Cell.id == OfficerCell.cell_id)
-            .where(User.role == "officer")
-            .order_by(User.id)
-            .limit(INTAKE_CLIENTS)
-        ).all()
-        points = {
-            cid: (x, y)
-            for cid, x, y in session.execute(
-                text(
-                    "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, "
-                    "ST_PointOnSurface(geom) p FROM cells) s"
-                )
-            )
-        }
+        officers = officers_at_cells(session, INTAKE_CLIENTS)
         month_end = last.replace(day=1) - timedelta(days=1)
         return {
             "last": last,
@@ -449,8 +434,8 @@ def _context(engine: Engine, app: Any, last: date) -> dict[str, Any]:
             "city_token": accounts.issue_token(session, city, "bench", now).token,
             "coordinator_token": accounts.issue_token(session, coordinator, "bench", now).token,
             "tokens": [
-                (accounts.issue_token(session, user, "bench", now).token, points[cell_id])
-                for user, cell_id in officers
+                (accounts.issue_token(session, user, "bench", now).token, point)
+                for user, _cell_id, point in officers
             ],
         }
 

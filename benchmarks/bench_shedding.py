@@ -33,13 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from benchmarks.common import (
     REPO,
     figure,
     free_port,
+    officers_at_cells,
     percentile,
     start_gunicorn,
     throwaway_database,
@@ -219,7 +219,6 @@ def _served(url: str, max_in_flight: int) -> Iterator[int]:
 def main() -> None:
     from fieldapp import create_app
     from fieldapp.demo import accounts as demo_accounts
-    from fieldapp.models import Cell, OfficerCell, User
     from fieldapp.services import accounts
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -232,26 +231,9 @@ def main() -> None:
         with app.app_context(), Session(engine) as session, session.begin():
             demo_accounts.load_demo_city(session, seed=1)
         with app.app_context(), Session(engine) as session, session.begin():
-            officers = session.execute(
-                select(User, Cell.id)
-                .join(OfficerCell, OfficerCell.user_id == User.id)
-                .join(Cell, Cell.id == OfficerCell.cell_id)
-                .where(User.role == "officer")
-                .order_by(User.id)
-                .limit(max(CLIENTS))
-            ).all()
-            points: dict[int, tuple[float, float]] = {
-                int(r[0]): (float(r[1]), float(r[2]))
-                for r in session.execute(
-                    text(
-                        "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, "
-                        "ST_PointOnSurface(geom) p FROM cells) s"
-                    )
-                )
-            }
             phones = [
-                (accounts.issue_token(session, user, "bench", now).token, *points[cell_id])
-                for user, cell_id in officers
+                (accounts.issue_token(session, user, "bench", now).token, *point)
+                for user, _cell_id, point in officers_at_cells(session, max(CLIENTS))
             ]
         for label, limit in (
             (f"shedding (max_in_flight={LIMIT})", LIMIT),

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from fieldapp import localservices, migrate
 
@@ -113,3 +114,29 @@ def wait_ready(port: int) -> None:
         except OSError:
             time.sleep(0.3)
     raise RuntimeError("gunicorn did not come up")
+
+
+def officers_at_cells(session: Session, limit: int | None = None) -> list[tuple[Any, int, Any]]:
+    """The demo city's officers in id order, one row per cell of theirs: (User, cell id, a
+    point inside the cell as (lon, lat)), where that officer's phone files from. The load
+    generators' phones (benchmarks/intake_instructions.py keeps a copy: it runs inside a
+    baseline tree, where this module may not exist)."""
+    from fieldapp.models import Cell, OfficerCell, User
+
+    officers = session.execute(
+        select(User, Cell.id)
+        .join(OfficerCell, OfficerCell.user_id == User.id)
+        .join(Cell, Cell.id == OfficerCell.cell_id)
+        .where(User.role == "officer")
+        .order_by(User.id)
+        .limit(limit)
+    ).all()
+    rows: Any = session.execute(
+        text(
+            "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_PointOnSurface(geom) p "
+            "FROM cells WHERE id = ANY(:ids)) s"
+        ),
+        {"ids": sorted({cell_id for _user, cell_id in officers})},
+    )
+    points = {cid: (float(x), float(y)) for cid, x, y in rows}
+    return [(user, cell_id, points[cell_id]) for user, cell_id in officers]
